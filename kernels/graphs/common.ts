@@ -1,0 +1,181 @@
+/**
+ * Building blocks shared by the model graph builders: weights read in place from
+ * the checkpoint, linear layers, norms, rotary embeddings and attention.
+ *
+ * Activations are 2-D `[rows, width]` (batch is always 1) so linears are plain
+ * MatMuls. The residual stream, norms, rotary angles and softmax are float32;
+ * `computeDtype` (float32 on CPU, float16 on GPU) is used for the matrix work.
+ */
+import { DType, Graph } from '../onnx/graph';
+
+/** Where one weight tensor lives: a byte range of a .safetensors file in the model folder. */
+export interface WeightRef {
+  readonly dtype: 'BF16' | 'F16' | 'F32';
+  readonly shape: readonly number[];
+  /** Path relative to the model folder (the .onnx is written there or resolved against it). */
+  readonly location: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export type WeightLookup = (name: string) => WeightRef | undefined;
+
+export interface BuildOptions {
+  /** Dtype of matrix work and of KV tensors: float32 (CPU, reference) or float16 (GPU). */
+  readonly computeDtype: 'float32' | 'float16';
+  /**
+   * `manual`: MatMul/Softmax/MatMul with an explicit additive mask (any EP).
+   * `mha`: com.microsoft.MultiHeadAttention (fused kernels where the EP has them).
+   */
+  readonly attention: 'manual' | 'mha';
+}
+
+const SAFETENSORS_DTYPE: Record<WeightRef['dtype'], DType> = { BF16: 'bfloat16', F16: 'float16', F32: 'float32' };
+
+export class ModelGraph extends Graph {
+  private weightCache = new Map<string, string>();
+
+  constructor(name: string, readonly lookup: WeightLookup, readonly opts: BuildOptions) {
+    super(name);
+  }
+
+  get cdt(): 'float32' | 'float16' {
+    return this.opts.computeDtype;
+  }
+
+  /** Shape of a checkpoint weight. @throws when the checkpoint lacks it. */
+  shapeOf(name: string): readonly number[] {
+    return this.ref(name).shape;
+  }
+
+  has(name: string): boolean {
+    return this.lookup(name) !== undefined;
+  }
+
+  private ref(name: string): WeightRef {
+    const r = this.lookup(name);
+    if (!r) throw new Error(`checkpoint has no weight '${name}'`);
+    return r;
+  }
+
+  /**
+   * A checkpoint weight as a value of dtype `dt`, optionally transposed (2-D).
+   * The Cast and Transpose of an initializer are constant-folded by ONNX Runtime at
+   * session creation, so they cost nothing per run.
+   */
+  weight(name: string, dt: DType, transpose = false): string {
+    const key = `${name}|${dt}|${transpose}`;
+    const hit = this.weightCache.get(key);
+    if (hit) return hit;
+    const r = this.ref(name);
+    let v = this.weightCache.get(`${name}|raw`);
+    if (!v) {
+      v = this.external(name, SAFETENSORS_DTYPE[r.dtype], [...r.shape], r.location, r.offset, r.length);
+      this.weightCache.set(`${name}|raw`, v);
+    }
+    if (SAFETENSORS_DTYPE[r.dtype] !== dt) v = this.op('Cast', [v], { to: castCode(dt) });
+    if (transpose) v = this.op('Transpose', [v], { perm: [1, 0] });
+    this.weightCache.set(key, v);
+    return v;
+  }
+
+  cast(x: string, dt: DType): string {
+    return this.op('Cast', [x], { to: castCode(dt) });
+  }
+
+  /**
+   * `x @ W^T (+ b)` for a checkpoint Linear `prefix.weight` [out, in]. Input and
+   * output are in the compute dtype. With `outScale`, the input is pre-divided by it
+   * and the float32 result multiplied back, so float16 never holds |y| > 65504 / outScale.
+   */
+  linear(x: string, prefix: string, bias = this.has(`${prefix}.bias`)): string {
+    let y = this.op('MatMul', [x, this.weight(`${prefix}.weight`, this.cdt, true)]);
+    if (bias) y = this.op('Add', [y, this.weight(`${prefix}.bias`, this.cdt)]);
+    return y;
+  }
+
+  /** A linear whose input is float32 (residual stream) and output float32. */
+  linear32(x: string, prefix: string, downScale = 1): string {
+    if (this.cdt === 'float32') return this.linear(x, prefix);
+    let xi = x;
+    if (downScale !== 1) xi = this.op('Mul', [xi, this.f32(1 / downScale)]);
+    let y = this.cast(this.linear(this.cast(xi, 'float16'), prefix), 'float32');
+    if (downScale !== 1) y = this.op('Mul', [y, this.f32(downScale)]);
+    return y;
+  }
+
+  toCompute(x32: string): string {
+    return this.cdt === 'float32' ? x32 : this.cast(x32, this.cdt);
+  }
+
+  toFloat32(x: string): string {
+    return this.cdt === 'float32' ? x : this.cast(x, 'float32');
+  }
+
+  /** RMSNorm in float32: x * rsqrt(mean(x^2) + eps) * w. */
+  rmsNorm(x32: string, weightName: string, eps: number): string {
+    return this.op('SimplifiedLayerNormalization', [x32, this.weight(weightName, 'float32')], {
+      axis: -1, epsilon: { f: eps }, stash_type: 1,
+    });
+  }
+
+  /** LayerNorm with bias, float32. */
+  layerNorm(x32: string, prefix: string, eps: number): string {
+    return this.op('LayerNormalization', [x32, this.weight(`${prefix}.weight`, 'float32'), this.weight(`${prefix}.bias`, 'float32')], {
+      axis: -1, epsilon: { f: eps },
+    });
+  }
+
+  reshape(x: string, shape: number[]): string {
+    return this.op('Reshape', [x, this.i64(shape)]);
+  }
+
+  transpose(x: string, perm: number[]): string {
+    return this.op('Transpose', [x], { perm });
+  }
+
+  /**
+   * Rotary embedding, rotate-half convention: x*cos + rotate_half(x)*sin.
+   * x: [..., D] in any float dtype; cos/sin float32 broadcastable to x. Computed in float32.
+   */
+  rotate(x: string, cos: string, sin: string, headDim: number): string {
+    const x32 = this.toFloat32(x);
+    const half = headDim / 2;
+    const [x1, x2] = this.node('Split', [x32, this.i64([half, half])], { axis: -1 }, { outputs: 2 });
+    const rot = this.op('Concat', [this.op('Neg', [x2]), x1], { axis: -1 });
+    return this.op('Add', [this.op('Mul', [x32, cos]), this.op('Mul', [rot, sin])]);
+  }
+
+  /**
+   * Scaled dot-product attention over independent blocks.
+   *   q: [B, H, Lq, D], k, v: [B, H, Lk, D] (same dtype), mask: additive float32 broadcastable
+   *   to [B, H, Lq, Lk] or undefined. Returns [B, H, Lq, D] in the compute dtype.
+   * Scores and softmax are float32.
+   */
+  attend(q: string, k: string, v: string, headDim: number, mask?: string): string {
+    const q32 = this.toFloat32(q);
+    const k32 = this.toFloat32(k);
+    let s = this.op('MatMul', [q32, this.transpose(k32, [0, 1, 3, 2])]);
+    s = this.op('Mul', [s, this.f32(1 / Math.sqrt(headDim))]);
+    if (mask) s = this.op('Add', [s, mask]);
+    const p = this.op('Softmax', [s], { axis: -1 });
+    return this.toCompute(this.op('MatMul', [p, this.toFloat32(v)]));
+  }
+}
+
+/** TensorProto.DataType code for a Cast's `to`. */
+export function castCode(dt: DType): number {
+  return { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 }[dt];
+}
+
+/** Large negative used for masked attention logits (finite, so fully masked rows cannot produce NaN). */
+export const MASKED = -1e30;
+
+/**
+ * theta^(-2i/dim) for i in [0, dim/2), rounded the way PyTorch computes it in
+ * float32: `1.0 / (theta ** (arange(0, dim, 2).float() / dim))`, each step rounded.
+ */
+export function ropeInvFreq(theta: number, dim: number): number[] {
+  const f = Math.fround;
+  return Array.from({ length: dim / 2 }, (_, i) => f(1 / f(Math.pow(f(theta), f(f(2 * i) / dim)))));
+}

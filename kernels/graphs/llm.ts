@@ -1,0 +1,150 @@
+/**
+ * The language model "step" graph: selective prefill in its general form, and
+ * decoding as its special case (one computed row, all earlier rows given).
+ *
+ * Rows are positions in the token sequence. A run computes an arbitrary subset
+ * of rows (`q_rows`, ascending) and is given the keys/values of some other rows
+ * (`past_rows`). Attention is causal by row index: computed row i attends to
+ * every given or computed row j with j <= i. Keys are given and returned BEFORE
+ * rotary embedding, with their M-RoPE positions, so that a cached image's keys
+ * can be placed at new positions (VLCache) by just passing new positions.
+ *
+ * Inputs (batch is always 1 and is omitted; nQ computed rows, nP given rows):
+ *   input_ids       [nQ] int64          token ids of computed rows (ignored where embed_source picks an image row)
+ *   image_embeds    [nV, hidden] f32    (withImages) merged vision embeddings of computed image rows
+ *   embed_source    [nQ] int64          (withImages) i < nQ: token embedding of row i; nQ + j: image_embeds[j]
+ *   q_rows          [nQ] int64          sequence row index of each computed row
+ *   q_positions     [3, nQ] int64       M-RoPE (t, h, w) positions of computed rows
+ *   past_rows       [nP] int64          (withPast) row index of each given row
+ *   past_positions  [3, nP] int64       (withPast)
+ *   past_key.L      [nKv, nP, D] kv     (withPast) per layer L, pre-RoPE keys
+ *   past_value.L    [nKv, nP, D] kv     (withPast)
+ *   logit_rows      [nL] int64          indices into the computed rows whose logits are wanted
+ * Outputs:
+ *   logits          [nL, vocab] f32
+ *   present_key.L   [nKv, nP + nQ, D] kv   pre-RoPE, given rows first then computed rows
+ *   present_value.L [nKv, nP + nQ, D] kv
+ * where kv is the compute dtype (float32 on CPU, float16 on GPU).
+ */
+import { TextConfig } from '../../server/src/engine/config';
+import { BuildOptions, MASKED, ModelGraph, WeightLookup, ropeInvFreq } from './common';
+
+export interface StepGraphOptions extends BuildOptions {
+  readonly withImages: boolean;
+  readonly withPast: boolean;
+}
+
+export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: StepGraphOptions): Uint8Array {
+  const g = new ModelGraph('qwen2-step', lookup, opts);
+  const { hiddenSize: Hd, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
+  const group = H / KV;
+  const kvDt = g.cdt;
+
+  const inputIds = g.input('input_ids', 'int64', ['nQ']);
+  const qRows = g.input('q_rows', 'int64', ['nQ']);
+  const qPos = g.input('q_positions', 'int64', [3, 'nQ']);
+  const logitRows = g.input('logit_rows', 'int64', ['nL']);
+
+  // Embeddings [nQ, Hd] float32.
+  let x = g.op('Gather', [g.weight('model.embed_tokens.weight', 'float32'), inputIds], { axis: 0 });
+  if (opts.withImages) {
+    const img = g.input('image_embeds', 'float32', ['nV', Hd]);
+    const src = g.input('embed_source', 'int64', ['nQ']);
+    x = g.op('Gather', [g.op('Concat', [x, img], { axis: 0 }), src], { axis: 0 });
+  }
+
+  // Rows and positions of all keys: given rows first, then computed rows.
+  let kvRows = qRows;
+  let kvPos = qPos;
+  let pastRows = '', pastPos = '';
+  if (opts.withPast) {
+    pastRows = g.input('past_rows', 'int64', ['nP']);
+    pastPos = g.input('past_positions', 'int64', [3, 'nP']);
+    kvRows = g.op('Concat', [pastRows, qRows], { axis: 0 });
+    kvPos = g.op('Concat', [pastPos, qPos], { axis: 1 });
+  }
+
+  // Causal mask by row index: [nQ, nT], 0 where kvRow <= qRow, MASKED elsewhere.
+  const allowed = g.op('LessOrEqual', [
+    g.op('Unsqueeze', [kvRows, g.i64([0])]), // [1, nT]
+    g.op('Unsqueeze', [qRows, g.i64([1])]), // [nQ, 1]
+  ]);
+  const mask = g.op('Where', [allowed, g.f32(0), g.f32(MASKED)]); // [nQ, nT]
+
+  // M-RoPE tables. Slot i in [0, D/2) uses stream sigma(i) (t, h or w by mrope_section);
+  // angle = pos[sigma(i)] * theta^(-2i/D); the table is [angle, angle] (rotate-half layout).
+  const { cos: qCos, sin: qSin } = mropeTables(g, cfg, qPos); // [nQ, 1, D]
+  const { cos: kCos, sin: kSin } = mropeTables(g, cfg, kvPos); // [1, nT, D] after reshape below
+  const kCosT = g.op('Unsqueeze', [g.reshape(kCos, [-1, D]), g.i64([0])]); // [1, nT, D]
+  const kSinT = g.op('Unsqueeze', [g.reshape(kSin, [-1, D]), g.i64([0])]);
+
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    g.scope(`layer${l}`, () => {
+      const h = g.toCompute(g.rmsNorm(x, `${p}.input_layernorm.weight`, cfg.rmsNormEps));
+      const q = g.reshape(g.linear(h, `${p}.self_attn.q_proj`), [-1, H, D]); // [nQ, H, D]
+      const kNew = g.transpose(g.reshape(g.linear(h, `${p}.self_attn.k_proj`), [-1, KV, D]), [1, 0, 2]); // [KV, nQ, D]
+      const vNew = g.transpose(g.reshape(g.linear(h, `${p}.self_attn.v_proj`), [-1, KV, D]), [1, 0, 2]);
+      let kAll = kNew, vAll = vNew; // [KV, nT, D], pre-RoPE
+      if (opts.withPast) {
+        const pk = g.input(`past_key.${l}`, kvDt, [KV, 'nP', D]);
+        const pvv = g.input(`past_value.${l}`, kvDt, [KV, 'nP', D]);
+        kAll = g.op('Concat', [pk, kNew], { axis: 1 });
+        vAll = g.op('Concat', [pvv, vNew], { axis: 1 });
+      }
+      g.output(kAll, `present_key.${l}`, kvDt, [KV, 'nT', D]);
+      g.output(vAll, `present_value.${l}`, kvDt, [KV, 'nT', D]);
+
+      // Rotate; group query heads by their kv head (HF repeat_kv: head h uses kv h / group).
+      const qr = g.rotate(q, qCos, qSin, D); // [nQ, H, D] f32
+      const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]
+      const kr = g.op('Unsqueeze', [g.rotate(kAll, kCosT, kSinT, D), g.i64([1])]); // [KV, 1, nT, D]
+      const vr = g.op('Unsqueeze', [vAll, g.i64([1])]);
+      const o = g.attend(g.toCompute(qg), g.toCompute(kr), vr, D, mask); // [KV, group, nQ, D]
+      const merged = g.reshape(g.transpose(g.reshape(o, [H, -1, D]), [1, 0, 2]), [-1, H * D]); // [nQ, H*D]
+      x = g.op('Add', [x, g.toFloat32(g.linear(merged, `${p}.self_attn.o_proj`))]);
+
+      const m = g.toCompute(g.rmsNorm(x, `${p}.post_attention_layernorm.weight`, cfg.rmsNormEps));
+      const gate = g.linear(m, `${p}.mlp.gate_proj`);
+      const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), g.linear(m, `${p}.mlp.up_proj`)]);
+      x = g.op('Add', [x, downProj(g, act, `${p}.mlp.down_proj`)]);
+    });
+  }
+
+  // Final norm and LM head for the requested rows only.
+  const last = g.op('Gather', [x, logitRows], { axis: 0 }); // [nL, Hd]
+  const normed = g.toCompute(g.rmsNorm(last, 'model.norm.weight', cfg.rmsNormEps));
+  const headName = cfg.tieWordEmbeddings || !g.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  const logits = g.toFloat32(g.op('MatMul', [normed, g.weight(headName, g.cdt, true)]));
+  g.output(logits, 'logits', 'float32', ['nL', cfg.vocabSize]);
+  return g.toModel({ opset: 21 });
+}
+
+/**
+ * The MLP down projection, returned as float32. In float16, Qwen2's MLP output can
+ * exceed 65504 (the known "!!!!" overflow); dividing the input by 64 before the
+ * float16 MatMul and multiplying the float32 result back keeps it in range at no
+ * precision cost (a power of two only moves the exponent).
+ */
+function downProj(g: ModelGraph, act: string, prefix: string): string {
+  if (g.cdt === 'float32') return g.linear(act, prefix);
+  const scaled = g.op('Mul', [act, g.cast(g.f32(1 / 64), 'float16')]);
+  return g.op('Mul', [g.toFloat32(g.linear(scaled, prefix)), g.f32(64)]);
+}
+
+/**
+ * cos/sin tables for M-RoPE positions `pos` [3, n] int64 -> [n, 1, D] float32 each.
+ */
+function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): { cos: string; sin: string } {
+  const D = cfg.headDim;
+  const half = D / 2;
+  const stream: number[] = [];
+  cfg.mropeSection.forEach((n, s) => { for (let i = 0; i < n; i++) stream.push(s); });
+  if (stream.length !== half) throw new Error(`mrope_section ${cfg.mropeSection} does not sum to headDim/2 = ${half}`);
+  const invFreq = ropeInvFreq(cfg.ropeTheta, D);
+  const posT = g.transpose(g.cast(pos, 'float32'), [1, 0]); // [n, 3]
+  const sel = g.op('Gather', [posT, g.i64(stream)], { axis: 1 }); // [n, D/2]
+  const angle = g.op('Mul', [sel, g.f32(invFreq)]);
+  const emb = g.reshape(g.op('Concat', [angle, angle], { axis: -1 }), [-1, 1, D]); // [n, 1, D]
+  return { cos: g.op('Cos', [emb]), sin: g.op('Sin', [emb]) };
+}

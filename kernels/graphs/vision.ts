@@ -1,0 +1,111 @@
+/**
+ * Vision encoder graphs: Qwen2-VL (LayerNorm, QuickGELU MLP, full attention) and
+ * Qwen2.5-VL (RMSNorm, SwiGLU MLP with biases, window attention except in
+ * `fullAttBlockIndexes`). One run encodes one image (grid_t = 1), so "full"
+ * attention is over all of that image's patches, as HF's cu_seqlens make it.
+ *
+ * Inputs
+ *   pixel_values  [nPatches, C*T*P*P] float32  rows in 2x2 merge-block order
+ *   rope_cos      [nPatches, headDim]  float32  2-D rotary table (host-computed)
+ *   rope_sin      [nPatches, headDim]  float32
+ *   Qwen2.5-VL only (window attention; windows padded to `winLen` patches):
+ *   win_gather    [nWin * winLen] int64         patch row for each padded window slot
+ *   win_mask      [nWin, 1, 1, winLen] float32  0 for real keys, MASKED for padding
+ *   win_scatter   [nPatches] int64              padded slot of each patch row
+ * Output
+ *   image_embeds  [nPatches / merge^2, outHidden] float32  (merged row-major = <|image_pad|> order)
+ *
+ * HF reorders merge units by window before the blocks and undoes it after the
+ * merger. Every op except attention is per patch and the merger groups the 4
+ * rows of one merge unit, which the reorder keeps together, so we keep the
+ * natural order and only gather/scatter around windowed attention.
+ */
+import { VisionConfig } from '../../server/src/engine/config';
+import { BuildOptions, MASKED, ModelGraph, WeightLookup } from './common';
+
+export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: BuildOptions): Uint8Array {
+  const g = new ModelGraph(`${cfg.family}-vision`, lookup, opts);
+  const E = cfg.embedDim;
+  const H = cfg.numHeads;
+  const D = E / H;
+  const patchDim = cfg.inChannels * cfg.temporalPatchSize * cfg.patchSize * cfg.patchSize;
+  const windowed = cfg.family === 'qwen2_5_vl';
+
+  const pv = g.input('pixel_values', 'float32', ['nPatches', patchDim]);
+  const cos = g.reshape(g.input('rope_cos', 'float32', ['nPatches', D]), [-1, 1, D]); // [nP, 1, D]
+  const sin = g.reshape(g.input('rope_sin', 'float32', ['nPatches', D]), [-1, 1, D]);
+  let winGather = '', winMask = '', winScatter = '';
+  if (windowed) {
+    winGather = g.input('win_gather', 'int64', ['nWinSlots']);
+    winMask = g.input('win_mask', 'float32', ['nWin', 1, 1, 'winLen']);
+    winScatter = g.input('win_scatter', 'int64', ['nPatches']);
+  }
+
+  // Patch embedding: Conv3d with kernel = stride = patch == x @ W.reshape(E, patchDim)^T.
+  const wPatch = g.transpose(g.reshape(g.weight('visual.patch_embed.proj.weight', g.cdt), [E, patchDim]), [1, 0]);
+  let x = g.toFloat32(g.op('MatMul', [g.toCompute(pv), wPatch])); // [nP, E] residual, float32
+
+  const norm = (v: string, name: string) =>
+    cfg.family === 'qwen2_vl' ? g.layerNorm(v, name, cfg.normEps) : g.rmsNorm(v, `${name}.weight`, cfg.normEps);
+
+  for (let b = 0; b < cfg.depth; b++) {
+    const p = `visual.blocks.${b}`;
+    g.scope(`vblock${b}`, () => {
+      const useWindows = windowed && !cfg.fullAttBlockIndexes.includes(b);
+      // Attention.
+      const h = g.toCompute(norm(x, `${p}.norm1`));
+      const qkv = g.reshape(g.linear(h, `${p}.attn.qkv`), [-1, 3, H, D]); // [nP, 3, H, D]
+      const [q0, k0, v0] = g.node('Split', [qkv, g.i64([1, 1, 1])], { axis: 1 }, { outputs: 3 });
+      const q = g.toCompute(g.rotate(g.reshape(q0, [-1, H, D]), cos, sin, D)); // [nP, H, D]
+      const k = g.toCompute(g.rotate(g.reshape(k0, [-1, H, D]), cos, sin, D));
+      const v = g.reshape(v0, [-1, H, D]);
+      let o: string; // [nP, H, D]
+      if (useWindows) {
+        // [nWin*W, H, D] -> [nWin, W, H, D] -> [nWin, H, W, D]
+        const win = (t: string) =>
+          g.transpose(g.op('Reshape', [g.op('Gather', [t, winGather], { axis: 0 }), winShape(g, winMask, H, D)]), [0, 2, 1, 3]);
+        const ow = g.attend(win(q), win(k), win(v), D, winMask); // [nWin, H, W, D]
+        const flat = g.reshape(g.transpose(ow, [0, 2, 1, 3]), [-1, H, D]); // [nWin*W, H, D]
+        o = g.op('Gather', [flat, winScatter], { axis: 0 });
+      } else {
+        const whole = (t: string) => g.transpose(g.op('Unsqueeze', [t, g.i64([0])]), [0, 2, 1, 3]); // [1, H, nP, D]
+        const ow = g.attend(whole(q), whole(k), whole(v), D);
+        o = g.reshape(g.transpose(ow, [0, 2, 1, 3]), [-1, H, D]);
+      }
+      const attnOut = g.toFloat32(g.linear(g.reshape(o, [-1, E]), `${p}.attn.proj`));
+      x = g.op('Add', [x, attnOut]);
+      // MLP.
+      const m = g.toCompute(norm(x, `${p}.norm2`));
+      let y: string;
+      if (cfg.family === 'qwen2_vl') {
+        y = g.linear(g.op('QuickGelu', [g.linear(m, `${p}.mlp.fc1`)], { alpha: { f: 1.702 } }, 'com.microsoft'), `${p}.mlp.fc2`);
+      } else {
+        const gate = g.linear(m, `${p}.mlp.gate_proj`);
+        const act = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
+        y = g.linear(g.op('Mul', [act, g.linear(m, `${p}.mlp.up_proj`)]), `${p}.mlp.down_proj`);
+      }
+      x = g.op('Add', [x, g.toFloat32(y)]);
+    });
+  }
+
+  // Patch merger: ln_q per patch, 4 consecutive rows -> one token, MLP with exact GELU.
+  const merge = cfg.spatialMergeSize * cfg.spatialMergeSize;
+  const lnq = cfg.family === 'qwen2_vl'
+    ? g.layerNorm(x, 'visual.merger.ln_q', cfg.normEps)
+    : g.rmsNorm(x, 'visual.merger.ln_q.weight', cfg.normEps);
+  const grouped = g.toCompute(g.reshape(lnq, [-1, E * merge])); // [nP/4, 4E]
+  const hidden = g.op('Gelu', [g.linear(grouped, 'visual.merger.mlp.0')]);
+  const out = g.toFloat32(g.linear(hidden, 'visual.merger.mlp.2'));
+  g.output(out, 'image_embeds', 'float32', ['nTokens', cfg.outHidden]);
+  return g.toModel({ opset: 21 });
+}
+
+/** Shape [nWin, W, H, D] for the gathered window slots, with nWin and W read from win_mask. */
+function winShape(g: ModelGraph, winMask: string, H: number, D: number): string {
+  const ms = g.op('Shape', [winMask]); // [nWin, 1, 1, W]
+  const nWin = g.op('Slice', [ms, g.i64([0]), g.i64([1])]);
+  const w = g.op('Slice', [ms, g.i64([3]), g.i64([4])]);
+  return g.op('Concat', [nWin, w, g.i64([H, D])], { axis: 0 });
+}
+
+export { MASKED };

@@ -1,0 +1,130 @@
+/**
+ * The only importer of onnxruntime-node: device selection, session creation,
+ * tensors in and out. Everything else in the engine sees the small types below.
+ */
+import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export type Device = 'cpu' | 'webgpu' | 'cuda';
+export type DeviceRequest = Device | 'auto';
+export type Tensor = ort.Tensor;
+export type Feeds = Record<string, ort.Tensor>;
+
+export class DeviceError extends Error {
+  constructor(message: string, readonly device: Device) {
+    super(message);
+    this.name = 'DeviceError';
+  }
+}
+
+export function f32(data: Float32Array, dims: readonly number[]): Tensor {
+  return new ort.Tensor('float32', data, dims);
+}
+
+export function i64(data: readonly number[] | BigInt64Array, dims: readonly number[] = [data.length]): Tensor {
+  const arr = data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v));
+  return new ort.Tensor('int64', arr, dims);
+}
+
+/** Zeros of the KV dtype ('float32' or 'float16'; float16 data is raw Uint16 bits). */
+export function zeros(dtype: 'float32' | 'float16', dims: readonly number[]): Tensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  return dtype === 'float32' ? new ort.Tensor('float32', new Float32Array(n), dims) : new ort.Tensor('float16', new Uint16Array(n), dims);
+}
+
+/** Host copy of a tensor's data as float32 (downloads GPU tensors; converts float16). */
+export async function toFloat32(t: Tensor): Promise<Float32Array> {
+  const data = t.location === 'cpu' ? t.data : await t.getData();
+  if (data instanceof Float32Array) return data;
+  if (data instanceof Uint16Array) return f16ToF32(data);
+  throw new Error(`tensor of type ${t.type} is not float`);
+}
+
+function f16ToF32(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    const x = h[i];
+    const sign = x & 0x8000 ? -1 : 1;
+    const exp = (x >> 10) & 0x1f;
+    const frac = x & 0x3ff;
+    out[i] = exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}
+
+/** Whether ONNX Runtime's CUDA provider libraries sit next to the native binding. */
+function cudaBinariesPresent(): boolean {
+  try {
+    const dir = dirname(require.resolve('onnxruntime-node/package.json'));
+    return existsSync(join(dir, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
+export function devicesToTry(req: DeviceRequest): Device[] {
+  if (req !== 'auto') return [req];
+  const order: Device[] = [];
+  if (cudaBinariesPresent()) order.push('cuda');
+  order.push('webgpu', 'cpu');
+  return order;
+}
+
+export interface SessionOptions {
+  /** Outputs that stay on the device (GPU providers only), e.g. present KV between decode steps. */
+  readonly keepOnDevice?: readonly string[];
+  readonly threads?: number;
+}
+
+/** A loaded graph on one device. */
+export class Session {
+  private constructor(private readonly s: ort.InferenceSession, readonly device: Device) {}
+
+  /**
+   * Creates a session for the ONNX file at `path` on `device`.
+   * @throws DeviceError when the device cannot be used (no GPU adapter, missing CUDA libraries).
+   */
+  static async create(path: string, device: Device, opts: SessionOptions = {}): Promise<Session> {
+    if (device === 'cuda' && !cudaBinariesPresent()) {
+      throw new DeviceError(
+        "the CUDA provider is not installed: onnxruntime-node's CUDA binaries were skipped at install. " +
+          'Use --device webgpu (or auto), or reinstall onnxruntime-node with its CUDA download allowed.', device);
+    }
+    const ep: ort.InferenceSession.ExecutionProviderConfig = device === 'webgpu'
+      ? { name: 'webgpu', validationMode: 'disabled' } as ort.InferenceSession.ExecutionProviderConfig
+      : device;
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [ep],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      intraOpNumThreads: opts.threads,
+    };
+    if (device !== 'cpu' && opts.keepOnDevice?.length) {
+      const loc: Record<string, ort.Tensor.DataLocation> = {};
+      for (const name of opts.keepOnDevice) loc[name] = device === 'webgpu' ? 'gpu-buffer' : 'cpu';
+      options.preferredOutputLocation = loc;
+    }
+    try {
+      return new Session(await ort.InferenceSession.create(path, options), device);
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {
+        throw new DeviceError(`the ${device} device is not available here: ${msg.split('\n')[0]}`, device);
+      }
+      throw e;
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.s.inputNames;
+  }
+
+  async run(feeds: Feeds): Promise<Record<string, Tensor>> {
+    return this.s.run(feeds);
+  }
+
+  async dispose(): Promise<void> {
+    await this.s.release();
+  }
+}
