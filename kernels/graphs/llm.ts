@@ -10,21 +10,22 @@
  * can be placed at new positions (VLCache) by just passing new positions.
  *
  * Inputs (batch is always 1 and is omitted; nQ computed rows, nP given rows):
- *   input_ids       [nQ] int64          token ids of computed rows (ignored where embed_source picks an image row)
+ *   input_ids       [nQ] int32          token ids of computed rows (ignored where embed_source picks an image row)
  *   image_embeds    [nV, hidden] f32    (withImages) merged vision embeddings of computed image rows
- *   embed_source    [nQ] int64          (withImages) i < nQ: token embedding of row i; nQ + j: image_embeds[j]
- *   q_rows          [nQ] int64          sequence row index of each computed row
- *   q_positions     [3, nQ] int64       M-RoPE (t, h, w) positions of computed rows
- *   past_rows       [nP] int64          (withPast) row index of each given row
- *   past_positions  [3, nP] int64       (withPast)
+ *   embed_source    [nQ] int32          (withImages) i < nQ: token embedding of row i; nQ + j: image_embeds[j]
+ *   q_rows          [nQ] int32          sequence row index of each computed row
+ *   q_positions     [3, nQ] int32       M-RoPE (t, h, w) positions of computed rows
+ *   past_rows       [nP] int32          (withPast) row index of each given row
+ *   past_positions  [3, nP] int32       (withPast)
  *   past_key.L      [nKv, nP, D] kv     (withPast) per layer L, pre-RoPE keys
  *   past_value.L    [nKv, nP, D] kv     (withPast)
- *   logit_rows      [nL] int64          indices into the computed rows whose logits are wanted
+ *   logit_rows      [nL] int32          indices into the computed rows whose logits are wanted
  * Outputs:
  *   logits          [nL, vocab] f32
  *   present_key.L   [nKv, nP + nQ, D] kv   pre-RoPE, given rows first then computed rows
  *   present_value.L [nKv, nP + nQ, D] kv
- * where kv is the compute dtype (float32 on CPU, float16 on GPU).
+ * where kv is the compute dtype (float32 on CPU, float16 on GPU). Index inputs are
+ * int32 because WebGPU has no native int64 (ORT would move such nodes to the CPU).
  */
 import { TextConfig } from '../../server/src/engine/config';
 import { BuildOptions, MASKED, ModelGraph, WeightLookup, ropeInvFreq } from './common';
@@ -40,16 +41,16 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   const group = H / KV;
   const kvDt = g.cdt;
 
-  const inputIds = g.input('input_ids', 'int64', ['nQ']);
-  const qRows = g.input('q_rows', 'int64', ['nQ']);
-  const qPos = g.input('q_positions', 'int64', [3, 'nQ']);
-  const logitRows = g.input('logit_rows', 'int64', ['nL']);
+  const inputIds = g.input('input_ids', 'int32', ['nQ']);
+  const qRows = g.input('q_rows', 'int32', ['nQ']);
+  const qPos = g.input('q_positions', 'int32', [3, 'nQ']);
+  const logitRows = g.input('logit_rows', 'int32', ['nL']);
 
   // Embeddings [nQ, Hd] float32.
   let x = g.op('Gather', [g.weight('model.embed_tokens.weight', 'float32'), inputIds], { axis: 0 });
   if (opts.withImages) {
     const img = g.input('image_embeds', 'float32', ['nV', Hd]);
-    const src = g.input('embed_source', 'int64', ['nQ']);
+    const src = g.input('embed_source', 'int32', ['nQ']);
     x = g.op('Gather', [g.op('Concat', [x, img], { axis: 0 }), src], { axis: 0 });
   }
 
@@ -58,8 +59,8 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   let kvPos = qPos;
   let pastRows = '', pastPos = '';
   if (opts.withPast) {
-    pastRows = g.input('past_rows', 'int64', ['nP']);
-    pastPos = g.input('past_positions', 'int64', [3, 'nP']);
+    pastRows = g.input('past_rows', 'int32', ['nP']);
+    pastPos = g.input('past_positions', 'int32', [3, 'nP']);
     kvRows = g.op('Concat', [pastRows, qRows], { axis: 0 });
     kvPos = g.op('Concat', [pastPos, qPos], { axis: 1 });
   }
@@ -133,9 +134,9 @@ function downProj(g: ModelGraph, act: string, prefix: string): string {
 }
 
 /**
- * cos/sin tables for M-RoPE positions `pos` [3, n] int64 -> [n, 1, D] float32 each.
+ * cos/sin tables for M-RoPE positions `pos` [3, n] int32 -> [n, 1, D] float32 each.
  */
-function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): { cos: string; sin: string } {
+function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string /* [3, n] int32 */): { cos: string; sin: string } {
   const D = cfg.headDim;
   const half = D / 2;
   const stream: number[] = [];
@@ -143,7 +144,7 @@ function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): { cos: string
   if (stream.length !== half) throw new Error(`mrope_section ${cfg.mropeSection} does not sum to headDim/2 = ${half}`);
   const invFreq = ropeInvFreq(cfg.ropeTheta, D);
   const posT = g.transpose(g.cast(pos, 'float32'), [1, 0]); // [n, 3]
-  const sel = g.op('Gather', [posT, g.i64(stream)], { axis: 1 }); // [n, D/2]
+  const sel = g.op('Gather', [posT, g.i32(stream)], { axis: 1 }); // [n, D/2]
   const angle = g.op('Mul', [sel, g.f32(invFreq)]);
   const emb = g.reshape(g.op('Concat', [angle, angle], { axis: -1 }), [-1, 1, D]); // [n, 1, D]
   return { cos: g.op('Cos', [emb]), sin: g.op('Sin', [emb]) };

@@ -9,9 +9,9 @@
  *   rope_cos      [nPatches, headDim]  float32  2-D rotary table (host-computed)
  *   rope_sin      [nPatches, headDim]  float32
  *   Qwen2.5-VL only (window attention; windows padded to `winLen` patches):
- *   win_gather    [nWin * winLen] int64         patch row for each padded window slot
+ *   win_gather    [nWin * winLen] int32         patch row for each padded window slot
  *   win_mask      [nWin, 1, 1, winLen] float32  0 for real keys, MASKED for padding
- *   win_scatter   [nPatches] int64              padded slot of each patch row
+ *   win_scatter   [nPatches] int32              padded slot of each patch row
  * Output
  *   image_embeds  [nPatches / merge^2, outHidden] float32  (merged row-major = <|image_pad|> order)
  *
@@ -36,9 +36,9 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   const sin = g.reshape(g.input('rope_sin', 'float32', ['nPatches', D]), [-1, 1, D]);
   let winGather = '', winMask = '', winScatter = '';
   if (windowed) {
-    winGather = g.input('win_gather', 'int64', ['nWinSlots']);
+    winGather = g.input('win_gather', 'int32', ['nWinSlots']);
     winMask = g.input('win_mask', 'float32', ['nWin', 1, 1, 'winLen']);
-    winScatter = g.input('win_scatter', 'int64', ['nPatches']);
+    winScatter = g.input('win_scatter', 'int32', ['nPatches']);
   }
 
   // Patch embedding: Conv3d with kernel = stride = patch == x @ W.reshape(E, patchDim)^T.

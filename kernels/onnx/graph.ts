@@ -121,6 +121,11 @@ export class Graph {
     });
   }
 
+  /** int32 1-D constant (gather indices that must stay on WebGPU). */
+  i32(values: number[]): string {
+    return this.constant({ dtype: 'int32', dims: [values.length], data: Int32Array.from(values) });
+  }
+
   f32(values: number[] | number, dims?: number[]): string {
     const arr = Array.isArray(values) ? values : [values];
     return this.constant({ dtype: 'float32', dims: dims ?? (Array.isArray(values) ? [arr.length] : []), data: Float32Array.from(arr) });

@@ -22,6 +22,10 @@ export function f32(data: Float32Array, dims: readonly number[]): Tensor {
   return new ort.Tensor('float32', data, dims);
 }
 
+export function i32(data: readonly number[] | Int32Array, dims: readonly number[] = [data.length]): Tensor {
+  return new ort.Tensor('int32', data instanceof Int32Array ? data : Int32Array.from(data), dims);
+}
+
 export function i64(data: readonly number[] | BigInt64Array, dims: readonly number[] = [data.length]): Tensor {
   const arr = data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v));
   return new ort.Tensor('int64', arr, dims);

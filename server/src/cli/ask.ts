@@ -1,0 +1,86 @@
+/** `vlcache ask` and the demo. */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { loadCheckpoint } from '../engine/checkpoint';
+import { AskResult, Generator } from '../engine/generate';
+import { VlModel } from '../engine/model';
+import type { DeviceRequest } from '../engine/ort';
+import { InputError } from './errors';
+import { builtinModelDir, demoImage } from './paths';
+
+export interface AskArgs {
+  demo?: boolean;
+  model?: string;
+  images?: string[];
+  question?: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  device?: DeviceRequest;
+  precision?: 'auto' | 'fp32' | 'fp16';
+  json?: boolean;
+  ignoreEos?: boolean;
+}
+
+export function readImage(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? `${path}: no such image file; check the --image path`
+      : `${path}: cannot read the image (${code})`);
+  }
+}
+
+export async function runAsk(args: AskArgs): Promise<number> {
+  const demo = args.demo ?? false;
+  const modelDir = args.model ?? builtinModelDir();
+  const images = demo ? [demoImage()] : args.images ?? [];
+  const question = demo ? 'Describe this diagram: which boxes are there and how are they connected?' : args.question!;
+  const log = (m: string) => { if (!args.json) console.error(m); };
+
+  const tLoad = performance.now();
+  const ckpt = loadCheckpoint(modelDir);
+  for (const w of ckpt.warnings) log(`note: ${w}`);
+  const model = await VlModel.load(ckpt, { device: args.device ?? 'auto', precision: args.precision, log });
+  const loadMs = performance.now() - tLoad;
+  if (model.fallbackReasons.length) log(`using ${model.device} (${model.fallbackReasons.join('; ')})`);
+  else log(`device: ${model.device}`);
+  if (demo) {
+    log(`model: ${modelDir} (built-in tiny random model: its answers are noise; use --model for a real Qwen2-VL)`);
+    log(`image: ${images[0]}\nquestion: ${question}\n`);
+  }
+
+  const gen = new Generator(model);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  let result: AskResult;
+  try {
+    result = await gen.ask({
+      images: images.map((p) => ({ name: p, bytes: readImage(p) })),
+      question,
+      maxTokens: args.maxTokens ?? (demo ? 48 : 256),
+      sampling: { temperature: args.temperature, topP: args.topP, seed: args.seed },
+      ignoreEos: args.ignoreEos,
+      onText: args.json ? undefined : (d) => process.stdout.write(d),
+      signal: controller.signal,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    await model.dispose();
+  }
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ ...result, model: modelDir, load_ms: round(loadMs) }) + '\n');
+  } else {
+    process.stdout.write('\n');
+    const t = result.timings;
+    log(`\n[${result.device}] load ${round(loadMs)} ms | preprocess ${round(t.preprocess_ms)} ms | vision ${round(t.vision_ms)} ms | ` +
+      `prefill ${round(t.prefill_ms)} ms | TTFT ${round(t.ttft_ms)} ms | decode ${round(t.decode_tokens_per_s)} tok/s | ` +
+      `${result.prompt_token_ids.length} prompt tokens, ${result.token_ids.length} generated (${result.stop_reason})`);
+  }
+  return 0;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;

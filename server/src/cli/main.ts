@@ -1,0 +1,91 @@
+/**
+ * `vlcache` command line: `ask` (one question about images), `bench`, and with
+ * no arguments a demo on the built-in model. The daemon uses the same engine.
+ */
+import { parseArgs } from 'node:util';
+import { runAsk } from './ask';
+import { runBench } from './bench';
+import { reportError } from './errors';
+
+const USAGE = `usage:
+  vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
+              [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json] "QUESTION"
+  vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
+  vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined) return runAsk({ demo: true });
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (cmd === 'ask') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        image: { type: 'string', multiple: true },
+        'max-tokens': { type: 'string' },
+        temperature: { type: 'string' },
+        'top-p': { type: 'string' },
+        seed: { type: 'string' },
+        device: { type: 'string' },
+        precision: { type: 'string' },
+        json: { type: 'boolean' },
+        'ignore-eos': { type: 'boolean' },
+      },
+    });
+    if (positionals.length !== 1) throw new UsageError('ask takes exactly one QUESTION (quote it)');
+    return runAsk({
+      model: values.model,
+      images: values.image ?? [],
+      question: positionals[0],
+      maxTokens: intArg(values['max-tokens'], '--max-tokens'),
+      temperature: numArg(values.temperature, '--temperature'),
+      topP: numArg(values['top-p'], '--top-p'),
+      seed: intArg(values.seed, '--seed'),
+      device: enumArg(values.device, '--device', ['auto', 'cpu', 'webgpu', 'cuda'] as const),
+      precision: enumArg(values.precision, '--precision', ['auto', 'fp32', 'fp16'] as const),
+      json: values.json ?? false,
+      ignoreEos: values['ignore-eos'] ?? false,
+    });
+  }
+  if (cmd === 'bench') return runBench(rest);
+  throw new UsageError(`unknown command '${cmd}'`);
+}
+
+export class UsageError extends Error {}
+
+function intArg(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} takes a non-negative integer, not '${v}'`);
+  return n;
+}
+
+function numArg(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} takes a non-negative number, not '${v}'`);
+  return n;
+}
+
+function enumArg<T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new UsageError(`${name} takes one of ${allowed.join(', ')}, not '${v}'`);
+  return v as T;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e) => {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`vlcache: ${(e as Error).message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    process.exitCode = reportError(e);
+  },
+);

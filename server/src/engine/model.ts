@@ -1,0 +1,189 @@
+/**
+ * A loaded vision-language model: the checkpoint, its generated graphs and
+ * their sessions on one device. `encodeImage` runs the vision graph; `step`
+ * runs the language model's selective-prefill/decode graph.
+ */
+import { buildStepGraph } from '../../../kernels/graphs/llm';
+import { buildVisionGraph } from '../../../kernels/graphs/vision';
+import type { Checkpoint } from './checkpoint';
+import { GraphFolder } from './graph-files';
+import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, zeros } from './ort';
+import { VisionInputs } from './vision-inputs';
+
+export type Precision = 'auto' | 'fp32' | 'fp16';
+
+export interface LoadOptions {
+  readonly device?: DeviceRequest;
+  readonly precision?: Precision;
+  /** Attention implementation in the graphs (see kernels/graphs/common.ts). */
+  readonly attention?: 'manual' | 'mha';
+  readonly log?: (message: string) => void;
+}
+
+/**
+ * A row index no real row reaches: the one masked "given" row that every step
+ * carries, so that no input tensor is ever zero-sized (WebGPU rejects those).
+ */
+export const DUMMY_ROW = 1 << 30;
+
+/** Keys/values the language model is given, pre-RoPE, with their rows and positions. */
+export interface Past {
+  /** [nP] row index of each given row. */
+  readonly rows: readonly number[];
+  /** [3, nP] stream-major positions. */
+  readonly positions: readonly number[];
+  /** Per layer [nKv, nP, headDim] in the KV dtype (host or device). */
+  readonly keys: readonly Tensor[];
+  readonly values: readonly Tensor[];
+}
+
+export interface StepInput {
+  /** [nQ] token ids of computed rows. */
+  readonly inputIds: readonly number[];
+  /** [nQ] sequence rows of computed rows, ascending. */
+  readonly rows: readonly number[];
+  /** [3, nQ] stream-major positions. */
+  readonly positions: readonly number[];
+  /** [nV, hidden] vision embeddings and, per computed row, the image row it takes (-1 for text). */
+  readonly imageEmbeds?: Float32Array;
+  readonly imageRowOf?: readonly number[];
+  readonly past?: Past;
+  /** Indices into the computed rows whose logits are returned. */
+  readonly logitRows: readonly number[];
+}
+
+export interface StepOutput {
+  /** [nL, vocab] float32. */
+  readonly logits: Float32Array;
+  /** Given rows (the dummy first when there was no past) followed by the computed rows. */
+  readonly present: Past;
+}
+
+export class VlModel {
+  private constructor(
+    readonly checkpoint: Checkpoint,
+    readonly device: Device,
+    readonly kvDtype: 'float32' | 'float16',
+    private readonly vision: Session,
+    private readonly llm: Session,
+    /** Why a preferred device was skipped, when `auto` fell back. */
+    readonly fallbackReasons: readonly string[],
+  ) {}
+
+  /**
+   * Builds the graphs and opens sessions on the requested device (`auto`: the best that works).
+   * @throws DeviceError when an explicitly requested device is unavailable.
+   */
+  static async load(ckpt: Checkpoint, opts: LoadOptions = {}): Promise<VlModel> {
+    const folder = GraphFolder.open(ckpt.dir, ckpt.fingerprint, ckpt.weights);
+    const reasons: string[] = [];
+    const candidates = devicesToTry(opts.device ?? 'auto');
+    for (const device of candidates) {
+      const fp16 = opts.precision === 'fp16' || (opts.precision !== 'fp32' && device !== 'cpu');
+      const build = { computeDtype: fp16 ? 'float16' : 'float32', attention: opts.attention ?? 'manual' } as const;
+      const cfg = ckpt.config;
+      const visionPath = folder.write(`vision-${build.computeDtype}`, buildVisionGraph(cfg.vision, folder.lookup, build));
+      const llmPath = folder.write(`llm-${build.computeDtype}`,
+        buildStepGraph(cfg.text, folder.lookup, { ...build, withImages: true, withPast: true }));
+      const presentNames = Array.from({ length: cfg.text.numLayers }, (_, l) => [`present_key.${l}`, `present_value.${l}`]).flat();
+      try {
+        const vision = await Session.create(visionPath, device);
+        const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
+        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons);
+      } catch (e) {
+        if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
+        reasons.push(e.message);
+        opts.log?.(`${e.message}; trying the next device`);
+      }
+    }
+    throw new Error('no device could run the model'); // unreachable: cpu is always last
+  }
+
+  /** Runs the vision encoder on one preprocessed image: [nTokens, hidden] float32. */
+  async encodeImage(inputs: VisionInputs): Promise<Float32Array> {
+    const feeds: Record<string, Tensor> = {
+      pixel_values: f32(inputs.pixelValues, [inputs.nPatches, inputs.patchDim]),
+      rope_cos: f32(inputs.ropeCos, [inputs.nPatches, inputs.headDim]),
+      rope_sin: f32(inputs.ropeSin, [inputs.nPatches, inputs.headDim]),
+    };
+    if (inputs.windows) {
+      const w = inputs.windows;
+      feeds.win_gather = i32(w.gather, [w.gather.length]);
+      feeds.win_mask = f32(w.mask, [w.nWin, 1, 1, w.winLen]);
+      feeds.win_scatter = i32(w.scatter, [w.scatter.length]);
+    }
+    const out = await this.vision.run(feeds);
+    return out.image_embeds.data as Float32Array;
+  }
+
+  /** One language-model run: computes `input.rows`, attends to them and to `input.past`. */
+  async step(input: StepInput): Promise<StepOutput> {
+    const t = this.checkpoint.config.text;
+    const nQ = input.rows.length;
+    const past = input.past ?? this.dummyPast();
+    const feeds: Record<string, Tensor> = {
+      input_ids: i32(input.inputIds),
+      q_rows: i32(input.rows),
+      q_positions: i32(input.positions, [3, nQ]),
+      logit_rows: i32(input.logitRows),
+      past_rows: i32(past.rows),
+      past_positions: i32(past.positions, [3, past.rows.length]),
+    };
+    // Image rows: embed_source points past the nQ token embeddings into image_embeds.
+    const src: number[] = [];
+    for (let i = 0; i < nQ; i++) {
+      const j = input.imageRowOf?.[i] ?? -1;
+      src.push(j < 0 ? i : nQ + j);
+    }
+    feeds.embed_source = i32(src);
+    feeds.image_embeds = input.imageEmbeds && input.imageEmbeds.length > 0
+      ? f32(input.imageEmbeds, [input.imageEmbeds.length / t.hiddenSize, t.hiddenSize])
+      : f32(new Float32Array(t.hiddenSize), [1, t.hiddenSize]);
+    for (let l = 0; l < t.numLayers; l++) {
+      feeds[`past_key.${l}`] = past.keys[l];
+      feeds[`past_value.${l}`] = past.values[l];
+    }
+    const out = await this.llm.run(feeds);
+    const keys: Tensor[] = [], values: Tensor[] = [];
+    for (let l = 0; l < t.numLayers; l++) {
+      keys.push(out[`present_key.${l}`]);
+      values.push(out[`present_value.${l}`]);
+    }
+    const present: Past = {
+      rows: [...past.rows, ...input.rows],
+      positions: concatPositions(past.positions, input.positions),
+      keys, values,
+    };
+    return { logits: out.logits.data as Float32Array, present };
+  }
+
+  /** Releases device memory held by a Past's tensors. */
+  static release(past: Past | undefined): void {
+    if (!past) return;
+    for (const t of [...past.keys, ...past.values]) if (t.location !== 'cpu') t.dispose();
+  }
+
+  private dummyPast(): Past {
+    const t = this.checkpoint.config.text;
+    const kv = () => zeros(this.kvDtype, [t.numKvHeads, 1, t.headDim]);
+    return {
+      rows: [DUMMY_ROW],
+      positions: [0, 0, 0],
+      keys: Array.from({ length: t.numLayers }, kv),
+      values: Array.from({ length: t.numLayers }, kv),
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.vision.dispose();
+    await this.llm.dispose();
+  }
+}
+
+/** Concatenates two stream-major [3, n] position lists. */
+function concatPositions(a: readonly number[], b: readonly number[]): number[] {
+  const na = a.length / 3, nb = b.length / 3;
+  const out: number[] = [];
+  for (let s = 0; s < 3; s++) out.push(...a.slice(s * na, (s + 1) * na), ...b.slice(s * nb, (s + 1) * nb));
+  return out;
+}

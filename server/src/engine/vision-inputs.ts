@@ -1,0 +1,116 @@
+/**
+ * Host-side inputs of the vision graph for one image: the 2-D rotary table and,
+ * for Qwen2.5-VL, the padded window layout (kernels/graphs/vision.ts).
+ */
+import { ropeInvFreq } from '../../../kernels/graphs/common';
+import { MASKED } from '../../../kernels/graphs/common';
+import type { VisionConfig } from './config';
+
+export interface WindowLayout {
+  readonly nWin: number;
+  /** Patches per padded window: (window units per side * merge)^2, 64 for 112 px windows. */
+  readonly winLen: number;
+  /** [nWin * winLen] patch row of each slot (0 for padding, which the mask hides). */
+  readonly gather: Int32Array;
+  /** [nWin * winLen] 0 for real keys, MASKED for padding. */
+  readonly mask: Float32Array;
+  /** [nPatches] slot of each patch row. */
+  readonly scatter: Int32Array;
+}
+
+export interface VisionInputs {
+  /** [nPatches, patchDim] in 2x2 merge-block order. */
+  readonly pixelValues: Float32Array;
+  readonly nPatches: number;
+  readonly patchDim: number;
+  readonly headDim: number;
+  /** [nPatches, headDim] each. */
+  readonly ropeCos: Float32Array;
+  readonly ropeSin: Float32Array;
+  readonly windows?: WindowLayout;
+}
+
+/** Patch (row, col) of every pixel_values row, in merge-block order. */
+export function patchCoords(gridH: number, gridW: number, merge: number): { h: Int32Array; w: Int32Array } {
+  const n = gridH * gridW;
+  const h = new Int32Array(n), w = new Int32Array(n);
+  let r = 0;
+  for (let bh = 0; bh < gridH / merge; bh++)
+    for (let bw = 0; bw < gridW / merge; bw++)
+      for (let ih = 0; ih < merge; ih++)
+        for (let iw = 0; iw < merge; iw++, r++) {
+          h[r] = bh * merge + ih;
+          w[r] = bw * merge + iw;
+        }
+  return { h, w };
+}
+
+/**
+ * HF VisionRotaryEmbedding(headDim / 2): per patch the angles are
+ * [hpos * invFreq, wpos * invFreq] (headDim / 2 of them), tabled as [angle, angle].
+ */
+export function visionRope(cfg: VisionConfig, gridH: number, gridW: number): { cos: Float32Array; sin: Float32Array } {
+  const D = cfg.embedDim / cfg.numHeads;
+  const invFreq = ropeInvFreq(10000, D / 2); // D/4 frequencies
+  const nf = invFreq.length;
+  const { h, w } = patchCoords(gridH, gridW, cfg.spatialMergeSize);
+  const n = gridH * gridW;
+  const cos = new Float32Array(n * D), sin = new Float32Array(n * D);
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < 2 * nf; i++) {
+      const angle = Math.fround((i < nf ? h[r] : w[r]) * invFreq[i % nf]);
+      const c = Math.cos(angle), s = Math.sin(angle);
+      cos[r * D + i] = c; cos[r * D + i + 2 * nf] = c;
+      sin[r * D + i] = s; sin[r * D + i + 2 * nf] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Qwen2.5-VL windows (HF get_window_index): the merged grid is cut into squares of
+ * `unitsPerSide` merge units, row-major, each window's units row-major; empty
+ * windows are dropped. Each merge unit u owns pixel_values rows [u*m^2, (u+1)*m^2).
+ */
+export function windowLayout(cfg: VisionConfig, gridH: number, gridW: number): WindowLayout {
+  const m = cfg.spatialMergeSize;
+  const unitsPerSide = cfg.windowSize / m / cfg.patchSize;
+  const hU = gridH / m, wU = gridW / m;
+  const perUnit = m * m;
+  const winLen = unitsPerSide * unitsPerSide * perUnit;
+  const windows: number[][] = [];
+  for (let wy = 0; wy < Math.ceil(hU / unitsPerSide); wy++) {
+    for (let wx = 0; wx < Math.ceil(wU / unitsPerSide); wx++) {
+      const units: number[] = [];
+      for (let y = wy * unitsPerSide; y < Math.min(hU, (wy + 1) * unitsPerSide); y++)
+        for (let x = wx * unitsPerSide; x < Math.min(wU, (wx + 1) * unitsPerSide); x++) units.push(y * wU + x);
+      if (units.length) windows.push(units);
+    }
+  }
+  const nWin = windows.length;
+  const gather = new Int32Array(nWin * winLen);
+  const mask = new Float32Array(nWin * winLen).fill(MASKED);
+  const scatter = new Int32Array(gridH * gridW);
+  windows.forEach((units, wi) => {
+    let k = 0;
+    for (const u of units) {
+      for (let j = 0; j < perUnit; j++, k++) {
+        const slot = wi * winLen + k;
+        gather[slot] = u * perUnit + j;
+        mask[slot] = 0;
+        scatter[u * perUnit + j] = slot;
+      }
+    }
+  });
+  return { nWin, winLen, gather, mask, scatter };
+}
+
+export function visionInputs(cfg: VisionConfig, pixelValues: Float32Array, gridH: number, gridW: number): VisionInputs {
+  const nPatches = gridH * gridW;
+  const patchDim = pixelValues.length / nPatches;
+  const { cos, sin } = visionRope(cfg, gridH, gridW);
+  return {
+    pixelValues, nPatches, patchDim, headDim: cfg.embedDim / cfg.numHeads, ropeCos: cos, ropeSin: sin,
+    windows: cfg.family === 'qwen2_5_vl' ? windowLayout(cfg, gridH, gridW) : undefined,
+  };
+}
