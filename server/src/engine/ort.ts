@@ -102,8 +102,8 @@ export class Session {
       executionProviders: [ep],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
-      intraOpNumThreads: opts.threads,
     };
+    if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
     if (device !== 'cpu' && opts.keepOnDevice?.length) {
       const loc: Record<string, ort.Tensor.DataLocation> = {};
       for (const name of opts.keepOnDevice) loc[name] = device === 'webgpu' ? 'gpu-buffer' : 'cpu';
