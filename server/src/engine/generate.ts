@@ -49,7 +49,7 @@ export interface AskResult {
   logits_top: [number, number][];
   device: string;
   stop_reason: 'eos' | 'length' | 'cancelled';
-  images: { name: string; width: number; height: number; grid: [number, number, number]; tokens: number; downscaled: boolean }[];
+  images: { name: string; width: number; height: number; grid: readonly [number, number, number]; tokens: number; downscaled: boolean }[];
   timings: Timings;
 }
 
@@ -77,7 +77,7 @@ export class Generator {
     const t0 = performance.now();
 
     // 1. Preprocess every image.
-    const pre = req.images.map((img) => preprocessImage(img.bytes, ckpt.preprocess, { maxPixels: req.maxPixels, name: img.name }));
+    const pre = req.images.map((img) => preprocessImage(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name }));
     const t1 = performance.now();
 
     // 2. Vision encoder, one run per image: [nTokens_i, hidden] each.

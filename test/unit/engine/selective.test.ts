@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { Past, VlModel } from '../../../server/src/engine/model';
+import { f32 } from '../../../server/src/engine/ort';
 import { ropePositions, selectPositions } from '../../../server/src/engine/positions';
 import { visionInputs } from '../../../server/src/engine/vision-inputs';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
@@ -62,7 +63,7 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
       const reuse = all.filter((r) => isImg(r) && r >= 5 + 6);
       const computed = all.filter((r) => !reuse.includes(r));
       const keep = reuse.map((r) => r + 1); // present rows are [dummy, 0..n-1]
-      const past = await gather(first.present, keep);
+      const past = gather(first.present, keep);
       const sel = await run(computed, past);
       assert.ok(maxAbsDiff(full.logits, sel.logits) < 1e-5);
     });
@@ -77,7 +78,7 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
 }
 
 /** The given subset (indices into the present's rows) of a host-resident Past. */
-async function gather(p: Past, keep: number[]): Promise<Past> {
+function gather(p: Past, keep: number[]): Past {
   const nAll = p.rows.length;
   const pick = (t: Past['keys'][number]) => {
     const [kv, , d] = t.dims as number[];
@@ -86,7 +87,6 @@ async function gather(p: Past, keep: number[]): Promise<Past> {
     for (let h = 0; h < kv; h++) keep.forEach((r, i) => out.set(src.subarray((h * nAll + r) * d, (h * nAll + r + 1) * d), (h * keep.length + i) * d));
     return { data: out, dims: [kv, keep.length, d] };
   };
-  const { f32 } = await import('../../../server/src/engine/ort');
   const wrap = (t: Past['keys'][number]) => { const x = pick(t); return f32(x.data, x.dims); };
   const pos: number[] = [];
   for (let s = 0; s < 3; s++) for (const r of keep) pos.push(p.positions[s * nAll + r]);

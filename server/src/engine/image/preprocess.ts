@@ -1,0 +1,105 @@
+/**
+ * The whole image processor: bytes -> `pixel_values` and `image_grid_thw`, bit-identical to
+ * transformers 5.17 `Qwen2VLImageProcessorPil` given the same decoded pixels (PNG, GIF and WebP
+ * decode identically to Pillow; JPEG does not, see jpeg.ts). Qwen2.5-VL uses the same processor.
+ *
+ *   decode (decode.ts) -> RGB (rgb.ts, alpha dropped like Pillow's convert("RGB"))
+ *   -> smart_resize (smart-resize.ts) -> Pillow BICUBIC unless the size is unchanged (resize.ts)
+ *   -> rescale + normalise, repeat to T frames, 2x2-block patch order (patches.ts)
+ */
+
+import type { PreprocessConfig } from '../config';
+import { decodeImage } from './decode';
+import { DEFAULT_IMAGE_LABEL, ImageError } from './errors';
+import { toPixelValues } from './patches';
+import { resizeBicubic } from './resize';
+import { type AlphaHandling, toRgb } from './rgb';
+import { planSmartResize } from './smart-resize';
+import type { RgbImage } from './types';
+
+export interface PreprocessOptions {
+  /** How the image is named in error messages, typically its workspace-relative path. */
+  readonly name?: string;
+  /**
+   * A lower pixel budget than the model's `max_pixels`, from the user's settings. Values above
+   * `cfg.maxPixels` are ignored: the model's own limit always applies.
+   */
+  readonly maxPixelsOverride?: number;
+  /** Decompression-bomb limit on the declared size, see DecodeOptions.maxPixels. */
+  readonly maxDecodedPixels?: number;
+  /** 'drop' (default) matches Hugging Face; 'white' composites transparency over white. */
+  readonly alpha?: AlphaHandling;
+}
+
+export interface PreprocessedImage {
+  /** [gridT * gridH * gridW, C * T * P * P] = [n, 1176] for Qwen2-VL, float32. */
+  readonly pixelValues: Float32Array;
+  /** `image_grid_thw` of this image: [1, resizedHeight / P, resizedWidth / P]. */
+  readonly gridThw: [number, number, number];
+  readonly resizedWidth: number;
+  readonly resizedHeight: number;
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+  /** True when the pixel budget (max_pixels, or the override) shrank the image below its natural size. */
+  readonly downscaled: boolean;
+}
+
+/**
+ * Decodes and preprocesses one image for the vision tower.
+ * @throws ImageError 'empty', 'not-an-image', 'unsupported-format', 'too-large', 'corrupt' (decoding)
+ *   or 'aspect-ratio' (smart_resize).
+ */
+export function preprocessImage(
+  bytes: Uint8Array,
+  cfg: PreprocessConfig,
+  options: PreprocessOptions = {},
+): PreprocessedImage {
+  const decoded = decodeImage(bytes, { name: options.name, maxPixels: options.maxDecodedPixels });
+  return preprocessRgb(toRgb(decoded, options.alpha), cfg, options);
+}
+
+/**
+ * The processor from RGB pixels on (for callers that decoded the image themselves, and tests).
+ * @throws ImageError 'empty' or 'aspect-ratio' (smart_resize).
+ */
+export function preprocessRgb(
+  image: RgbImage,
+  cfg: PreprocessConfig,
+  options: Pick<PreprocessOptions, 'name' | 'maxPixelsOverride'> = {},
+): PreprocessedImage {
+  const label = options.name ?? DEFAULT_IMAGE_LABEL;
+  const factor = cfg.patchSize * cfg.mergeSize;
+  const maxPixels = effectiveMaxPixels(cfg.maxPixels, options.maxPixelsOverride);
+
+  let plan;
+  try {
+    plan = planSmartResize(image.height, image.width, factor, cfg.minPixels, maxPixels);
+  } catch (e) {
+    // smart_resize knows the size but not the name; put the name in front.
+    if (e instanceof ImageError) throw new ImageError(e.code, `${label}: ${e.message}`, label);
+    throw e;
+  }
+  const resized = resizeBicubic(image, plan.width, plan.height);
+  const pixelValues = toPixelValues(resized, cfg, cfg);
+  return {
+    pixelValues,
+    gridThw: [1, plan.height / cfg.patchSize, plan.width / cfg.patchSize],
+    resizedWidth: plan.width,
+    resizedHeight: plan.height,
+    originalWidth: image.width,
+    originalHeight: image.height,
+    downscaled: plan.rule === 'max-pixels',
+  };
+}
+
+/**
+ * The model's max_pixels, lowered by the user's override when that is smaller.
+ * @throws RangeError when the override is not a positive finite number.
+ */
+export function effectiveMaxPixels(modelMaxPixels: number, override: number | undefined): number {
+  if (override === undefined) return modelMaxPixels;
+  if (!Number.isFinite(override) || override <= 0) {
+    throw new RangeError(`maxPixelsOverride must be a positive number of pixels, got ${override}`);
+  }
+  return Math.min(modelMaxPixels, Math.floor(override));
+}
