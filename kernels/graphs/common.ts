@@ -161,6 +161,20 @@ export class ModelGraph extends Graph {
     const p = this.op('Softmax', [s], { axis: -1 });
     return this.toCompute(this.op('MatMul', [p, this.toFloat32(v)]));
   }
+
+  /**
+   * The same contract through com.microsoft.MultiHeadAttention (fused kernels where
+   * the provider has them). q, k, v: [B, H, L, D]; bias: float32 [B or 1, 1, Lq, Lk]
+   * exactly (no other broadcasting). Returns [B, H, Lq, D] in the compute dtype.
+   */
+  mha(q: string, k: string, v: string, numHeads: number, headDim: number, bias?: string): string {
+    // [B, H, L, D] -> [B, L, H*D]
+    const flat = (t: string) => this.op('Reshape', [this.toCompute(this.transpose(t, [0, 2, 1, 3])), this.i64([0, 0, numHeads * headDim])]);
+    const inputs = [flat(q), flat(k), flat(v)];
+    if (bias) inputs.push('', '', this.toCompute(bias));
+    const o = this.op('MultiHeadAttention', inputs, { num_heads: numHeads, scale: { f: 1 / Math.sqrt(headDim) } }, 'com.microsoft');
+    return this.transpose(this.reshape(o, [0, 0, numHeads, headDim]), [0, 2, 1, 3]);
+  }
 }
 
 /** TensorProto.DataType code for a Cast's `to`. */

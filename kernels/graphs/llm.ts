@@ -98,10 +98,19 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
 
       // Rotate; group query heads by their kv head (HF repeat_kv: head h uses kv h / group).
       const qr = g.rotate(q, qCos, qSin, D); // [nQ, H, D] f32
-      const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]
-      const kr = g.op('Unsqueeze', [g.rotate(kAll, kCosT, kSinT, D), g.i64([1])]); // [KV, 1, nT, D]
-      const vr = g.op('Unsqueeze', [vAll, g.i64([1])]);
-      const o = g.attend(g.toCompute(qg), g.toCompute(kr), vr, D, mask); // [KV, group, nQ, D]
+      const kRot = g.toCompute(g.rotate(kAll, kCosT, kSinT, D)); // [KV, nT, D]
+      let o: string; // [H, nQ, D] or equivalent [KV, group, nQ, D]
+      if (opts.attention === 'mha') {
+        // Repeat each kv head `group` times: [KV, nT, D] -> [1, H, nT, D].
+        const rep = (t: string) => g.reshape(g.op('Expand', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([KV, group, 1, 1])]), [1, H, -1, D]);
+        const q4 = g.op('Unsqueeze', [g.transpose(qr, [1, 0, 2]), g.i64([0])]); // [1, H, nQ, D]
+        o = g.mha(q4, rep(kRot), rep(vAll), H, D, g.op('Unsqueeze', [mask, g.i64([0, 1])]));
+      } else {
+        const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]
+        const kr = g.op('Unsqueeze', [kRot, g.i64([1])]); // [KV, 1, nT, D]
+        const vr = g.op('Unsqueeze', [vAll, g.i64([1])]);
+        o = g.attend(g.toCompute(qg), kr, vr, D, mask);
+      }
       const merged = g.reshape(g.transpose(g.reshape(o, [H, -1, D]), [1, 0, 2]), [-1, H * D]); // [nQ, H*D]
       x = g.op('Add', [x, g.toFloat32(g.linear(merged, `${p}.self_attn.o_proj`))]);
 

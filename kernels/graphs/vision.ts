@@ -64,12 +64,21 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
         // [nWin*W, H, D] -> [nWin, W, H, D] -> [nWin, H, W, D]
         const win = (t: string) =>
           g.transpose(g.op('Reshape', [g.op('Gather', [t, winGather], { axis: 0 }), winShape(g, winMask, H, D)]), [0, 2, 1, 3]);
-        const ow = g.attend(win(q), win(k), win(v), D, winMask); // [nWin, H, W, D]
+        let ow: string; // [nWin, H, W, D]
+        if (opts.attention === 'mha') {
+          // Bias [nWin, 1, W, W]: each window's key mask repeated over its query rows.
+          const ms = g.op('Shape', [winMask]);
+          const w = g.op('Slice', [ms, g.i64([3]), g.i64([4])]);
+          const shape = g.op('Concat', [g.op('Slice', [ms, g.i64([0]), g.i64([1])]), g.i64([1]), w, w], { axis: 0 });
+          ow = g.mha(win(q), win(k), win(v), H, D, g.op('Expand', [winMask, shape]));
+        } else {
+          ow = g.attend(win(q), win(k), win(v), D, winMask);
+        }
         const flat = g.reshape(g.transpose(ow, [0, 2, 1, 3]), [-1, H, D]); // [nWin*W, H, D]
         o = g.op('Gather', [flat, winScatter], { axis: 0 });
       } else {
         const whole = (t: string) => g.transpose(g.op('Unsqueeze', [t, g.i64([0])]), [0, 2, 1, 3]); // [1, H, nP, D]
-        const ow = g.attend(whole(q), whole(k), whole(v), D);
+        const ow = opts.attention === 'mha' ? g.mha(whole(q), whole(k), whole(v), H, D) : g.attend(whole(q), whole(k), whole(v), D);
         o = g.reshape(g.transpose(ow, [0, 2, 1, 3]), [-1, H, D]);
       }
       const attnOut = g.toFloat32(g.linear(g.reshape(o, [-1, E]), `${p}.attn.proj`));
