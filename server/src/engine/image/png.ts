@@ -18,6 +18,9 @@
  * default alpha handling in rgb.ts (it drops alpha), so only the opt-in compositing sees it.
  * NOTE: for grey and RGB images pngjs also zeroes the colour of pixels that match the tRNS colour;
  * Pillow keeps it, so we put the tRNS colour back (those pixels have that colour by definition).
+ * Our alpha follows the PNG spec. Pillow's differs for 1/2/4-bit grey and 16-bit RGB: it compares
+ * the unscaled tRNS value with 8-bit pixels, so it rarely marks anything transparent there. That only
+ * matters for the opt-in 'white' compositing, never for the default path.
  */
 
 import { PNG } from 'pngjs';

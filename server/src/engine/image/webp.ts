@@ -82,14 +82,21 @@ const FLAG_ALPHA = 0x10;
 /**
  * Decodes a WebP file (frame 0 of an animation) into straight-alpha RGBA8.
  * Precondition: the declared size has already passed the decompression-bomb guard.
- * @throws ImageError 'corrupt' when libwebp rejects the data.
+ * @throws ImageError 'corrupt' when libwebp rejects the data; Error when the codec cannot be loaded.
  */
 export function decodeWebp(bytes: Uint8Array, label: string): RgbaImage {
   const isExtended = chunkFourcc(bytes, 12) === 'VP8X';
   const flags = isExtended ? bytes[20]! : 0;
+  let webp: WebpCodec;
+  try {
+    webp = loadCodec();
+  } catch (e) {
+    // Not the image's fault: the package is missing or broken in this installation.
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new Error(`WebP support is unavailable (${detail}); reinstall the extension or convert ${label} to PNG.`);
+  }
   let image: RgbaImage;
   try {
-    const webp = loadCodec();
     image = flags & FLAG_ANIMATION ? decodeFirstFrame(bytes, webp) : decodeStill(bytes, webp);
   } catch (e) {
     if (e instanceof ImageError) throw e;
