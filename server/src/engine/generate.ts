@@ -30,6 +30,8 @@ export interface AskRequest {
   readonly signal?: AbortSignal;
   /** Caps the image area below the checkpoint's max_pixels (a user setting). */
   readonly maxPixels?: number;
+  /** Transparency handling; 'white' (default) composites over white like qwen_vl_utils. */
+  readonly alpha?: 'white' | 'drop';
 }
 
 export interface Timings {
@@ -77,7 +79,11 @@ export class Generator {
     const t0 = performance.now();
 
     // 1. Preprocess every image.
-    const pre = req.images.map((img) => preprocessImage(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name }));
+    // NOTE: transparency is composited over white, as Qwen's own preprocessing (qwen_vl_utils
+    // `to_rgb`) does; transformers' plain processor drops alpha instead, which turns transparent
+    // screenshots black. Both are bit-exact with Pillow (test/unit/image, test/golden).
+    const pre = req.images.map((img) =>
+      preprocessImage(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha: req.alpha ?? 'white' }));
     const t1 = performance.now();
 
     // 2. Vision encoder, one run per image: [nTokens_i, hidden] each.
