@@ -39,7 +39,8 @@ await Promise.all(
       format: 'cjs',
       target: 'node20',
       sourcemap: true,
-      external: ['onnxruntime-node', 'vscode'],
+      // Native or WebAssembly packages that read files next to their own modules stay external.
+      external: ['onnxruntime-node', 'vscode', '@jsquash/webp'],
       banner: e.banner ? { js: e.banner } : undefined,
       logLevel: 'warning',
     }),

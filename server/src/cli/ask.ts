@@ -45,8 +45,7 @@ export async function runAsk(args: AskArgs): Promise<number> {
   for (const w of ckpt.warnings) log(`note: ${w}`);
   const model = await VlModel.load(ckpt, { device: args.device ?? 'auto', precision: args.precision, log });
   const loadMs = performance.now() - tLoad;
-  if (model.fallbackReasons.length) log(`using ${model.device} (${model.fallbackReasons.join('; ')})`);
-  else log(`device: ${model.device}`);
+  log(`device: ${model.device}${model.fallbackReasons.length ? ` (skipped ${model.fallbackReasons.join('; ')})` : ''}`);
   if (demo) {
     log(`model: ${modelDir} (built-in tiny random model: its answers are noise; use --model for a real Qwen2-VL)`);
     log(`image: ${images[0]}\nquestion: ${question}\n`);

@@ -76,8 +76,8 @@ export class VlModel {
    */
   static async load(ckpt: Checkpoint, opts: LoadOptions = {}): Promise<VlModel> {
     const folder = GraphFolder.open(ckpt.dir, ckpt.fingerprint, ckpt.weights);
-    const reasons: string[] = [];
-    const candidates = devicesToTry(opts.device ?? 'auto');
+    const { devices: candidates, skipped } = devicesToTry(opts.device ?? 'auto');
+    const reasons: string[] = [...skipped];
     for (const device of candidates) {
       const fp16 = opts.precision === 'fp16' || (opts.precision !== 'fp32' && device !== 'cpu');
       const build = { computeDtype: fp16 ? 'float16' : 'float32', attention: opts.attention ?? 'manual' } as const;
@@ -92,8 +92,7 @@ export class VlModel {
         return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons);
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
-        reasons.push(e.message);
-        opts.log?.(`${e.message}; trying the next device`);
+        reasons.push(`${device}: ${e.message.replace(/^the \S+ device is not available here: /, '')}`);
       }
     }
     throw new Error('no device could run the model'); // unreachable: cpu is always last

@@ -67,12 +67,33 @@ function cudaBinariesPresent(): boolean {
   }
 }
 
-export function devicesToTry(req: DeviceRequest): Device[] {
-  if (req !== 'auto') return [req];
-  const order: Device[] = [];
-  if (cudaBinariesPresent()) order.push('cuda');
-  order.push('webgpu', 'cpu');
-  return order;
+/** The devices `req` allows, best first; `auto` skips WebGPU where Linux has no Vulkan loader. */
+export function devicesToTry(req: DeviceRequest): { devices: Device[]; skipped: string[] } {
+  if (req !== 'auto') return { devices: [req], skipped: [] };
+  const devices: Device[] = [];
+  const skipped: string[] = [];
+  if (cudaBinariesPresent()) devices.push('cuda');
+  if (process.platform === 'linux' && !vulkanLoaderPresent()) skipped.push('webgpu: no Vulkan loader (libvulkan.so.1) is installed');
+  else devices.push('webgpu');
+  devices.push('cpu');
+  return { devices, skipped };
+}
+
+/** Whether the Vulkan loader that Dawn (ORT's WebGPU) needs on Linux can be found. */
+function vulkanLoaderPresent(): boolean {
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
+}
+
+/** One readable clause from ONNX Runtime's provider failure (which carries source paths and lambdas). */
+function explainDeviceFailure(msg: string): string {
+  if (/Failed to get a WebGPU adapter|No supported adapters/i.test(msg)) {
+    return 'no GPU adapter was found (WebGPU needs Vulkan on Linux, Metal on macOS, D3D12 on Windows)';
+  }
+  const line = msg.split('\n')[0];
+  const tail = line.split(/ was false\. |: (?=[A-Z])/).pop() ?? line;
+  return tail.length < 300 ? tail : `${tail.slice(0, 300)}…`;
 }
 
 export interface SessionOptions {
@@ -114,7 +135,7 @@ export class Session {
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {
-        throw new DeviceError(`the ${device} device is not available here: ${msg.split('\n')[0]}`, device);
+        throw new DeviceError(`the ${device} device is not available here: ${explainDeviceFailure(msg)}`, device);
       }
       throw e;
     }
