@@ -30,6 +30,8 @@ export interface AskRequest {
   readonly signal?: AbortSignal;
   /** Caps the image area below the checkpoint's max_pixels (a user setting). */
   readonly maxPixels?: number;
+  /** Receives the logits [vocab] each token is sampled from (fidelity and golden checks). */
+  readonly onLogits?: (step: number, logits: Float32Array) => void;
   /** Transparency handling; 'white' (default) composites over white like qwen_vl_utils. */
   readonly alpha?: 'white' | 'drop';
 }
@@ -133,6 +135,7 @@ export class Generator {
     const logitsTop = topLogits(first.logits, 10);
     let tDecode0 = 0;
     for (let i = 0; i < maxTokens; i++) {
+      req.onLogits?.(i, logits);
       const id = sampler.next(logits);
       if (i === 0) {
         ttft = performance.now() - t0;

@@ -1,0 +1,166 @@
+/**
+ * Golden tests against Hugging Face transformers 5.17 (fp32, eager attention)
+ * on the tiny checkpoints and references made by make_golden.py.
+ *
+ * Tolerances (max absolute difference), by precision:
+ *   fp32 (CPU default):  vision embeddings and logits <= 1e-3; pixel values bit-exact; tokens identical.
+ *   fp16 (GPU default):  VLCACHE_GOLDEN_TOL (default 5e-2) for embeddings and logits; tokens identical.
+ * Environment: VLCACHE_TEST_DEVICE (cpu | webgpu | cuda), VLCACHE_TEST_PRECISION (fp32 | fp16),
+ * VLCACHE_GOLDEN_REPORT=path writes every measured difference as JSON (for the README table).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Checkpoint, loadCheckpoint } from '../../server/src/engine/checkpoint';
+import { ChatTemplate, buildPrompt, userTurn } from '../../server/src/engine/chat-template';
+import { Generator } from '../../server/src/engine/generate';
+import { preprocessImage } from '../../server/src/engine/image/preprocess';
+import { VlModel } from '../../server/src/engine/model';
+import type { Device } from '../../server/src/engine/ort';
+import { ropePositions } from '../../server/src/engine/positions';
+import { readSafetensorsHeader, readTensor, TensorEntry } from '../../server/src/engine/safetensors';
+import { Tokenizer } from '../../server/src/engine/tokenizer';
+import { visionInputs } from '../../server/src/engine/vision-inputs';
+
+const FIX = join(__dirname, 'fixtures');
+const device = (process.env.VLCACHE_TEST_DEVICE ?? 'cpu') as Device;
+const precision = (process.env.VLCACHE_TEST_PRECISION ?? (device === 'cpu' ? 'fp32' : 'fp16')) as 'fp32' | 'fp16';
+const TOL = precision === 'fp32' ? 1e-3 : Number(process.env.VLCACHE_GOLDEN_TOL ?? 5e-2);
+const report: Record<string, unknown> = { device, precision, tolerance: TOL };
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  assert.equal(a.length, b.length, 'length');
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+
+interface Case {
+  images: string[];
+  question: string;
+  input_ids: number[];
+  position_ids: number[][];
+  rope_delta: number;
+  greedy_tokens: number[];
+  gen_logits_steps_stored: number;
+  image_grid_thw?: number[][];
+}
+
+describe('preprocessing vs Qwen2VLImageProcessorPil', () => {
+  const meta = json(join(FIX, 'images', 'preprocessed.json'));
+  for (const [name, m] of Object.entries<Record<string, any>>(meta.images)) {
+    it(`gives bit-identical pixel_values for ${m.file} (${m.width}x${m.height} ${m.mode})`, () => {
+      const bytes = readFileSync(join(FIX, 'images', m.file));
+      const cfg = loadCheckpoint(join(FIX, 'qwen2vl-tiny')).preprocess;
+      const p = preprocessImage(bytes, { ...cfg, minPixels: meta.min_pixels, maxPixels: meta.max_pixels }, { alpha: 'drop', name });
+      assert.deepEqual([...p.gridThw], m.grid_thw);
+      const digest = createHash('sha256').update(new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength)).digest('hex');
+      assert.equal(digest, m.pixel_values_sha256_f32le);
+    });
+  }
+});
+
+describe('tokenizer vs tokenizers (Python)', () => {
+  const t = json(join(FIX, 'tokenizer_cases.json'));
+  const tok = new Tokenizer(json(join(FIX, 'qwen2vl-tiny', 'tokenizer.json')), json(join(FIX, 'qwen2vl-tiny', 'tokenizer_config.json')));
+  for (const c of t.cases as { text: string; ids: number[]; decoded: string; decoded_skip_special: string }[]) {
+    it(`encodes and decodes ${JSON.stringify(c.text.slice(0, 40))}`, () => {
+      assert.deepEqual(tok.encode(c.text), c.ids);
+      assert.equal(tok.decode(c.ids), c.decoded);
+      assert.equal(tok.decode(c.ids, { skipSpecialTokens: true }), c.decoded_skip_special);
+    });
+  }
+});
+
+for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
+  describe(`${name} vs transformers on ${device} (${precision})`, () => {
+    const dir = join(FIX, name);
+    const cases: Record<string, Case> = json(join(dir, 'cases.json')).cases;
+    let ckpt: Checkpoint;
+    let model: VlModel;
+    let gen: Generator;
+    let ref: Map<string, TensorEntry>;
+    const r: Record<string, Record<string, number>> = {};
+    report[name] = r;
+    before(async () => {
+      process.env.VLCACHE_HOME ??= mkdtempSync(join(tmpdir(), 'vlcache-golden-'));
+      ckpt = loadCheckpoint(dir);
+      model = await VlModel.load(ckpt, { device, precision });
+      gen = new Generator(model);
+      ref = new Map(readSafetensorsHeader(join(dir, 'reference.safetensors')).tensors.map((t) => [t.name, t]));
+    });
+    after(async () => model?.dispose());
+    const tensor = (n: string) => readTensor(ref.get(n) ?? assert.fail(`reference has no ${n}`));
+
+    for (const [cname, c] of Object.entries(cases)) {
+      it(`${cname}: same prompt ids, positions, vision embeddings, logits and 12 greedy tokens`, async () => {
+        const images = c.images.map((f) => ({ name: f, bytes: readFileSync(join(FIX, 'images', f)) }));
+        const pre = images.map((im) => preprocessImage(im.bytes, ckpt.preprocess, { alpha: 'drop' }));
+        assert.deepEqual(pre.map((p) => [...p.gridThw]), c.image_grid_thw ?? []);
+        // Prompt ids and M-RoPE positions.
+        const tok = gen.tokenizer;
+        const prompt = buildPrompt({
+          template: ChatTemplate.create(ckpt.chatTemplate, ckpt.tokenizerConfig), tokenizer: tok,
+          messages: [userTurn(images.length, c.question)],
+          imageGrids: pre.map((p) => ({ gridT: p.gridThw[0], gridH: p.gridThw[1], gridW: p.gridThw[2] })),
+          mergeSize: 2, imageTokenId: ckpt.config.imageTokenId,
+        });
+        assert.deepEqual(prompt.tokenIds, c.input_ids);
+        const pos = ropePositions(prompt.tokenIds.length,
+          pre.map((p, i) => ({ row0: prompt.imageSpans[i].start, h: p.gridThw[1] / 2, w: p.gridThw[2] / 2 })));
+        assert.deepEqual([0, 1, 2].map((s) => Array.from(pos.data.slice(s * pos.n, (s + 1) * pos.n))), c.position_ids);
+        assert.equal(pos.ropeDelta, c.rope_delta);
+        // Vision embeddings, one image at a time.
+        const m: Record<string, number> = {};
+        for (let k = 0; k < pre.length; k++) {
+          const emb = await model.encodeImage(visionInputs(ckpt.config.vision, pre[k].pixelValues, pre[k].gridThw[1], pre[k].gridThw[2]));
+          m[`vision_${k}`] = maxAbsDiff(emb, tensor(`${cname}.vision.${k}`));
+        }
+        // Logits of the prompt's last row and of the first greedy steps; 12 greedy tokens.
+        const genLogits = tensor(`${cname}.gen_logits`);
+        const vocab = ckpt.config.text.vocabSize;
+        const stepDiffs: number[] = [];
+        const res = await gen.ask({
+          images, question: c.question, maxTokens: c.greedy_tokens.length, ignoreEos: true, alpha: 'drop',
+          onLogits: (step, logits) => {
+            if (step === 0) m.logits_last = maxAbsDiff(logits, tensor(`${cname}.logits_last`));
+            if (step < c.gen_logits_steps_stored) stepDiffs.push(maxAbsDiff(logits, genLogits.subarray(step * vocab, (step + 1) * vocab)));
+          },
+        });
+        m.gen_logits = Math.max(...stepDiffs);
+        r[cname] = m;
+        for (const [k, v] of Object.entries(m)) assert.ok(v <= TOL, `${k}: max |diff| ${v} > ${TOL}`);
+        assert.deepEqual(res.prompt_token_ids, c.input_ids);
+        assert.deepEqual(res.token_ids, c.greedy_tokens);
+      });
+    }
+  });
+}
+
+describe('built-in model demo vs transformers', () => {
+  const demoFile = join(FIX, 'builtin-demo.json');
+  it('gives the reference greedy tokens on media/samples/diagram.png', { skip: !existsSync(demoFile) }, async () => {
+    const demo = json(demoFile);
+    const root = join(__dirname, '..', '..');
+    const ckpt = loadCheckpoint(join(root, demo.model_dir));
+    const model = await VlModel.load(ckpt, { device, precision });
+    try {
+      const res = await new Generator(model).ask({
+        images: [{ name: 'diagram.png', bytes: readFileSync(join(root, demo.image)) }], question: demo.question,
+        maxTokens: demo.greedy_tokens.length, ignoreEos: true, alpha: 'drop',
+      });
+      assert.deepEqual(res.prompt_token_ids, demo.input_ids);
+      assert.deepEqual(res.token_ids, demo.greedy_tokens);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+after(() => {
+  if (process.env.VLCACHE_GOLDEN_REPORT) writeFileSync(process.env.VLCACHE_GOLDEN_REPORT, JSON.stringify(report, null, 1));
+});
