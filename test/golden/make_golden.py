@@ -822,7 +822,7 @@ def run_reference(name, family, model_dir, cases, image_paths, hidden_cases, gen
                 deltas = torch.zeros(1, 1, dtype=torch.long)
         pos3 = pos[:, 0, :].cpu().numpy().astype(np.int64)
         rope_delta = int(deltas.reshape(-1)[0])
-        tensors[f"{cname}.position_ids"] = pos3
+        tensors[f"{cname}.position_ids"] = pos3.astype(np.float32)   # exact; readers need only F32
         entry["position_ids"] = pos3.tolist()
         entry["rope_delta"] = rope_delta
 
@@ -1188,7 +1188,7 @@ def main():
             "tensor_notes": {
                 "<case>.vision.<i>": "merged vision embeddings of image i [n_tokens_i, hidden] (visual(...).pooler_output)",
                 "<case>.vision_pre_merger.<i>": "ViT output before the merger [n_patches, width] (qwen2.5: window order)",
-                "<case>.position_ids": "int64 [3, seq] (t, h, w)",
+                "<case>.position_ids": "float32 [3, seq] (t, h, w), exact integers (also as ints in position_ids)",
                 "<case>.hidden_states": "[n_layers + 1, seq, hidden]; [0] = input embeddings after image scatter, "
                                         "[i] (1 <= i < n_layers) = output of decoder layer i-1 (0-based), "
                                         "[n_layers] = final RMSNorm(output of the last layer)",
