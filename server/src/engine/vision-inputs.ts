@@ -5,6 +5,8 @@
 import { ropeInvFreq } from '../../../kernels/graphs/common';
 import { MASKED } from '../../../kernels/graphs/common';
 import type { VisionConfig } from './config';
+import { visionRotaryPositions } from './image/rotary-positions';
+import { windowIndex } from './image/window-index';
 
 export interface WindowLayout {
   readonly nWin: number;
@@ -30,21 +32,6 @@ export interface VisionInputs {
   readonly windows?: WindowLayout;
 }
 
-/** Patch (row, col) of every pixel_values row, in merge-block order. */
-export function patchCoords(gridH: number, gridW: number, merge: number): { h: Int32Array; w: Int32Array } {
-  const n = gridH * gridW;
-  const h = new Int32Array(n), w = new Int32Array(n);
-  let r = 0;
-  for (let bh = 0; bh < gridH / merge; bh++)
-    for (let bw = 0; bw < gridW / merge; bw++)
-      for (let ih = 0; ih < merge; ih++)
-        for (let iw = 0; iw < merge; iw++, r++) {
-          h[r] = bh * merge + ih;
-          w[r] = bw * merge + iw;
-        }
-  return { h, w };
-}
-
 /**
  * HF VisionRotaryEmbedding(headDim / 2): per patch the angles are
  * [hpos * invFreq, wpos * invFreq] (headDim / 2 of them), tabled as [angle, angle].
@@ -53,7 +40,7 @@ export function visionRope(cfg: VisionConfig, gridH: number, gridW: number): { c
   const D = cfg.embedDim / cfg.numHeads;
   const invFreq = ropeInvFreq(10000, D / 2); // D/4 frequencies
   const nf = invFreq.length;
-  const { h, w } = patchCoords(gridH, gridW, cfg.spatialMergeSize);
+  const { hpos: h, wpos: w } = visionRotaryPositions(gridH, gridW, cfg.spatialMergeSize);
   const n = gridH * gridW;
   const cos = new Float32Array(n * D), sin = new Float32Array(n * D);
   for (let r = 0; r < n; r++) {
@@ -68,25 +55,15 @@ export function visionRope(cfg: VisionConfig, gridH: number, gridW: number): { c
 }
 
 /**
- * Qwen2.5-VL windows (HF get_window_index): the merged grid is cut into squares of
- * `unitsPerSide` merge units, row-major, each window's units row-major; empty
- * windows are dropped. Each merge unit u owns pixel_values rows [u*m^2, (u+1)*m^2).
+ * Qwen2.5-VL windows (HF get_window_index, see image/window-index.ts) laid out as
+ * fixed-size padded slots. Each merge unit u owns pixel_values rows [u*m^2, (u+1)*m^2).
  */
 export function windowLayout(cfg: VisionConfig, gridH: number, gridW: number): WindowLayout {
   const m = cfg.spatialMergeSize;
   const unitsPerSide = cfg.windowSize / m / cfg.patchSize;
-  const hU = gridH / m, wU = gridW / m;
   const perUnit = m * m;
   const winLen = unitsPerSide * unitsPerSide * perUnit;
-  const windows: number[][] = [];
-  for (let wy = 0; wy < Math.ceil(hU / unitsPerSide); wy++) {
-    for (let wx = 0; wx < Math.ceil(wU / unitsPerSide); wx++) {
-      const units: number[] = [];
-      for (let y = wy * unitsPerSide; y < Math.min(hU, (wy + 1) * unitsPerSide); y++)
-        for (let x = wx * unitsPerSide; x < Math.min(wU, (wx + 1) * unitsPerSide); x++) units.push(y * wU + x);
-      if (units.length) windows.push(units);
-    }
-  }
+  const windows = windowIndex(gridH, gridW, m, cfg.windowSize, cfg.patchSize);
   const nWin = windows.length;
   const gather = new Int32Array(nWin * winLen);
   const mask = new Float32Array(nWin * winLen).fill(MASKED);
