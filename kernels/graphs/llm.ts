@@ -47,7 +47,8 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   const logitRows = g.input('logit_rows', 'int32', ['nL']);
 
   // Embeddings [nQ, Hd] float32.
-  let x = g.op('Gather', [g.weight('model.embed_tokens.weight', 'float32'), inputIds], { axis: 0 });
+  // The table is gathered in the compute dtype (a float32 copy of a 151936-row table is 1.2 GB).
+  let x = g.toFloat32(g.op('Gather', [g.weight('model.embed_tokens.weight', g.cdt), inputIds], { axis: 0 }));
   if (opts.withImages) {
     const img = g.input('image_embeds', 'float32', ['nV', Hd]);
     const src = g.input('embed_source', 'int32', ['nQ']);
