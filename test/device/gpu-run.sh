@@ -3,32 +3,38 @@
 # Qwen2.5-VL-3B-shaped benchmark beside Hugging Face transformers.
 # Usage on the GPU machine, from the repo root, after ../shared/device/pack.sh here:
 #   run(carry [".device"]): source .device/prelude.sh && bash test/device/gpu-run.sh
-# Results go to $OUT (or ./.tmp/out).
+# Knobs: STAGES ("golden bench"), VARIANTS ("fp16:mha fp32:mha ..."), IMG_SIZE (1344).
+# Results (at most 8 files come back): $OUT/golden-webgpu-*.json, hf.json, bench-*.json; logs on stdout.
 set -uo pipefail
 OUT=${OUT:-.tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 VLCACHE_HOME=/tmp/vlcache-home
 STAGES=${STAGES:-golden bench}
 node esbuild.mjs
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 if [[ " $STAGES " == *" golden "* ]]; then
   for prec in fp16 fp32; do
     VLCACHE_TEST_DEVICE=webgpu VLCACHE_TEST_PRECISION=$prec VLCACHE_GOLDEN_REPORT="$OUT/golden-webgpu-$prec.json" \
-      timeout 240 node --import tsx --test test/golden/golden.test.ts > "$OUT/golden-webgpu-$prec.log" 2>&1
-    echo "golden webgpu $prec: exit $? $(grep -E '^# (pass|fail)' "$OUT/golden-webgpu-$prec.log" | tr '\n' ' ')"
+      timeout 240 node --import tsx --test test/golden/golden.test.ts > /tmp/golden-$prec.log 2>&1
+    echo "golden webgpu $prec: exit $? $(grep -E '^# (pass|fail)' /tmp/golden-$prec.log | tr '\n' ' ')"
+    grep -E "error: '" /tmp/golden-$prec.log | head -5
   done
 fi
 
 if [[ " $STAGES " == *" bench "* ]]; then
-  MODEL=/tmp/q25-3b; IMG=/tmp/img1344.png
+  MODEL=/tmp/q25-3b; SIZE=${IMG_SIZE:-1344}; IMG=/tmp/img$SIZE.png
   [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
-      --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -2
-  python3 test/bench/make_image.py --size ${IMG_SIZE:-1344} --out "$IMG"
-  timeout 300 python3 test/bench/hf_ttft.py --model "$MODEL" --image "$IMG" --json "$OUT/hf.json" > "$OUT/hf.log" 2>&1
-  echo "hf: exit $? $(tr -d '\n ' < "$OUT/hf.json" 2>/dev/null | head -c 300)"
-  for attn in ${ATTENTION:-mha manual}; do
-    timeout ${BENCH_TIMEOUT:-240} node dist/cli.js bench --model "$MODEL" --image "$IMG" --device webgpu --attention "$attn" \
-      --runs 3 --compare "$OUT/hf.json" > "$OUT/bench-webgpu-$attn.md" 2> "$OUT/bench-webgpu-$attn.err"
-    echo "bench webgpu $attn: exit $?"; cat "$OUT/bench-webgpu-$attn.md"; tail -3 "$OUT/bench-webgpu-$attn.err"
+      --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
+  python3 test/bench/make_image.py --size "$SIZE" --out "$IMG"
+  if [ ! -f "$OUT/hf-$SIZE.json" ]; then
+    timeout 300 python3 test/bench/hf_ttft.py --model "$MODEL" --image "$IMG" --json "$OUT/hf-$SIZE.json" > /tmp/hf.log 2>&1
+    echo "hf: exit $?"; tail -25 /tmp/hf.log
+  fi
+  for v in ${VARIANTS:-fp16:mha fp32:mha fp16:manual}; do
+    prec=${v%%:*}; attn=${v##*:}
+    timeout ${BENCH_TIMEOUT:-200} node dist/cli.js bench --model "$MODEL" --image "$IMG" --device webgpu --precision "$prec" \
+      --attention "$attn" --runs 3 --compare "$OUT/hf-$SIZE.json" --json > "$OUT/bench-$SIZE-$prec-$attn.json" 2> /tmp/bench.err
+    echo "bench webgpu $prec $attn: exit $?"; tail -5 /tmp/bench.err
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ('load_ms','ours','ratio','prompt_tokens')}))" "$OUT/bench-$SIZE-$prec-$attn.json" 2>/dev/null
   done
 fi
