@@ -39,7 +39,8 @@ def main():
     proc = AutoProcessor.from_pretrained(a.model)
     img = Image.open(a.image).convert("RGB")
     msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in this image?"}]}]
-    text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    # The tokenizer carries the chat template (tokenizer_config.json); the processor may not.
+    text = proc.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
     def prep():
         return proc(text=[text], images=[img], return_tensors="pt").to("cuda")

@@ -70,7 +70,14 @@ export async function runBench(argv: string[]): Promise<number> {
     decode_tokens_per_s: med((r) => r.timings.decode_tokens_per_s),
     first_request_ttft_ms: results[0].timings.ttft_ms,
   };
-  const hf: HfFigures | undefined = values.compare ? JSON.parse(readFileSync(values.compare, 'utf8')) : undefined;
+  let hf: HfFigures | undefined;
+  if (values.compare) {
+    try {
+      hf = JSON.parse(readFileSync(values.compare, 'utf8'));
+    } catch (e) {
+      console.error(`bench: no comparison figures (${(e as Error).message}); reporting ours only`);
+    }
+  }
   const report = {
     model: modelDir,
     image,
