@@ -21,11 +21,16 @@ if [[ " $STAGES " == *" golden "* ]]; then
   done
 fi
 
+if [[ " $STAGES " == *" roofline "* ]]; then
+  timeout 200 node --import tsx test/bench/matmul-roofline.ts webgpu 2>&1 | grep -v Warning
+fi
+
 if [[ " $STAGES " == *" bench "* ]]; then
   MODEL=/tmp/q25-3b; SIZE=${IMG_SIZE:-1344}; IMG=/tmp/img$SIZE.png
   [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
       --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
   python3 test/bench/make_image.py --size "$SIZE" --out "$IMG"
+  [ -f test/bench/results/hf-$SIZE.json ] && [ -z "${HF_AGAIN:-}" ] && cp test/bench/results/hf-$SIZE.json "$OUT/"
   if [ ! -f "$OUT/hf-$SIZE.json" ]; then
     timeout 300 python3 test/bench/hf_ttft.py --model "$MODEL" --image "$IMG" --json "$OUT/hf-$SIZE.json" > /tmp/hf.log 2>&1
     echo "hf: exit $?"; tail -25 /tmp/hf.log
