@@ -94,6 +94,30 @@ export class ModelGraph extends Graph {
     return y;
   }
 
+  /**
+   * Several Linears of the same input as one MatMul (e.g. q/k/v, or gate/up): the
+   * transposed weights are concatenated along the output axis, which ONNX Runtime
+   * folds into one initializer at load. Returns one output per prefix, in order.
+   */
+  fusedLinear(x: string, prefixes: readonly string[]): string[] {
+    const ws = prefixes.map((p) => this.weight(`${p}.weight`, this.cdt, true)); // [in, out_i]
+    let y = this.op('MatMul', [x, this.op('Concat', ws, { axis: 1 })]);
+    if (prefixes.every((p) => this.has(`${p}.bias`))) {
+      y = this.op('Add', [y, this.op('Concat', prefixes.map((p) => this.weight(`${p}.bias`, this.cdt)), { axis: 0 })]);
+    }
+    const sizes = prefixes.map((p) => this.shapeOf(`${p}.weight`)[0]);
+    return this.node('Split', [y, this.i64(sizes)], { axis: -1 }, { outputs: prefixes.length });
+  }
+
+  /**
+   * Residual add fused with RMSNorm: returns [norm(x + y), x + y], both float32.
+   */
+  addRmsNorm(x32: string, y32: string, weightName: string, eps: number): [string, string] {
+    const outs = this.node('SkipSimplifiedLayerNormalization', [x32, y32, this.weight(weightName, 'float32')],
+      { epsilon: { f: eps } }, { domain: 'com.microsoft', outputs: 4 });
+    return [outs[0], outs[3]];
+  }
+
   /** A linear whose input is float32 (residual stream) and output float32. */
   linear32(x: string, prefix: string, downScale = 1): string {
     if (this.cdt === 'float32') return this.linear(x, prefix);
@@ -135,15 +159,28 @@ export class ModelGraph extends Graph {
   }
 
   /**
-   * Rotary embedding, rotate-half convention: x*cos + rotate_half(x)*sin.
-   * x: [..., D] in any float dtype; cos/sin float32 broadcastable to x. Computed in float32.
+   * Rotary tables for `rotate`: from angles [..., D/2] (float32) make cos = [cos, cos] and a
+   * sign-folded sin = [-sin, sin], both [..., D] in the compute dtype, so that
+   * rotate_half(x) * sin == swap_halves(x) * signedSin and no Neg is needed per tensor.
    */
-  rotate(x: string, cos: string, sin: string, headDim: number): string {
-    const x32 = this.toFloat32(x);
+  rotaryTables(angle: string): { cos: string; sin: string } {
+    const c = this.op('Cos', [angle]);
+    const s = this.op('Sin', [angle]);
+    return {
+      cos: this.toCompute(this.op('Concat', [c, c], { axis: -1 })),
+      sin: this.toCompute(this.op('Concat', [this.op('Neg', [s]), s], { axis: -1 })),
+    };
+  }
+
+  /**
+   * Rotary embedding, rotate-half convention: x*cos + rotate_half(x)*sin, computed as
+   * x*cos + swap_halves(x)*signedSin in the compute dtype. x: [..., D]; tables broadcastable.
+   */
+  rotate(x: string, cos: string, signedSin: string, headDim: number): string {
     const half = headDim / 2;
-    const [x1, x2] = this.node('Split', [x32, this.i64([half, half])], { axis: -1 }, { outputs: 2 });
-    const rot = this.op('Concat', [this.op('Neg', [x2]), x1], { axis: -1 });
-    return this.op('Add', [this.op('Mul', [x32, cos]), this.op('Mul', [rot, sin])]);
+    const [x1, x2] = this.node('Split', [x, this.i64([half, half])], { axis: -1 }, { outputs: 2 });
+    const swapped = this.op('Concat', [x2, x1], { axis: -1 });
+    return this.op('Add', [this.op('Mul', [x, cos]), this.op('Mul', [swapped, signedSin])]);
   }
 
   /**
@@ -163,17 +200,14 @@ export class ModelGraph extends Graph {
   }
 
   /**
-   * The same contract through com.microsoft.MultiHeadAttention (fused kernels where
-   * the provider has them). q, k, v: [B, H, L, D]; bias: float32 [B or 1, 1, Lq, Lk]
-   * exactly (no other broadcasting). Returns [B, H, Lq, D] in the compute dtype.
+   * com.microsoft.MultiHeadAttention (fused kernels where the provider has them).
+   * q: [B, Lq, H*D], k, v: [B, Lk, H*D] in the compute dtype; bias: float32
+   * [B or 1, 1, Lq, Lk] exactly. Returns [B, Lq, H*D].
    */
   mha(q: string, k: string, v: string, numHeads: number, headDim: number, bias?: string): string {
-    // [B, H, L, D] -> [B, L, H*D]
-    const flat = (t: string) => this.op('Reshape', [this.toCompute(this.transpose(t, [0, 2, 1, 3])), this.i64([0, 0, numHeads * headDim])]);
-    const inputs = [flat(q), flat(k), flat(v)];
+    const inputs = [q, k, v];
     if (bias) inputs.push('', '', this.toCompute(bias));
-    const o = this.op('MultiHeadAttention', inputs, { num_heads: numHeads, scale: { f: 1 / Math.sqrt(headDim) } }, 'com.microsoft');
-    return this.transpose(this.reshape(o, [0, 0, numHeads, headDim]), [0, 2, 1, 3]);
+    return this.op('MultiHeadAttention', inputs, { num_heads: numHeads, scale: { f: 1 / Math.sqrt(headDim) } }, 'com.microsoft');
   }
 }
 

@@ -17,13 +17,15 @@
  *   q_positions     [3, nQ] int32       M-RoPE (t, h, w) positions of computed rows
  *   past_rows       [nP] int32          (withPast) row index of each given row
  *   past_positions  [3, nP] int32       (withPast)
- *   past_key.L      [nKv, nP, D] kv     (withPast) per layer L, pre-RoPE keys
- *   past_value.L    [nKv, nP, D] kv     (withPast)
+ *   past_key.L      [nP, nKv, D] kv     (withPast) per layer L, pre-RoPE keys
+ *   past_value.L    [nP, nKv, D] kv     (withPast)
  *   logit_rows      [nL] int32          indices into the computed rows whose logits are wanted
  * Outputs:
  *   logits          [nL, vocab] f32
- *   present_key.L   [nKv, nP + nQ, D] kv   pre-RoPE, given rows first then computed rows
- *   present_value.L [nKv, nP + nQ, D] kv
+ *   present_key.L   [nP + nQ, nKv, D] kv   pre-RoPE, given rows first then computed rows
+ *   present_value.L [nP + nQ, nKv, D] kv
+ * Keys/values are row-major ([rows, nKv, D]) so that any row range is one contiguous
+ * byte range: caching an image's rows or assembling given rows is a plain copy.
  * where kv is the compute dtype (float32 on CPU, float16 on GPU). Index inputs are
  * int32 because WebGPU has no native int64 (ORT would move such nodes to the CPU).
  */
@@ -73,52 +75,54 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   ]);
   const mask = g.op('Where', [allowed, g.f32(0), g.f32(MASKED)]); // [nQ, nT]
 
-  // M-RoPE tables. Slot i in [0, D/2) uses stream sigma(i) (t, h or w by mrope_section);
-  // angle = pos[sigma(i)] * theta^(-2i/D); the table is [angle, angle] (rotate-half layout).
-  const { cos: qCos, sin: qSin } = mropeTables(g, cfg, qPos); // [nQ, 1, D]
-  const { cos: kCos, sin: kSin } = mropeTables(g, cfg, kvPos); // [1, nT, D] after reshape below
-  const kCosT = g.op('Unsqueeze', [g.reshape(kCos, [-1, D]), g.i64([0])]); // [1, nT, D]
-  const kSinT = g.op('Unsqueeze', [g.reshape(kSin, [-1, D]), g.i64([0])]);
+  // M-RoPE tables [n, 1, D] (compute dtype), shared by all layers.
+  const qRot = mropeTables(g, cfg, qPos);
+  const kRot = mropeTables(g, cfg, kvPos);
 
+  // Residual stream x: [nQ, Hd] float32. h: the normed input of the current layer.
+  let h = g.toCompute(g.rmsNorm(x, 'model.layers.0.input_layernorm.weight', cfg.rmsNormEps));
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`;
     g.scope(`layer${l}`, () => {
-      const h = g.toCompute(g.rmsNorm(x, `${p}.input_layernorm.weight`, cfg.rmsNormEps));
-      const q = g.reshape(g.linear(h, `${p}.self_attn.q_proj`), [-1, H, D]); // [nQ, H, D]
-      const kNew = g.transpose(g.reshape(g.linear(h, `${p}.self_attn.k_proj`), [-1, KV, D]), [1, 0, 2]); // [KV, nQ, D]
-      const vNew = g.transpose(g.reshape(g.linear(h, `${p}.self_attn.v_proj`), [-1, KV, D]), [1, 0, 2]);
-      let kAll = kNew, vAll = vNew; // [KV, nT, D], pre-RoPE
+      const [q0, k0, v0] = g.fusedLinear(h, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}`));
+      const q = g.reshape(q0, [-1, H, D]); // [nQ, H, D]
+      let kAll = g.reshape(k0, [-1, KV, D]); // [nQ, KV, D] -> [nT, KV, D] pre-RoPE
+      let vAll = g.reshape(v0, [-1, KV, D]);
       if (opts.withPast) {
-        const pk = g.input(`past_key.${l}`, kvDt, [KV, 'nP', D]);
-        const pvv = g.input(`past_value.${l}`, kvDt, [KV, 'nP', D]);
-        kAll = g.op('Concat', [pk, kNew], { axis: 1 });
-        vAll = g.op('Concat', [pvv, vNew], { axis: 1 });
+        kAll = g.op('Concat', [g.input(`past_key.${l}`, kvDt, ['nP', KV, D]), kAll], { axis: 0 });
+        vAll = g.op('Concat', [g.input(`past_value.${l}`, kvDt, ['nP', KV, D]), vAll], { axis: 0 });
       }
-      g.output(kAll, `present_key.${l}`, kvDt, [KV, 'nT', D]);
-      g.output(vAll, `present_value.${l}`, kvDt, [KV, 'nT', D]);
+      g.output(kAll, `present_key.${l}`, kvDt, ['nT', KV, D]);
+      g.output(vAll, `present_value.${l}`, kvDt, ['nT', KV, D]);
 
-      // Rotate; group query heads by their kv head (HF repeat_kv: head h uses kv h / group).
-      const qr = g.rotate(q, qCos, qSin, D); // [nQ, H, D] f32
-      const kRot = g.toCompute(g.rotate(kAll, kCosT, kSinT, D)); // [KV, nT, D]
-      let o: string; // [H, nQ, D] or equivalent [KV, group, nQ, D]
+      const qr = g.rotate(q, qRot.cos, qRot.sin, D); // [nQ, H, D]
+      const kr = g.rotate(kAll, kRot.cos, kRot.sin, D); // [nT, KV, D]
+      let o: string; // [nQ, H*D]
       if (opts.attention === 'mha') {
-        // Repeat each kv head `group` times: [KV, nT, D] -> [1, H, nT, D].
-        const rep = (t: string) => g.reshape(g.op('Expand', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([KV, group, 1, 1])]), [1, H, -1, D]);
-        const q4 = g.op('Unsqueeze', [g.transpose(qr, [1, 0, 2]), g.i64([0])]); // [1, H, nQ, D]
-        o = g.mha(q4, rep(kRot), rep(vAll), H, D, g.op('Unsqueeze', [mask, g.i64([0, 1])]));
+        // GQA by repetition (HF repeat_kv: query head j uses kv head j / group): [nT, KV, D] -> [1, nT, H*D].
+        const rep = (t: string) => g.reshape(g.op('Expand', [g.op('Unsqueeze', [t, g.i64([2])]), g.i64([1, 1, group, 1])]), [1, -1, H * D]);
+        const bias = g.op('Unsqueeze', [mask, g.i64([0, 1])]); // [1, 1, nQ, nT]
+        o = g.reshape(g.mha(g.reshape(qr, [1, -1, H * D]), rep(kr), rep(vAll), H, D, bias), [-1, H * D]);
       } else {
         const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]
-        const kr = g.op('Unsqueeze', [kRot, g.i64([1])]); // [KV, 1, nT, D]
-        const vr = g.op('Unsqueeze', [vAll, g.i64([1])]);
-        o = g.attend(g.toCompute(qg), kr, vr, D, mask);
+        const kt = g.op('Unsqueeze', [g.transpose(kr, [1, 0, 2]), g.i64([1])]); // [KV, 1, nT, D]
+        const vt = g.op('Unsqueeze', [g.transpose(vAll, [1, 0, 2]), g.i64([1])]);
+        const og = g.attend(qg, kt, vt, D, mask); // [KV, group, nQ, D]
+        o = g.reshape(g.transpose(g.reshape(og, [H, -1, D]), [1, 0, 2]), [-1, H * D]);
       }
-      const merged = g.reshape(g.transpose(g.reshape(o, [H, -1, D]), [1, 0, 2]), [-1, H * D]); // [nQ, H*D]
-      x = g.op('Add', [x, g.toFloat32(g.linear(merged, `${p}.self_attn.o_proj`))]);
-
-      const m = g.toCompute(g.rmsNorm(x, `${p}.post_attention_layernorm.weight`, cfg.rmsNormEps));
-      const gate = g.linear(m, `${p}.mlp.gate_proj`);
-      const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), g.linear(m, `${p}.mlp.up_proj`)]);
-      x = g.op('Add', [x, downProj(g, act, `${p}.mlp.down_proj`)]);
+      const attnOut = g.toFloat32(g.linear(o, `${p}.self_attn.o_proj`));
+      const [m32, x1] = g.addRmsNorm(x, attnOut, `${p}.post_attention_layernorm.weight`, cfg.rmsNormEps);
+      const m = g.toCompute(m32);
+      const [gate, up] = g.fusedLinear(m, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`]);
+      const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+      const y = downProj(g, act, `${p}.mlp.down_proj`);
+      if (l + 1 < cfg.numLayers) {
+        const [h32, x2] = g.addRmsNorm(x1, y, `model.layers.${l + 1}.input_layernorm.weight`, cfg.rmsNormEps);
+        h = g.toCompute(h32);
+        x = x2;
+      } else {
+        x = g.op('Add', [x1, y]);
+      }
     });
   }
 
@@ -144,18 +148,18 @@ function downProj(g: ModelGraph, act: string, prefix: string): string {
 }
 
 /**
- * cos/sin tables for M-RoPE positions `pos` [3, n] int32 -> [n, 1, D] float32 each.
+ * Rotary tables for M-RoPE positions `pos` [3, n] int32: cos and sign-folded sin,
+ * [n, 1, D] each in the compute dtype. Slot i in [0, D/2) uses stream sigma(i) (t, h
+ * or w by mrope_section); angle = pos[sigma(i)] * theta^(-2i/D), computed in float32.
  */
-function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string /* [3, n] int32 */): { cos: string; sin: string } {
+function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): { cos: string; sin: string } {
   const D = cfg.headDim;
   const half = D / 2;
   const stream: number[] = [];
   cfg.mropeSection.forEach((n, s) => { for (let i = 0; i < n; i++) stream.push(s); });
   if (stream.length !== half) throw new Error(`mrope_section ${cfg.mropeSection} does not sum to headDim/2 = ${half}`);
-  const invFreq = ropeInvFreq(cfg.ropeTheta, D);
   const posT = g.transpose(g.cast(pos, 'float32'), [1, 0]); // [n, 3]
   const sel = g.op('Gather', [posT, g.i32(stream)], { axis: 1 }); // [n, D/2]
-  const angle = g.op('Mul', [sel, g.f32(invFreq)]);
-  const emb = g.reshape(g.op('Concat', [angle, angle], { axis: -1 }), [-1, 1, D]); // [n, 1, D]
-  return { cos: g.op('Cos', [emb]), sin: g.op('Sin', [emb]) };
+  const angle = g.op('Unsqueeze', [g.op('Mul', [sel, g.f32(ropeInvFreq(cfg.ropeTheta, D))]), g.i64([1])]); // [n, 1, D/2]
+  return g.rotaryTables(angle);
 }

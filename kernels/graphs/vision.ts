@@ -7,7 +7,7 @@
  * Inputs
  *   pixel_values  [nPatches, C*T*P*P] float32  rows in 2x2 merge-block order
  *   rope_cos      [nPatches, headDim]  float32  2-D rotary table (host-computed)
- *   rope_sin      [nPatches, headDim]  float32
+ *   rope_sin_signed [nPatches, headDim] float32 [-sin, sin] (sign-folded for rotate)
  *   Qwen2.5-VL only (window attention; windows padded to `winLen` patches):
  *   win_gather    [nWin * winLen] int32         patch row for each padded window slot
  *   win_mask      [nWin, 1, 1, winLen] float32  0 for real keys, MASKED for padding
@@ -32,8 +32,9 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   const windowed = cfg.family === 'qwen2_5_vl';
 
   const pv = g.input('pixel_values', 'float32', ['nPatches', patchDim]);
-  const cos = g.reshape(g.input('rope_cos', 'float32', ['nPatches', D]), [-1, 1, D]); // [nP, 1, D]
-  const sin = g.reshape(g.input('rope_sin', 'float32', ['nPatches', D]), [-1, 1, D]);
+  // [nP, 1, D] in the compute dtype; sin is sign-folded ([-sin, sin], see ModelGraph.rotate).
+  const cos = g.toCompute(g.reshape(g.input('rope_cos', 'float32', ['nPatches', D]), [-1, 1, D]));
+  const sin = g.toCompute(g.reshape(g.input('rope_sin_signed', 'float32', ['nPatches', D]), [-1, 1, D]));
   let winGather = '', winMask = '', winScatter = '';
   if (windowed) {
     winGather = g.input('win_gather', 'int32', ['nWinSlots']);
@@ -56,32 +57,35 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
       const h = g.toCompute(norm(x, `${p}.norm1`));
       const qkv = g.reshape(g.linear(h, `${p}.attn.qkv`), [-1, 3, H, D]); // [nP, 3, H, D]
       const [q0, k0, v0] = g.node('Split', [qkv, g.i64([1, 1, 1])], { axis: 1 }, { outputs: 3 });
-      const q = g.toCompute(g.rotate(g.reshape(q0, [-1, H, D]), cos, sin, D)); // [nP, H, D]
-      const k = g.toCompute(g.rotate(g.reshape(k0, [-1, H, D]), cos, sin, D));
+      const q = g.rotate(g.reshape(q0, [-1, H, D]), cos, sin, D); // [nP, H, D]
+      const k = g.rotate(g.reshape(k0, [-1, H, D]), cos, sin, D);
       const v = g.reshape(v0, [-1, H, D]);
-      let o: string; // [nP, H, D]
+      let o: string; // [nP, E]
       if (useWindows) {
-        // [nWin*W, H, D] -> [nWin, W, H, D] -> [nWin, H, W, D]
-        const win = (t: string) =>
-          g.transpose(g.op('Reshape', [g.op('Gather', [t, winGather], { axis: 0 }), winShape(g, winMask, H, D)]), [0, 2, 1, 3]);
-        let ow: string; // [nWin, H, W, D]
+        // Padded windows: gather slots [nWin*W, H, D]; attention per window; scatter back.
+        const slots = (t: string) => g.op('Gather', [t, winGather], { axis: 0 });
+        let ow: string; // [nWin*W, E]
         if (opts.attention === 'mha') {
-          // Bias [nWin, 1, W, W]: each window's key mask repeated over its query rows.
-          const ms = g.op('Shape', [winMask]);
+          const ms = g.op('Shape', [winMask]); // [nWin, 1, 1, W]
+          const nWin = g.op('Slice', [ms, g.i64([0]), g.i64([1])]);
           const w = g.op('Slice', [ms, g.i64([3]), g.i64([4])]);
-          const shape = g.op('Concat', [g.op('Slice', [ms, g.i64([0]), g.i64([1])]), g.i64([1]), w, w], { axis: 0 });
-          ow = g.mha(win(q), win(k), win(v), H, D, g.op('Expand', [winMask, shape]));
+          const bsh = g.op('Concat', [nWin, w, g.i64([E])], { axis: 0 }); // [nWin, W, E]
+          const bias = g.op('Expand', [winMask, g.op('Concat', [nWin, g.i64([1]), w, w], { axis: 0 })]); // [nWin, 1, W, W]
+          const win = (t: string) => g.op('Reshape', [slots(t), bsh]);
+          ow = g.reshape(g.mha(win(q), win(k), win(v), H, D, bias), [-1, E]);
         } else {
-          ow = g.attend(win(q), win(k), win(v), D, winMask);
+          const win = (t: string) => g.transpose(g.op('Reshape', [slots(t), winShape(g, winMask, H, D)]), [0, 2, 1, 3]); // [nWin, H, W, D]
+          ow = g.reshape(g.transpose(g.attend(win(q), win(k), win(v), D, winMask), [0, 2, 1, 3]), [-1, E]);
         }
-        const flat = g.reshape(g.transpose(ow, [0, 2, 1, 3]), [-1, H, D]); // [nWin*W, H, D]
-        o = g.op('Gather', [flat, winScatter], { axis: 0 });
+        o = g.op('Gather', [ow, winScatter], { axis: 0 });
+      } else if (opts.attention === 'mha') {
+        const flat = (t: string) => g.reshape(t, [1, -1, E]);
+        o = g.reshape(g.mha(flat(q), flat(k), flat(v), H, D), [-1, E]);
       } else {
         const whole = (t: string) => g.transpose(g.op('Unsqueeze', [t, g.i64([0])]), [0, 2, 1, 3]); // [1, H, nP, D]
-        const ow = opts.attention === 'mha' ? g.mha(whole(q), whole(k), whole(v), H, D) : g.attend(whole(q), whole(k), whole(v), D);
-        o = g.reshape(g.transpose(ow, [0, 2, 1, 3]), [-1, H, D]);
+        o = g.reshape(g.transpose(g.attend(whole(q), whole(k), whole(v), D), [0, 2, 1, 3]), [-1, E]);
       }
-      const attnOut = g.toFloat32(g.linear(g.reshape(o, [-1, E]), `${p}.attn.proj`));
+      const attnOut = g.toFloat32(g.linear(o, `${p}.attn.proj`));
       x = g.op('Add', [x, attnOut]);
       // MLP.
       const m = g.toCompute(norm(x, `${p}.norm2`));
@@ -89,9 +93,8 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
       if (cfg.family === 'qwen2_vl') {
         y = g.linear(g.op('QuickGelu', [g.linear(m, `${p}.mlp.fc1`)], { alpha: { f: 1.702 } }, 'com.microsoft'), `${p}.mlp.fc2`);
       } else {
-        const gate = g.linear(m, `${p}.mlp.gate_proj`);
-        const act = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
-        y = g.linear(g.op('Mul', [act, g.linear(m, `${p}.mlp.up_proj`)]), `${p}.mlp.down_proj`);
+        const [gate, up] = g.fusedLinear(m, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`]);
+        y = g.linear(g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]), `${p}.mlp.down_proj`);
       }
       x = g.op('Add', [x, g.toFloat32(y)]);
     });

@@ -47,7 +47,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const model = await VlModel.load(ckpt, {
     device: (values.device ?? 'auto') as DeviceRequest,
     precision: (values.precision ?? 'auto') as 'auto' | 'fp32' | 'fp16',
-    attention: (values.attention ?? 'manual') as 'manual' | 'mha',
+    attention: values.attention as 'manual' | 'mha' | undefined,
   });
   const loadMs = performance.now() - t0;
   log(`model ${modelDir} on ${model.device} (${model.kvDtype}), loaded in ${loadMs.toFixed(0)} ms`);
@@ -83,7 +83,7 @@ export async function runBench(argv: string[]): Promise<number> {
     image,
     device: model.device,
     kv_dtype: model.kvDtype,
-    attention: values.attention ?? 'manual',
+    attention: values.attention ?? 'default',
     image_tokens: results[0].images[0].tokens,
     prompt_tokens: results[0].prompt_token_ids.length,
     load_ms: loadMs,

@@ -26,15 +26,16 @@ export interface VisionInputs {
   readonly nPatches: number;
   readonly patchDim: number;
   readonly headDim: number;
-  /** [nPatches, headDim] each. */
+  /** [nPatches, headDim] each; ropeSinSigned = [-sin, sin] (see ModelGraph.rotate). */
   readonly ropeCos: Float32Array;
-  readonly ropeSin: Float32Array;
+  readonly ropeSinSigned: Float32Array;
   readonly windows?: WindowLayout;
 }
 
 /**
  * HF VisionRotaryEmbedding(headDim / 2): per patch the angles are
- * [hpos * invFreq, wpos * invFreq] (headDim / 2 of them), tabled as [angle, angle].
+ * [hpos * invFreq, wpos * invFreq] (headDim / 2 of them), tabled as cos [angle, angle]
+ * and sign-folded sin [-angle, angle].
  */
 export function visionRope(cfg: VisionConfig, gridH: number, gridW: number): { cos: Float32Array; sin: Float32Array } {
   const D = cfg.embedDim / cfg.numHeads;
@@ -48,7 +49,7 @@ export function visionRope(cfg: VisionConfig, gridH: number, gridW: number): { c
       const angle = Math.fround((i < nf ? h[r] : w[r]) * invFreq[i % nf]);
       const c = Math.cos(angle), s = Math.sin(angle);
       cos[r * D + i] = c; cos[r * D + i + 2 * nf] = c;
-      sin[r * D + i] = s; sin[r * D + i + 2 * nf] = s;
+      sin[r * D + i] = -s; sin[r * D + i + 2 * nf] = s; // sign-folded: [-sin, sin]
     }
   }
   return { cos, sin };
@@ -87,7 +88,7 @@ export function visionInputs(cfg: VisionConfig, pixelValues: Float32Array, gridH
   const patchDim = pixelValues.length / nPatches;
   const { cos, sin } = visionRope(cfg, gridH, gridW);
   return {
-    pixelValues, nPatches, patchDim, headDim: cfg.embedDim / cfg.numHeads, ropeCos: cos, ropeSin: sin,
+    pixelValues, nPatches, patchDim, headDim: cfg.embedDim / cfg.numHeads, ropeCos: cos, ropeSinSigned: sin,
     windows: cfg.family === 'qwen2_5_vl' ? windowLayout(cfg, gridH, gridW) : undefined,
   };
 }

@@ -18,8 +18,8 @@ import { writeRandomCheckpoint } from '../../support/random-checkpoint';
 
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
-for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
-  describe(`selective prefill (${family}, random weights, CPU)`, () => {
+for (const [family, attention] of [['qwen2_vl', 'manual'], ['qwen2_5_vl', 'manual'], ['qwen2_5_vl', 'mha']] as const) {
+  describe(`selective prefill (${family}, ${attention} attention, random weights, CPU)`, () => {
     let tmp: string;
     let model: VlModel;
     let emb: Float32Array;
@@ -39,7 +39,7 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
       process.env.VLCACHE_HOME = join(tmp, 'home');
       writeRandomCheckpoint(join(tmp, 'model'), { family, tied: family === 'qwen2_vl' });
       const ckpt = loadCheckpoint(join(tmp, 'model'));
-      model = await VlModel.load(ckpt, { device: 'cpu' });
+      model = await VlModel.load(ckpt, { device: 'cpu', attention });
       const pv = Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.sin(i * 0.37));
       emb = await model.encodeImage(visionInputs(ckpt.config.vision, pv, gh, gw));
     });
@@ -77,17 +77,16 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
   });
 }
 
-/** The given subset (indices into the present's rows) of a host-resident Past. */
+/** The given subset (indices into the present's rows) of a host-resident Past; tensors are [rows, nKv, D]. */
 function gather(p: Past, keep: number[]): Past {
   const nAll = p.rows.length;
-  const pick = (t: Past['keys'][number]) => {
-    const [kv, , d] = t.dims as number[];
+  const wrap = (t: Past['keys'][number]) => {
+    const [, kv, d] = t.dims as number[];
     const src = t.data as Float32Array;
-    const out = new Float32Array(kv * keep.length * d);
-    for (let h = 0; h < kv; h++) keep.forEach((r, i) => out.set(src.subarray((h * nAll + r) * d, (h * nAll + r + 1) * d), (h * keep.length + i) * d));
-    return { data: out, dims: [kv, keep.length, d] };
+    const out = new Float32Array(keep.length * kv * d);
+    keep.forEach((r, i) => out.set(src.subarray(r * kv * d, (r + 1) * kv * d), i * kv * d));
+    return f32(out, [keep.length, kv, d]);
   };
-  const wrap = (t: Past['keys'][number]) => { const x = pick(t); return f32(x.data, x.dims); };
   const pos: number[] = [];
   for (let s = 0; s < 3; s++) for (const r of keep) pos.push(p.positions[s * nAll + r]);
   return { rows: keep.map((r) => p.rows[r]), positions: pos, keys: p.keys.map(wrap), values: p.values.map(wrap) };
