@@ -5,10 +5,11 @@
  * Tolerances, by precision:
  *   fp32 (CPU default; also WebGPU fp32): max |diff| <= 1e-3 for vision embeddings and logits; pixel
  *     values bit-exact; 12 greedy tokens identical.
- *   fp16 (GPU default): max |diff| <= 3% of max |reference| for vision embeddings and 6% for logits
- *     (these tiny models are initialised with std 0.3, so activations are large and fp16 rounding
- *     accumulates); greedy tokens are reported, not asserted, because the tiny models' top-1/top-2
- *     margins go down to 0.003, below fp16's error. The first greedy token must agree.
+ *   fp16 (GPU default): max |diff| <= 3% of max |reference| for vision embeddings, 4% for the
+ *     prompt's last logits and 8% for the logits of later greedy steps (compared only while the
+ *     tokens still agree). These tiny models are initialised with std 0.3, so activations are large
+ *     and fp16 rounding accumulates. Greedy tokens are reported, not asserted, because the tiny
+ *     models' top-1/top-2 margins go down to 0.003, below fp16's error; the first one must agree.
  * Environment: VLCACHE_TEST_DEVICE (cpu | webgpu | cuda), VLCACHE_TEST_PRECISION (fp32 | fp16),
  * VLCACHE_GOLDEN_REPORT=path writes every measured difference as JSON (for the README table).
  */
@@ -33,7 +34,7 @@ const FIX = join(__dirname, 'fixtures');
 const device = (process.env.VLCACHE_TEST_DEVICE ?? 'cpu') as Device;
 const precision = (process.env.VLCACHE_TEST_PRECISION ?? (device === 'cpu' ? 'fp32' : 'fp16')) as 'fp32' | 'fp16';
 const TOL = 1e-3;
-const REL_TOL = { vision: 0.03, logits: 0.06 };
+const REL_TOL = { vision: 0.03, logits_last: 0.04, gen_logits: 0.08 };
 const report: Record<string, unknown> = { device, precision, tolerance: precision === 'fp32' ? TOL : REL_TOL };
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -133,11 +134,17 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
         const genLogits = tensor(`${cname}.gen_logits`);
         const vocab = ckpt.config.text.vocabSize;
         const stepDiffs: number[] = [];
+        const produced: number[] = [];
+        const sameSoFar = (step: number) => produced.slice(0, step).every((t, i) => t === c.greedy_tokens[i]);
         const res = await gen.ask({
           images, question: c.question, maxTokens: c.greedy_tokens.length, ignoreEos: true, alpha: 'drop',
+          onToken: (id) => produced.push(id),
           onLogits: (step, logits) => {
             if (step === 0) m.logits_last = maxAbsDiff(logits, tensor(`${cname}.logits_last`));
-            if (step < c.gen_logits_steps_stored) stepDiffs.push(maxAbsDiff(logits, genLogits.subarray(step * vocab, (step + 1) * vocab)));
+            // After a token differs, later logits belong to another context: stop comparing.
+            if (step < c.gen_logits_steps_stored && step === stepDiffs.length && sameSoFar(step)) {
+              stepDiffs.push(maxAbsDiff(logits, genLogits.subarray(step * vocab, (step + 1) * vocab)));
+            }
           },
         });
         m.gen_logits = Math.max(...stepDiffs);
@@ -147,7 +154,8 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
         r[cname] = m;
         assert.deepEqual(res.prompt_token_ids, c.input_ids);
         for (const k of Object.keys(scale)) {
-          const limit = precision === 'fp32' ? TOL : (k.startsWith('vision') ? REL_TOL.vision : REL_TOL.logits) * scale[k];
+          const rel = k.startsWith('vision') ? REL_TOL.vision : k === 'logits_last' ? REL_TOL.logits_last : REL_TOL.gen_logits;
+          const limit = precision === 'fp32' ? TOL : rel * scale[k];
           assert.ok(m[k] <= limit, `${k}: max |diff| ${m[k]} > ${limit}`);
         }
         if (precision === 'fp32') assert.deepEqual(res.token_ids, c.greedy_tokens);

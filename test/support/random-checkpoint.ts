@@ -5,13 +5,15 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeFromF32, writeSafetensors, TensorToWrite } from '../../server/src/engine/safetensors';
+import { decodeToF32, encodeFromF32, writeSafetensors, TensorToWrite } from '../../server/src/engine/safetensors';
 
 export interface RandomCheckpointOptions {
   family: 'qwen2_vl' | 'qwen2_5_vl';
   seed?: number;
   dtype?: 'F32' | 'BF16' | 'F16';
   tied?: boolean;
+  /** Round every value to bf16 first, so F32/F16/BF16 files of one seed hold identical numbers. */
+  bf16Values?: boolean;
 }
 
 /** Tiny dims: text hidden 32 (4 heads of 8, 2 kv heads), 2 layers; vision width 16, depth 2. */
@@ -28,7 +30,8 @@ export function writeRandomCheckpoint(dir: string, o: RandomCheckpointOptions): 
   const tensors: TensorToWrite[] = [];
   const add = (name: string, shape: number[], scale = 0.2, base = 0) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const v = Float32Array.from({ length: n }, () => base + scale * rand());
+    let v = Float32Array.from({ length: n }, () => base + scale * rand());
+    if (o.bf16Values) v = decodeToF32(encodeFromF32(v, 'BF16'), 'BF16');
     tensors.push({ name, dtype, shape, data: encodeFromF32(v, dtype) });
   };
   const H = 32, L = 2, heads = 4, kv = 2, hd = 8, I = 64, V = 300;

@@ -30,6 +30,8 @@ export interface AskRequest {
   readonly signal?: AbortSignal;
   /** Caps the image area below the checkpoint's max_pixels (a user setting). */
   readonly maxPixels?: number;
+  /** Receives each generated token id as it is chosen (before end-of-sequence handling). */
+  readonly onToken?: (id: number) => void;
   /** Receives the logits [vocab] each token is sampled from (fidelity and golden checks). */
   readonly onLogits?: (step: number, logits: Float32Array) => void;
   /** Transparency handling; 'white' (default) composites over white like qwen_vl_utils. */
@@ -137,6 +139,7 @@ export class Generator {
     for (let i = 0; i < maxTokens; i++) {
       req.onLogits?.(i, logits);
       const id = sampler.next(logits);
+      req.onToken?.(id);
       if (i === 0) {
         ttft = performance.now() - t0;
         tDecode0 = performance.now();
