@@ -5,12 +5,14 @@
 import { parseArgs } from 'node:util';
 import { runAsk } from './ask';
 import { runBench } from './bench';
+import { runCacheCommand } from './cache';
 import { reportError } from './errors';
 
 const USAGE = `usage:
   vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
               [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json] "QUESTION"
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
+  vlcache cache stats|clear|verify --cache-dir DIR [--json]
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
 async function main(argv: string[]): Promise<number> {
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (cmd === 'bench') return runBench(rest);
+  if (cmd === 'cache') return runCacheCommand(rest);
   throw new UsageError(`unknown command '${cmd}'`);
 }
 
