@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Checkpoint, loadCheckpoint } from '../../server/src/engine/checkpoint';
 import { ChatTemplate, buildPrompt, userTurn } from '../../server/src/engine/chat-template';
-import { Generator } from '../../server/src/engine/generate';
+import { Generator } from '../../server/src/planner/generate';
 import { preprocessImage } from '../../server/src/engine/image/preprocess';
 import { VlModel } from '../../server/src/engine/model';
 import type { Device } from '../../server/src/engine/ort';

@@ -30,7 +30,7 @@ export function writeRandomCheckpoint(dir: string, o: RandomCheckpointOptions): 
   const tensors: TensorToWrite[] = [];
   const add = (name: string, shape: number[], scale = 0.2, base = 0) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    let v = Float32Array.from({ length: n }, () => base + scale * rand());
+    let v: Float32Array = Float32Array.from({ length: n }, () => base + scale * rand());
     if (o.bf16Values) v = decodeToF32(encodeFromF32(v, 'BF16'), 'BF16');
     tensors.push({ name, dtype, shape, data: encodeFromF32(v, dtype) });
   };

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { loadCheckpoint } from '../engine/checkpoint';
-import { AskResult, Generator } from '../engine/generate';
+import { AskResult, Generator } from '../planner/generate';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { InputError } from './errors';

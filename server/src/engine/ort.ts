@@ -22,6 +22,17 @@ export function f32(data: Float32Array, dims: readonly number[]): Tensor {
   return new ort.Tensor('float32', data, dims);
 }
 
+/** A float16 tensor from raw IEEE half bits. */
+export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
+  return new ort.Tensor('float16', bits, dims);
+}
+
+/** The raw bytes of a float tensor on the host (downloads a GPU tensor). */
+export async function hostBytes(t: Tensor): Promise<Uint8Array> {
+  const data = (t.location === 'cpu' ? t.data : await t.getData()) as Float32Array | Uint16Array;
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
 export function i32(data: readonly number[] | Int32Array, dims: readonly number[] = [data.length]): Tensor {
   return new ort.Tensor('int32', data instanceof Int32Array ? data : Int32Array.from(data), dims);
 }

@@ -3,13 +3,15 @@
  * prefill, then decode with the KV kept where the model's device keeps it.
  */
 import { performance } from 'node:perf_hooks';
-import { ChatTemplate, buildPrompt, userTurn } from './chat-template';
-import { preprocessImage } from './image/preprocess';
-import { Past, VlModel } from './model';
-import { ropePositions, selectPositions } from './positions';
-import { Sampler, SamplingOptions, topLogits } from './sampler';
-import { Tokenizer } from './tokenizer';
-import { visionInputs } from './vision-inputs';
+import { ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
+import { preprocessImage } from '../engine/image/preprocess';
+import { Past, VlModel } from '../engine/model';
+import { ropePositions, selectPositions } from '../engine/positions';
+import { Sampler, SamplingOptions, topLogits } from '../engine/sampler';
+import { Tokenizer } from '../engine/tokenizer';
+import { visionInputs } from '../engine/vision-inputs';
+import { Mode, PromptLayout, planPrefill } from './plan';
+import { CacheStats, EncodedImage, ReuseEngine, newStats } from './vlcache';
 
 export interface ImageInput {
   /** For messages: a path or name. */
@@ -36,6 +38,11 @@ export interface AskRequest {
   readonly onLogits?: (step: number, logits: Float32Array) => void;
   /** Transparency handling; 'white' (default) composites over white like qwen_vl_utils. */
   readonly alpha?: 'white' | 'drop';
+  /** How cached KV is reused (default vlcache when the generator has a cache, else full). */
+  readonly mode?: Mode;
+  /** vlcache: recompute ratio r (0.05); epic: rows k per image (32). */
+  readonly ratio?: number;
+  readonly epicK?: number;
 }
 
 export interface Timings {
@@ -55,6 +62,7 @@ export interface AskResult {
   logits_top: [number, number][];
   device: string;
   stop_reason: 'eos' | 'length' | 'cancelled';
+  cache: CacheStats;
   images: { name: string; width: number; height: number; grid: readonly [number, number, number]; tokens: number; downscaled: boolean }[];
   timings: Timings;
 }
@@ -71,7 +79,7 @@ export class Generator {
   readonly tokenizer: Tokenizer;
   readonly template: ChatTemplate;
 
-  constructor(readonly model: VlModel, log?: (line: string) => void) {
+  constructor(readonly model: VlModel, log?: (line: string) => void, readonly reuse?: ReuseEngine) {
     const ckpt = model.checkpoint;
     this.tokenizer = new Tokenizer(ckpt.tokenizerJson, ckpt.tokenizerConfig);
     this.template = ChatTemplate.create(ckpt.chatTemplate, ckpt.tokenizerConfig, log);
@@ -81,19 +89,32 @@ export class Generator {
     const ckpt = this.model.checkpoint;
     const cfg = ckpt.config;
     const t0 = performance.now();
+    const mode = req.mode ?? (this.reuse ? 'vlcache' : 'full');
+    const stats = newStats(mode);
+    const alpha = req.alpha ?? 'white';
+    const preprocessId = JSON.stringify({ ...ckpt.preprocess, maxPixels: req.maxPixels ?? null, alpha });
 
-    // 1. Preprocess every image.
+    // 1-2. Per image: preprocess and encode, or take the encoder output from the cache.
     // NOTE: transparency is composited over white, as Qwen's own preprocessing (qwen_vl_utils
     // `to_rgb`) does; transformers' plain processor drops alpha instead, which turns transparent
     // screenshots black. Both are bit-exact with Pillow (test/unit/image, test/golden).
-    const pre = req.images.map((img) =>
-      preprocessImage(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha: req.alpha ?? 'white' }));
-    const t1 = performance.now();
-
-    // 2. Vision encoder, one run per image: [nTokens_i, hidden] each.
-    const embeds: Float32Array[] = [];
-    for (const p of pre) {
-      embeds.push(await this.model.encodeImage(visionInputs(cfg.vision, p.pixelValues, p.gridThw[1], p.gridThw[2])));
+    let preprocessMs = 0, visionMs = 0;
+    const encoded: EncodedImage[] = [];
+    const keys: string[] = [];
+    for (const img of req.images) {
+      const compute = async (): Promise<EncodedImage> => {
+        const ta = performance.now();
+        const p = preprocessImage(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha });
+        const tb = performance.now();
+        const embeds = await this.model.encodeImage(visionInputs(cfg.vision, p.pixelValues, p.gridThw[1], p.gridThw[2]));
+        preprocessMs += tb - ta;
+        visionMs += performance.now() - tb;
+        return { embeds, grid: [...p.gridThw] as [number, number, number],
+          meta: { width: p.originalWidth, height: p.originalHeight, downscaled: p.downscaled } };
+      };
+      const key = this.reuse?.imageKey(img.bytes, preprocessId) ?? '';
+      keys.push(key);
+      encoded.push(this.reuse ? await this.reuse.encoder(key, stats, compute) : await compute());
     }
     const t2 = performance.now();
 
@@ -102,8 +123,8 @@ export class Generator {
     const prompt = buildPrompt({
       template: this.template,
       tokenizer: this.tokenizer,
-      messages: [userTurn(pre.length, req.question)],
-      imageGrids: pre.map((p) => ({ gridT: p.gridThw[0], gridH: p.gridThw[1], gridW: p.gridThw[2] })),
+      messages: [userTurn(encoded.length, req.question)],
+      imageGrids: encoded.map((e) => ({ gridT: e.grid[0], gridH: e.grid[1], gridW: e.grid[2] })),
       mergeSize: merge,
       imageTokenId: cfg.imageTokenId,
     });
@@ -111,18 +132,38 @@ export class Generator {
     const n = ids.length;
     const maxTokens = req.maxTokens ?? 256;
     if (n + 1 > cfg.text.maxPositionEmbeddings) throw new ContextExceededError(n, cfg.text.maxPositionEmbeddings);
-    const spans = pre.map((p, i) => ({ row0: prompt.imageSpans[i].start, h: p.gridThw[1] / merge, w: p.gridThw[2] / merge }));
+    const spans = encoded.map((e, i) => ({ row0: prompt.imageSpans[i].start, h: e.grid[1] / merge, w: e.grid[2] / merge }));
     const pos = ropePositions(n, spans);
 
-    // 4. Prefill every row.
-    const rows = Array.from({ length: n }, (_, i) => i);
-    const imageRowOf = new Array<number>(n).fill(-1);
-    let k = 0;
-    for (const { start, end } of prompt.imageSpans) for (let r = start; r < end; r++) imageRowOf[r] = k++;
-    const allEmbeds = concatF32(embeds);
+    // 4. Prefill the rows the plan computes, given the reused ones.
+    const layout: PromptLayout = {
+      tokens: ids, images: prompt.imageSpans.map((sp, i) => ({ key: keys[i], start: sp.start, end: sp.end })),
+    };
+    const planOpts = { mode, ratio: req.ratio ?? 0.05, epicK: req.epicK ?? 32 };
+    const { plan, symbols } = this.reuse
+      ? this.reuse.plan(layout, planOpts)
+      : { plan: planPrefill(layout, { rows: 0 }, () => false, planOpts), symbols: [] };
+    const given = this.reuse?.past(plan, pos, stats);
+    const rows = plan.computeRows;
+    const hidden = cfg.text.hiddenSize;
+    // Vision embeddings of the computed image rows only, in row order.
+    const imageRowOf: number[] = [];
+    const picked: Float32Array[] = [];
+    for (const r of rows) {
+      const i = prompt.imageSpans.findIndex((sp) => r >= sp.start && r < sp.end);
+      if (i < 0) { imageRowOf.push(-1); continue; }
+      const j = r - prompt.imageSpans[i].start;
+      imageRowOf.push(picked.length);
+      picked.push(encoded[i].embeds.subarray(j * hidden, (j + 1) * hidden));
+    }
+    stats.tokens_computed = rows.length;
+    stats.tokens_total = n;
+    stats.recompute_fraction = rows.length / n;
     const first = await this.model.step({
-      inputIds: ids, rows, positions: selectPositions(pos, rows), imageEmbeds: allEmbeds, imageRowOf, logitRows: [n - 1],
+      inputIds: rows.map((r) => ids[r]), rows, positions: selectPositions(pos, rows), past: given,
+      imageEmbeds: concatF32(picked), imageRowOf, logitRows: [rows.length - 1],
     });
+    VlModel.release(given);
     const t3 = performance.now();
 
     // 5. Decode.
@@ -164,10 +205,13 @@ export class Generator {
       past = next.present;
       logits = next.logits;
     }
+    const tEnd = performance.now();
+    // 6. Store new image KV and this prompt as a prefix (after the answer: not on the TTFT path).
+    if (this.reuse) await this.reuse.commit(layout, symbols, plan, past, stats);
     VlModel.release(past);
     const tail = detok.flush();
     if (tail) req.onText?.(tail);
-    const decodeMs = tDecode0 ? performance.now() - tDecode0 : 0;
+    const decodeMs = tDecode0 ? tEnd - tDecode0 : 0;
     return {
       text: this.tokenizer.decode(out, { skipSpecialTokens: true }),
       token_ids: out,
@@ -175,13 +219,14 @@ export class Generator {
       logits_top: logitsTop,
       device: this.model.device,
       stop_reason: stop,
-      images: pre.map((p, i) => ({
-        name: req.images[i].name, width: p.originalWidth, height: p.originalHeight,
-        grid: p.gridThw, tokens: embeds[i].length / cfg.text.hiddenSize, downscaled: p.downscaled,
+      images: encoded.map((e, i) => ({
+        name: req.images[i].name, width: Number(e.meta.width), height: Number(e.meta.height),
+        grid: e.grid, tokens: e.embeds.length / hidden, downscaled: Boolean(e.meta.downscaled),
       })),
+      cache: stats,
       timings: {
-        preprocess_ms: t1 - t0,
-        vision_ms: t2 - t1,
+        preprocess_ms: preprocessMs,
+        vision_ms: visionMs,
         prefill_ms: t3 - t2,
         ttft_ms: ttft,
         decode_ms: decodeMs,

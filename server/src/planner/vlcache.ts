@@ -1,0 +1,270 @@
+/**
+ * The reuse engine between the generator and the cache store: content keys,
+ * the encoder cache, the exact-prefix index, VLCache plans turned into step
+ * inputs, and writing new image KV back after a request.
+ *
+ * Keys: an image's content key hashes the model fingerprint, the preprocessing
+ * config, the pixel budget and alpha mode, and the image FILE bytes. Hashing the
+ * file (not the decoded pixels) lets an encoder hit skip decoding and resizing
+ * too; any changed pixel changes the bytes, so it is never a hit.
+ */
+import { createHash } from 'node:crypto';
+import type { Past } from '../engine/model';
+import { Tensor, f16, f32, hostBytes } from '../engine/ort';
+import type { Positions } from '../engine/positions';
+import { selectPositions } from '../engine/positions';
+import { Mode, Plan, PlanOptions, PromptLayout, commonPrefix, planPrefill, rowSymbols } from './plan';
+import { PrefixCache } from './prefix-cache';
+
+/** One tensor of a cache entry: raw little-endian bytes. */
+export interface StoredTensor {
+  readonly name: string;
+  readonly dtype: 'float32' | 'float16';
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+}
+
+/** A cache entry as the store keeps it (structurally the store's own entry type). */
+export interface CacheEntry {
+  readonly key: string;
+  readonly kind: 'encoder' | 'kv';
+  readonly modelFingerprint: string;
+  readonly meta: Record<string, unknown>;
+  readonly tensors: readonly StoredTensor[];
+}
+
+/** What the reuse engine needs of a store (server/src/cache/store.ts). */
+export interface EntryStore {
+  get(key: string): { entry: CacheEntry; tier: string } | undefined;
+  put(entry: CacheEntry): void;
+}
+
+export interface ReuseOptions extends PlanOptions {
+  readonly store?: EntryStore;
+}
+
+/** Per-request cache statistics (`ask --json` under `cache`). */
+export interface CacheStats {
+  mode: Mode;
+  encoder_hits: number;
+  encoder_misses: number;
+  kv_hits: number;
+  kv_misses: number;
+  prefix_tokens_reused: number;
+  image_tokens_reused: number;
+  tokens_computed: number;
+  tokens_total: number;
+  recompute_fraction: number;
+  /** Where each hit came from, e.g. ["encoder:ram", "kv:disk", "prefix:ram"]. */
+  tier: string[];
+}
+
+export interface ModelShape {
+  readonly fingerprint: string;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly kvDtype: 'float32' | 'float16';
+}
+
+export interface EncodedImage {
+  readonly embeds: Float32Array; // [nTokens, hidden]
+  readonly grid: [number, number, number];
+  readonly meta: Record<string, unknown>;
+  readonly tier?: string;
+}
+
+const sha = (...parts: (string | Uint8Array)[]) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
+export class ReuseEngine {
+  readonly prefixes: PrefixCache;
+  /** Encoder computations in flight, so concurrent requests for one image compute it once. */
+  private inflight = new Map<string, Promise<EncodedImage>>();
+
+  constructor(readonly model: ModelShape, readonly store: EntryStore | undefined, prefixBytes = 512 * 2 ** 20) {
+    this.prefixes = new PrefixCache(prefixBytes);
+  }
+
+  imageKey(bytes: Uint8Array, preprocessId: string): string {
+    return sha('image\0', this.model.fingerprint, '\0', preprocessId, '\0', bytes);
+  }
+
+  /** The encoder output for an image key: from the cache, or computed once by `compute` and stored. */
+  async encoder(key: string, stats: CacheStats, compute: () => Promise<EncodedImage>): Promise<EncodedImage> {
+    const entryKey = sha('encoder\0', key);
+    const hit = this.store?.get(entryKey);
+    if (hit && hit.entry.kind === 'encoder') {
+      stats.encoder_hits++;
+      stats.tier.push(`encoder:${hit.tier}`);
+      const t = hit.entry.tensors[0];
+      return { embeds: new Float32Array(t.data.slice().buffer), grid: hit.entry.meta.grid as [number, number, number], meta: hit.entry.meta, tier: hit.tier };
+    }
+    stats.encoder_misses++;
+    let p = this.inflight.get(entryKey);
+    if (!p) {
+      p = compute().then((enc) => {
+        this.store?.put({
+          key: entryKey, kind: 'encoder', modelFingerprint: this.model.fingerprint, meta: { ...enc.meta, grid: enc.grid },
+          tensors: [{ name: 'embeds', dtype: 'float32', shape: [enc.embeds.length / this.model.hiddenSize, this.model.hiddenSize],
+            data: new Uint8Array(enc.embeds.buffer, enc.embeds.byteOffset, enc.embeds.byteLength) }],
+        });
+        return enc;
+      }).finally(() => this.inflight.delete(entryKey));
+      this.inflight.set(entryKey, p);
+    }
+    return p;
+  }
+
+  /** Plans the prefill of `layout` under the request's mode. */
+  plan(layout: PromptLayout, opts: PlanOptions): { plan: Plan; symbols: string[] } {
+    const symbols = rowSymbols(layout);
+    const best = opts.mode === 'full' ? undefined : this.prefixes.longest(symbols);
+    const plan = planPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 },
+      (key) => this.store?.get(kvKey(key)) !== undefined, opts);
+    return { plan, symbols };
+  }
+
+  /**
+   * The given rows of a plan as a Past: the exact prefix, then each reused image tail,
+   * with their positions in this prompt. Undefined when nothing is reused.
+   */
+  past(plan: Plan, pos: Positions, stats: CacheStats): Past | undefined {
+    const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
+    const rowBytes = KV * D * (kvDtype === 'float32' ? 4 : 2);
+    const rows: number[] = [];
+    const chunks: { k: Uint8Array[]; v: Uint8Array[] }[] = [];
+    if (plan.prefixRows > 0 && plan.prefixId) {
+      const seq = this.prefixes.get(plan.prefixId)!;
+      stats.tier.push('prefix:ram');
+      stats.prefix_tokens_reused = plan.prefixRows;
+      for (let r = 0; r < plan.prefixRows; r++) rows.push(r);
+      chunks.push({ k: seq.k.map((b) => b.subarray(0, plan.prefixRows * rowBytes)), v: seq.v.map((b) => b.subarray(0, plan.prefixRows * rowBytes)) });
+    }
+    for (const ru of plan.reuse) {
+      const hit = this.store!.get(kvKey(ru.key))!;
+      stats.kv_hits++;
+      stats.tier.push(`kv:${hit.tier}`);
+      stats.image_tokens_reused += ru.r1 - ru.r0;
+      const t = tensorsByName(hit.entry, kvDtype);
+      const a = (ru.r0 - ru.start) * rowBytes, b = (ru.r1 - ru.start) * rowBytes;
+      chunks.push({ k: t.k.map((x) => x.subarray(a, b)), v: t.v.map((x) => x.subarray(a, b)) });
+      for (let r = ru.r0; r < ru.r1; r++) rows.push(r);
+    }
+    if (rows.length === 0) return undefined;
+    const join = (parts: Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+      let o = 0;
+      for (const p of parts) { out.set(p, o); o += p.length; }
+      return out;
+    };
+    const tensor = (bytes: Uint8Array) => kvDtype === 'float32'
+      ? f32(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4), [bytes.length / rowBytes, KV, D])
+      : f16(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2), [bytes.length / rowBytes, KV, D]);
+    const keys: Tensor[] = [], values: Tensor[] = [];
+    for (let l = 0; l < L; l++) {
+      keys.push(tensor(join(chunks.map((c) => c.k[l]))));
+      values.push(tensor(join(chunks.map((c) => c.v[l]))));
+    }
+    return { rows, positions: selectPositions(pos, rows), keys, values };
+  }
+
+  /**
+   * After a request: stores the KV of every image whose rows were all computed here
+   * (a miss), and the whole prompt as an exact prefix. `present` holds every prompt row.
+   */
+  async commit(layout: PromptLayout, symbols: string[], plan: Plan, present: Past, stats: CacheStats): Promise<void> {
+    const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
+    const rowBytes = KV * D * (kvDtype === 'float32' ? 4 : 2);
+    const n = layout.tokens.length;
+    // Row r of the prompt sits at present index where[r].
+    const where = new Int32Array(n).fill(-1);
+    present.rows.forEach((r, i) => { if (r < n) where[r] = i; });
+    const k: Uint8Array[] = [], v: Uint8Array[] = [];
+    for (let l = 0; l < L; l++) {
+      k.push(reorder(await hostBytes(present.keys[l]), where, rowBytes));
+      v.push(reorder(await hostBytes(present.values[l]), where, rowBytes));
+    }
+    this.prefixes.put(sha('seq\0', symbols.join(' ')), symbols, k, v);
+    if (!this.store) return;
+    const reusedImages = new Set(plan.reuse.map((r) => r.image));
+    layout.images.forEach((img, i) => {
+      if (reusedImages.has(i) || img.start < plan.prefixRows) return;
+      if (this.store!.get(kvKey(img.key))) return;
+      stats.kv_misses++;
+      const a = img.start * rowBytes, b = img.end * rowBytes;
+      const tensors: StoredTensor[] = [];
+      for (let l = 0; l < L; l++) {
+        tensors.push({ name: `k.${l}`, dtype: kvDtype, shape: [img.end - img.start, KV, D], data: k[l].slice(a, b) });
+        tensors.push({ name: `v.${l}`, dtype: kvDtype, shape: [img.end - img.start, KV, D], data: v[l].slice(a, b) });
+      }
+      this.store!.put({
+        key: kvKey(img.key), kind: 'kv', modelFingerprint: this.model.fingerprint, tensors,
+        meta: { rows: img.end - img.start, layers: L, kv_dtype: kvDtype, context: { prefix_hash: sha(symbols.slice(0, img.start).join(' ')), start: img.start } },
+      });
+    });
+  }
+}
+
+export function newStats(mode: Mode): CacheStats {
+  return { mode, encoder_hits: 0, encoder_misses: 0, kv_hits: 0, kv_misses: 0, prefix_tokens_reused: 0,
+    image_tokens_reused: 0, tokens_computed: 0, tokens_total: 0, recompute_fraction: 1, tier: [] };
+}
+
+const kvKey = (imageKey: string) => sha('kv\0', imageKey);
+
+/** Prompt rows 0..n-1 in order, from present rows in `where` order. */
+function reorder(src: Uint8Array, where: Int32Array, rowBytes: number): Uint8Array {
+  const out = new Uint8Array(where.length * rowBytes);
+  for (let r = 0; r < where.length; r++) out.set(src.subarray(where[r] * rowBytes, (where[r] + 1) * rowBytes), r * rowBytes);
+  return out;
+}
+
+/** K and V byte arrays per layer of a KV entry, converted to `dtype` if it was stored in another. */
+function tensorsByName(e: CacheEntry, dtype: 'float32' | 'float16'): { k: Uint8Array[]; v: Uint8Array[] } {
+  const byName = new Map(e.tensors.map((t) => [t.name, t]));
+  const L = Number(e.meta.layers);
+  const conv = (name: string) => {
+    const t = byName.get(name)!;
+    return t.dtype === dtype ? t.data : convertDtype(t.data, t.dtype, dtype);
+  };
+  return { k: Array.from({ length: L }, (_, l) => conv(`k.${l}`)), v: Array.from({ length: L }, (_, l) => conv(`v.${l}`)) };
+}
+
+function convertDtype(data: Uint8Array, from: 'float32' | 'float16', to: 'float32' | 'float16'): Uint8Array {
+  if (from === to) return data;
+  if (from === 'float16') {
+    const h = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    const f = new Float32Array(h.length);
+    for (let i = 0; i < h.length; i++) f[i] = halfToFloat(h[i]);
+    return new Uint8Array(f.buffer);
+  }
+  const f = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const h = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]);
+  return new Uint8Array(h.buffer);
+}
+
+function halfToFloat(x: number): number {
+  const sign = x & 0x8000 ? -1 : 1, exp = (x >> 10) & 0x1f, frac = x & 0x3ff;
+  return exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+function floatToHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0];
+  const sign = (u >> 16) & 0x8000;
+  const exp = ((u >> 23) & 0xff) - 127 + 15;
+  let mant = u & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant = (mant | 0x800000) >> (1 - exp);
+    return sign | ((mant + 0x1000) >> 13);
+  }
+  return (sign | (exp << 10) | (mant >> 13)) + ((mant >> 12) & 1);
+}

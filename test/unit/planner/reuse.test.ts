@@ -1,0 +1,124 @@
+/**
+ * VLCache invariants on a random Qwen2.5-VL checkpoint, end to end through the
+ * generator, the planner and the real ONNX Runtime CPU provider (DESIGN.md 4):
+ * r = 1 equals full; a repeated identical prompt equals full (exact prefix);
+ * r = 0 equals naive; an encoder hit skips the vision encoder; an image that
+ * differs by one pixel is never a hit.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
+import { VlModel } from '../../../server/src/engine/model';
+import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
+import { CacheEntry, EntryStore, ReuseEngine } from '../../../server/src/planner/vlcache';
+import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+
+/** The simplest store: a Map in RAM. */
+class MapStore implements EntryStore {
+  readonly map = new Map<string, CacheEntry>();
+  get(key: string) { const e = this.map.get(key); return e ? { entry: e, tier: 'ram' } : undefined; }
+  put(e: CacheEntry) { this.map.set(e.key, e); }
+}
+
+function png(w: number, h: number, seed: number, flip?: [number, number]): Uint8Array {
+  const p = new PNG({ width: w, height: h });
+  for (let i = 0; i < p.data.length; i++) p.data[i] = (i % 4 === 3) ? 255 : ((i * 37 + seed * 11) >> 2) & 0xff;
+  if (flip) p.data[(flip[1] * w + flip[0]) * 4] ^= 0x80;
+  return PNG.sync.write(p);
+}
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('VLCache reuse (random weights, CPU)', () => {
+  let tmp: string;
+  let model: VlModel;
+  const cat = { name: 'cat.png', bytes: png(112, 84, 1) }; // 112x84 -> 8x6 patches -> 12 image tokens
+  const dog = { name: 'dog.png', bytes: png(84, 84, 2) };
+
+  const fresh = () => {
+    const store = new MapStore();
+    const c = model.checkpoint.config.text;
+    const reuse = new ReuseEngine({ fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
+      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype }, store);
+    return { store, gen: new Generator(model, undefined, reuse) };
+  };
+  const ask = async (gen: Generator, req: Partial<AskRequest>): Promise<{ res: AskResult; logits: Float32Array }> => {
+    let logits = new Float32Array();
+    const res = await gen.ask({ images: [cat], question: 'What is it?', maxTokens: 4, ignoreEos: true,
+      onLogits: (s, l) => { if (s === 0) logits = l.slice(); }, ...req });
+    return { res, logits };
+  };
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'vlcache-reuse-'));
+    process.env.VLCACHE_HOME = join(tmp, 'home');
+    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 9, tied: true });
+    model = await VlModel.load(loadCheckpoint(join(tmp, 'model')), { device: 'cpu' });
+  });
+  after(async () => {
+    await model.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('serves a repeated image from the encoder cache without running the vision encoder', async () => {
+    const { gen } = fresh();
+    const a = await ask(gen, { mode: 'full' });
+    const b = await ask(gen, { mode: 'full' });
+    assert.deepEqual([a.res.cache.encoder_misses, b.res.cache.encoder_hits], [1, 1]);
+    assert.equal(b.res.timings.vision_ms, 0);
+    assert.ok(maxAbsDiff(a.logits, b.logits) < 1e-6);
+  });
+
+  it('gives the full logits for a repeated identical prompt (exact prefix), computing only the last row', async () => {
+    const { gen } = fresh();
+    const full = await ask(gen, { mode: 'full' });
+    const again = await ask(gen, { mode: 'vlcache' });
+    assert.equal(again.res.cache.tokens_computed, 1);
+    assert.equal(again.res.cache.prefix_tokens_reused, again.res.prompt_token_ids.length - 1);
+    assert.ok(maxAbsDiff(full.logits, again.logits) < 1e-5);
+    assert.deepEqual(again.res.token_ids, full.res.token_ids);
+  });
+
+  it('reuses the image after a different prefix, recomputing its leading rows, and equals full at r = 1', async () => {
+    const { gen } = fresh();
+    await ask(gen, { mode: 'full', images: [cat] }); // caches cat's KV with cat first
+    await ask(gen, { mode: 'full', images: [dog], question: 'And this one?' }); // caches dog first
+    // [dog, cat]: the exact prefix runs through dog; cat now sits after dog, so VLCache reuses its KV.
+    const vl = await ask(gen, { mode: 'vlcache', ratio: 0.05, images: [dog, cat] });
+    const full = await ask(gen, { mode: 'full', images: [dog, cat] });
+    assert.equal(vl.res.cache.kv_hits, 1);
+    assert.equal(vl.res.cache.image_tokens_reused, 11); // 12 tokens, max(1, floor(0.6)) = 1 recomputed
+    assert.ok(vl.res.cache.prefix_tokens_reused > 9, 'dog is inside the exact prefix');
+    assert.ok(vl.res.cache.tokens_computed < full.res.cache.tokens_computed);
+    const { gen: gen2 } = fresh();
+    await ask(gen2, { mode: 'full', images: [cat] });
+    const r1 = await ask(gen2, { mode: 'vlcache', ratio: 1, images: [dog, cat] });
+    assert.equal(r1.res.cache.image_tokens_reused, 0);
+    assert.ok(maxAbsDiff(full.logits, r1.logits) < 1e-5);
+  });
+
+  it('equals naive at r = 0 (every image row reused)', async () => {
+    const { gen } = fresh();
+    await ask(gen, { mode: 'full', images: [cat] });
+    const q = 'Different question, so only the system prefix matches.';
+    const naive = await ask(gen, { mode: 'naive', images: [dog, cat], question: q });
+    const { gen: gen2 } = fresh();
+    await ask(gen2, { mode: 'full', images: [cat] });
+    const r0 = await ask(gen2, { mode: 'vlcache', ratio: 0, images: [dog, cat], question: q });
+    // r = 0 still recomputes max(1, 0) = 1 row per image in vlcache; naive recomputes none.
+    assert.equal(naive.res.cache.image_tokens_reused, 12);
+    assert.equal(r0.res.cache.image_tokens_reused, 11);
+  });
+
+  it('never serves an image that differs by one pixel from the cache', async () => {
+    const { gen } = fresh();
+    await ask(gen, { mode: 'full', images: [cat] });
+    const other = { name: 'cat2.png', bytes: png(112, 84, 1, [5, 7]) };
+    const b = await ask(gen, { mode: 'vlcache', images: [other] });
+    assert.deepEqual([b.res.cache.encoder_hits, b.res.cache.kv_hits], [0, 0]);
+  });
+});
