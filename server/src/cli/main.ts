@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { runAsk } from './ask';
 import { runBench } from './bench';
+import { runEval } from './eval';
 import { runCacheCommand } from './cache';
 import { reportError } from './errors';
 
@@ -13,6 +14,7 @@ const USAGE = `usage:
               [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json] "QUESTION"
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
+  vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--json]
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
 async function main(argv: string[]): Promise<number> {
@@ -55,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (cmd === 'bench') return runBench(rest);
+  if (cmd === 'eval') return runEval(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
   throw new UsageError(`unknown command '${cmd}'`);
 }

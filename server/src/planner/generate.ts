@@ -3,7 +3,7 @@
  * prefill, then decode with the KV kept where the model's device keeps it.
  */
 import { performance } from 'node:perf_hooks';
-import { ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
+import { ChatMessage, ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
 import { preprocessImage } from '../engine/image/preprocess';
 import { Past, VlModel } from '../engine/model';
 import { ropePositions, selectPositions } from '../engine/positions';
@@ -22,6 +22,10 @@ export interface ImageInput {
 export interface AskRequest {
   readonly images: readonly ImageInput[];
   readonly question: string;
+  /** A system prompt (the template's default one when absent). */
+  readonly system?: string;
+  /** Earlier text turns of the conversation, before the images and question. */
+  readonly history?: readonly ChatMessage[];
   readonly maxTokens?: number;
   readonly sampling?: SamplingOptions;
   /** Keep generating through end-of-sequence tokens (golden tests compare fixed lengths). */
@@ -123,7 +127,8 @@ export class Generator {
     const prompt = buildPrompt({
       template: this.template,
       tokenizer: this.tokenizer,
-      messages: [userTurn(encoded.length, req.question)],
+      messages: [...(req.system ? [{ role: 'system' as const, content: req.system }] : []), ...(req.history ?? []),
+        userTurn(encoded.length, req.question)],
       imageGrids: encoded.map((e) => ({ gridT: e.grid[0], gridH: e.grid[1], gridW: e.grid[2] })),
       mergeSize: merge,
       imageTokenId: cfg.imageTokenId,

@@ -14,15 +14,10 @@ import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { VlModel } from '../../../server/src/engine/model';
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
-import { CacheEntry, EntryStore, ReuseEngine } from '../../../server/src/planner/vlcache';
+import { ReuseEngine } from '../../../server/src/planner/vlcache';
+import { MapStore } from '../../../server/src/planner/map-store';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
 
-/** The simplest store: a Map in RAM. */
-class MapStore implements EntryStore {
-  readonly map = new Map<string, CacheEntry>();
-  get(key: string) { const e = this.map.get(key); return e ? { entry: e, tier: 'ram' } : undefined; }
-  put(e: CacheEntry) { this.map.set(e.key, e); }
-}
 
 function png(w: number, h: number, seed: number, flip?: [number, number]): Uint8Array {
   const p = new PNG({ width: w, height: h });

@@ -1,0 +1,62 @@
+/**
+ * `vlcache eval`: the fidelity table (planner/fidelity.ts) for one image on one
+ * model: every reuse mode against full recomputation of the same prompt.
+ */
+import { parseArgs } from 'node:util';
+import { PNG } from 'pngjs';
+import { loadCheckpoint } from '../engine/checkpoint';
+import { VlModel } from '../engine/model';
+import type { DeviceRequest } from '../engine/ort';
+import { DEFAULT_MODES, FidelityRow, defaultVariants, runFidelity } from '../planner/fidelity';
+import { Generator } from '../planner/generate';
+import { ReuseEngine } from '../planner/vlcache';
+import { MapStore } from '../planner/map-store';
+import { readImage } from './ask';
+import { builtinModelDir, demoImage } from './paths';
+
+export async function runEval(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, image: { type: 'string' }, 'other-image': { type: 'string' },
+      device: { type: 'string' }, precision: { type: 'string' }, tokens: { type: 'string' }, json: { type: 'boolean' },
+    },
+  });
+  const ckpt = loadCheckpoint(values.model ?? builtinModelDir());
+  const model = await VlModel.load(ckpt, { device: (values.device ?? 'auto') as DeviceRequest, precision: values.precision as 'fp32' | 'fp16' | undefined });
+  const image = values.image ?? demoImage();
+  const other = values['other-image'] ? { name: values['other-image'], bytes: readImage(values['other-image']) } : syntheticImage();
+  const t = ckpt.config.text;
+  const shape = { fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers, numKvHeads: t.numKvHeads,
+    headDim: t.headDim, kvDtype: model.kvDtype };
+  if (!values.json) {
+    console.log(`fidelity on ${values.model ?? 'the built-in model'} (${model.device}), image ${image}`);
+    console.log('| variant | mode | first-token KL | top-1 agrees | greedy match | rows computed | TTFT ms | TTFT speedup vs full |');
+    console.log('|---|---|---|---|---|---|---|---|');
+  }
+  let rows: FidelityRow[];
+  try {
+    rows = await runFidelity({
+      image: { name: image, bytes: readImage(image) }, variants: defaultVariants(other), modes: DEFAULT_MODES,
+      tokens: Number(values.tokens ?? 32),
+      newGenerator: () => new Generator(model, undefined, new ReuseEngine(shape, new MapStore())),
+      onRow: values.json ? undefined : (r) => console.log(`| ${r.variant} | ${r.mode} | ${r.first_token_kl.toExponential(2)} | ` +
+        `${r.first_token_top1_agree ? 'yes' : 'no'} | ${r.greedy_match}/${r.greedy_tokens} | ${r.tokens_computed}/${r.tokens_total} | ` +
+        `${r.ttft_ms.toFixed(1)} | ${r.ttft_speedup.toFixed(2)} |`),
+    });
+  } finally {
+    await model.dispose();
+  }
+  if (values.json) console.log(JSON.stringify({ model: values.model ?? 'builtin', device: model.device, image, rows }, null, 1));
+  return 0;
+}
+
+/** A second, different image for the "another image first" variant when none is given. */
+function syntheticImage(): { name: string; bytes: Uint8Array } {
+  const p = new PNG({ width: 224, height: 168 });
+  for (let y = 0; y < 168; y++) for (let x = 0; x < 224; x++) {
+    const i = (y * 224 + x) * 4;
+    p.data[i] = (x * 255) / 224; p.data[i + 1] = (y * 255) / 168; p.data[i + 2] = ((x ^ y) & 16) ? 200 : 40; p.data[i + 3] = 255;
+  }
+  return { name: 'synthetic-gradient.png', bytes: PNG.sync.write(p) };
+}
