@@ -159,28 +159,24 @@ export class ModelGraph extends Graph {
   }
 
   /**
-   * Rotary tables for `rotate`: from angles [..., D/2] (float32) make cos = [cos, cos] and a
-   * sign-folded sin = [-sin, sin], both [..., D] in the compute dtype, so that
-   * rotate_half(x) * sin == swap_halves(x) * signedSin and no Neg is needed per tensor.
+   * Rotary tables for `rotate` from per-row angles [n, D/2] (float32): cos and sin
+   * [n, D/2] in the compute dtype, and position ids [1, n] = 0..n-1 (int64) that make
+   * com.microsoft.RotaryEmbedding look up row i's angles for row i.
    */
-  rotaryTables(angle: string): { cos: string; sin: string } {
-    const c = this.op('Cos', [angle]);
-    const s = this.op('Sin', [angle]);
-    return {
-      cos: this.toCompute(this.op('Concat', [c, c], { axis: -1 })),
-      sin: this.toCompute(this.op('Concat', [this.op('Neg', [s]), s], { axis: -1 })),
-    };
+  rotaryTables(angle: string): RotaryTables {
+    const n = this.op('Slice', [this.op('Shape', [angle]), this.i64([0]), this.i64([1])]);
+    const zero = this.i64(0, true), one = this.i64(1, true);
+    const pos = this.op('Unsqueeze', [this.op('Range', [zero, this.op('Squeeze', [n, this.i64([0])]), one]), this.i64([0])]);
+    return { cos: this.toCompute(this.op('Cos', [angle])), sin: this.toCompute(this.op('Sin', [angle])), pos };
   }
 
   /**
-   * Rotary embedding, rotate-half convention: x*cos + rotate_half(x)*sin, computed as
-   * x*cos + swap_halves(x)*signedSin in the compute dtype. x: [..., D]; tables broadcastable.
+   * Rotary embedding, rotate-half convention (x*cos + rotate_half(x)*sin), fused as
+   * com.microsoft.RotaryEmbedding. x: [1, rows, heads*D] in the compute dtype, row i
+   * rotated by the tables' row i. Returns the same shape.
    */
-  rotate(x: string, cos: string, signedSin: string, headDim: number): string {
-    const half = headDim / 2;
-    const [x1, x2] = this.node('Split', [x, this.i64([half, half])], { axis: -1 }, { outputs: 2 });
-    const swapped = this.op('Concat', [x2, x1], { axis: -1 });
-    return this.op('Add', [this.op('Mul', [x, cos]), this.op('Mul', [swapped, signedSin])]);
+  rotate(x: string, t: RotaryTables, heads: number): string {
+    return this.op('RotaryEmbedding', [x, t.pos, t.cos, t.sin], { num_heads: heads, interleaved: 0 }, 'com.microsoft');
   }
 
   /**
@@ -201,14 +197,22 @@ export class ModelGraph extends Graph {
 
   /**
    * com.microsoft.MultiHeadAttention (fused kernels where the provider has them).
-   * q: [B, Lq, H*D], k, v: [B, Lk, H*D] in the compute dtype; bias: float32
-   * [B or 1, 1, Lq, Lk] exactly. Returns [B, Lq, H*D].
+   * q: [B, Lq, H*D], k, v: [B, Lk, H*D]; bias [B or 1, 1, Lq, Lk] exactly; all in the
+   * compute dtype (callers build the bias once per graph, not per layer). Returns [B, Lq, H*D].
    */
   mha(q: string, k: string, v: string, numHeads: number, headDim: number, bias?: string): string {
     const inputs = [q, k, v];
-    if (bias) inputs.push('', '', this.toCompute(bias));
+    if (bias) inputs.push('', '', bias);
     return this.op('MultiHeadAttention', inputs, { num_heads: numHeads, scale: { f: 1 / Math.sqrt(headDim) } }, 'com.microsoft');
   }
+}
+
+export interface RotaryTables {
+  /** [n, D/2] in the compute dtype. */
+  readonly cos: string;
+  readonly sin: string;
+  /** [1, n] int64 0..n-1. */
+  readonly pos: string;
 }
 
 /** TensorProto.DataType code for a Cast's `to`. */

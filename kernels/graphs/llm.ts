@@ -30,7 +30,7 @@
  * int32 because WebGPU has no native int64 (ORT would move such nodes to the CPU).
  */
 import { TextConfig } from '../../server/src/engine/config';
-import { BuildOptions, MASKED, ModelGraph, WeightLookup, ropeInvFreq } from './common';
+import { BuildOptions, MASKED, ModelGraph, RotaryTables, WeightLookup, ropeInvFreq } from './common';
 
 export interface StepGraphOptions extends BuildOptions {
   readonly withImages: boolean;
@@ -75,7 +75,10 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   ]);
   const mask = g.op('Where', [allowed, g.f32(0), g.f32(MASKED)]); // [nQ, nT]
 
-  // M-RoPE tables [n, 1, D] (compute dtype), shared by all layers.
+  // The mask as MultiHeadAttention's bias [1, 1, nQ, nT] in the compute dtype, shared by all layers.
+  const mhaBias = opts.attention === 'mha' ? g.toCompute(g.op('Unsqueeze', [mask, g.i64([0, 1])])) : '';
+
+  // M-RoPE tables (compute dtype), shared by all layers.
   const qRot = mropeTables(g, cfg, qPos);
   const kRot = mropeTables(g, cfg, kvPos);
 
@@ -95,14 +98,13 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
       g.output(kAll, `present_key.${l}`, kvDt, ['nT', KV, D]);
       g.output(vAll, `present_value.${l}`, kvDt, ['nT', KV, D]);
 
-      const qr = g.rotate(q, qRot.cos, qRot.sin, D); // [nQ, H, D]
-      const kr = g.rotate(kAll, kRot.cos, kRot.sin, D); // [nT, KV, D]
+      const qr = g.reshape(g.rotate(g.reshape(q, [1, -1, H * D]), qRot, H), [-1, H, D]); // [nQ, H, D]
+      const kr = g.reshape(g.rotate(g.reshape(kAll, [1, -1, KV * D]), kRot, KV), [-1, KV, D]); // [nT, KV, D]
       let o: string; // [nQ, H*D]
       if (opts.attention === 'mha') {
         // GQA by repetition (HF repeat_kv: query head j uses kv head j / group): [nT, KV, D] -> [1, nT, H*D].
         const rep = (t: string) => g.reshape(g.op('Expand', [g.op('Unsqueeze', [t, g.i64([2])]), g.i64([1, 1, group, 1])]), [1, -1, H * D]);
-        const bias = g.op('Unsqueeze', [mask, g.i64([0, 1])]); // [1, 1, nQ, nT]
-        o = g.reshape(g.mha(g.reshape(qr, [1, -1, H * D]), rep(kr), rep(vAll), H, D, bias), [-1, H * D]);
+        o = g.reshape(g.mha(g.reshape(qr, [1, -1, H * D]), rep(kr), rep(vAll), H, D, mhaBias), [-1, H * D]);
       } else {
         const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]
         const kt = g.op('Unsqueeze', [g.transpose(kr, [1, 0, 2]), g.i64([1])]); // [KV, 1, nT, D]
@@ -148,11 +150,10 @@ function downProj(g: ModelGraph, act: string, prefix: string): string {
 }
 
 /**
- * Rotary tables for M-RoPE positions `pos` [3, n] int32: cos and sign-folded sin,
- * [n, 1, D] each in the compute dtype. Slot i in [0, D/2) uses stream sigma(i) (t, h
+ * Rotary tables for M-RoPE positions `pos` [3, n] int32 (see ModelGraph.rotaryTables). Slot i in [0, D/2) uses stream sigma(i) (t, h
  * or w by mrope_section); angle = pos[sigma(i)] * theta^(-2i/D), computed in float32.
  */
-function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): { cos: string; sin: string } {
+function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): RotaryTables {
   const D = cfg.headDim;
   const half = D / 2;
   const stream: number[] = [];
@@ -160,6 +161,5 @@ function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): { cos: string
   if (stream.length !== half) throw new Error(`mrope_section ${cfg.mropeSection} does not sum to headDim/2 = ${half}`);
   const posT = g.transpose(g.cast(pos, 'float32'), [1, 0]); // [n, 3]
   const sel = g.op('Gather', [posT, g.i32(stream)], { axis: 1 }); // [n, D/2]
-  const angle = g.op('Unsqueeze', [g.op('Mul', [sel, g.f32(ropeInvFreq(cfg.ropeTheta, D))]), g.i64([1])]); // [n, 1, D/2]
-  return g.rotaryTables(angle);
+  return g.rotaryTables(g.op('Mul', [sel, g.f32(ropeInvFreq(cfg.ropeTheta, D))])); // angles [n, D/2]
 }

@@ -6,8 +6,7 @@
  *
  * Inputs
  *   pixel_values  [nPatches, C*T*P*P] float32  rows in 2x2 merge-block order
- *   rope_cos      [nPatches, headDim]  float32  2-D rotary table (host-computed)
- *   rope_sin_signed [nPatches, headDim] float32 [-sin, sin] (sign-folded for rotate)
+ *   rope_angles   [nPatches, headDim/2] float32  2-D rotary angles (host-computed)
  *   Qwen2.5-VL only (window attention; windows padded to `winLen` patches):
  *   win_gather    [nWin * winLen] int32         patch row for each padded window slot
  *   win_mask      [nWin, 1, 1, winLen] float32  0 for real keys, MASKED for padding
@@ -32,14 +31,26 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   const windowed = cfg.family === 'qwen2_5_vl';
 
   const pv = g.input('pixel_values', 'float32', ['nPatches', patchDim]);
-  // [nP, 1, D] in the compute dtype; sin is sign-folded ([-sin, sin], see ModelGraph.rotate).
-  const cos = g.toCompute(g.reshape(g.input('rope_cos', 'float32', ['nPatches', D]), [-1, 1, D]));
-  const sin = g.toCompute(g.reshape(g.input('rope_sin_signed', 'float32', ['nPatches', D]), [-1, 1, D]));
+  // Per-patch rotary angles [nP, D/2] (2-D RoPE: row angles, then column angles).
+  const rope = g.rotaryTables(g.input('rope_angles', 'float32', ['nPatches', D / 2]));
   let winGather = '', winMask = '', winScatter = '';
   if (windowed) {
     winGather = g.input('win_gather', 'int32', ['nWinSlots']);
     winMask = g.input('win_mask', 'float32', ['nWin', 1, 1, 'winLen']);
     winScatter = g.input('win_scatter', 'int32', ['nPatches']);
+  }
+
+  // MultiHeadAttention over windows: the [nWin, W, E] shape and the key mask as a bias
+  // [nWin, 1, W, W] in the compute dtype, built once for all windowed blocks.
+  let winMha: { shape: string; bias: string } | undefined;
+  if (windowed && opts.attention === 'mha') {
+    const ms = g.op('Shape', [winMask]); // [nWin, 1, 1, W]
+    const nWin = g.op('Slice', [ms, g.i64([0]), g.i64([1])]);
+    const w = g.op('Slice', [ms, g.i64([3]), g.i64([4])]);
+    winMha = {
+      shape: g.op('Concat', [nWin, w, g.i64([E])], { axis: 0 }),
+      bias: g.toCompute(g.op('Expand', [winMask, g.op('Concat', [nWin, g.i64([1]), w, w], { axis: 0 })])),
+    };
   }
 
   // Patch embedding: Conv3d with kernel = stride = patch == x @ W.reshape(E, patchDim)^T.
@@ -57,8 +68,8 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
       const h = g.toCompute(norm(x, `${p}.norm1`));
       const qkv = g.reshape(g.linear(h, `${p}.attn.qkv`), [-1, 3, H, D]); // [nP, 3, H, D]
       const [q0, k0, v0] = g.node('Split', [qkv, g.i64([1, 1, 1])], { axis: 1 }, { outputs: 3 });
-      const q = g.rotate(g.reshape(q0, [-1, H, D]), cos, sin, D); // [nP, H, D]
-      const k = g.rotate(g.reshape(k0, [-1, H, D]), cos, sin, D);
+      const q = g.reshape(g.rotate(g.reshape(q0, [1, -1, E]), rope, H), [-1, H, D]); // [nP, H, D]
+      const k = g.reshape(g.rotate(g.reshape(k0, [1, -1, E]), rope, H), [-1, H, D]);
       const v = g.reshape(v0, [-1, H, D]);
       let o: string; // [nP, E]
       if (useWindows) {
@@ -66,13 +77,8 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
         const slots = (t: string) => g.op('Gather', [t, winGather], { axis: 0 });
         let ow: string; // [nWin*W, E]
         if (opts.attention === 'mha') {
-          const ms = g.op('Shape', [winMask]); // [nWin, 1, 1, W]
-          const nWin = g.op('Slice', [ms, g.i64([0]), g.i64([1])]);
-          const w = g.op('Slice', [ms, g.i64([3]), g.i64([4])]);
-          const bsh = g.op('Concat', [nWin, w, g.i64([E])], { axis: 0 }); // [nWin, W, E]
-          const bias = g.op('Expand', [winMask, g.op('Concat', [nWin, g.i64([1]), w, w], { axis: 0 })]); // [nWin, 1, W, W]
-          const win = (t: string) => g.op('Reshape', [slots(t), bsh]);
-          ow = g.reshape(g.mha(win(q), win(k), win(v), H, D, bias), [-1, E]);
+          const win = (t: string) => g.op('Reshape', [slots(t), winMha!.shape]);
+          ow = g.reshape(g.mha(win(q), win(k), win(v), H, D, winMha!.bias), [-1, E]);
         } else {
           const win = (t: string) => g.transpose(g.op('Reshape', [slots(t), winShape(g, winMask, H, D)]), [0, 2, 1, 3]); // [nWin, H, W, D]
           ow = g.reshape(g.transpose(g.attend(win(q), win(k), win(v), D, winMask), [0, 2, 1, 3]), [-1, E]);

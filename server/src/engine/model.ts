@@ -105,8 +105,7 @@ export class VlModel {
   async encodeImage(inputs: VisionInputs): Promise<Float32Array> {
     const feeds: Record<string, Tensor> = {
       pixel_values: f32(inputs.pixelValues, [inputs.nPatches, inputs.patchDim]),
-      rope_cos: f32(inputs.ropeCos, [inputs.nPatches, inputs.headDim]),
-      rope_sin_signed: f32(inputs.ropeSinSigned, [inputs.nPatches, inputs.headDim]),
+      rope_angles: f32(inputs.ropeAngles, [inputs.nPatches, inputs.headDim / 2]),
     };
     if (inputs.windows) {
       const w = inputs.windows;

@@ -26,33 +26,29 @@ export interface VisionInputs {
   readonly nPatches: number;
   readonly patchDim: number;
   readonly headDim: number;
-  /** [nPatches, headDim] each; ropeSinSigned = [-sin, sin] (see ModelGraph.rotate). */
-  readonly ropeCos: Float32Array;
-  readonly ropeSinSigned: Float32Array;
+  /** [nPatches, headDim / 2] rotary angles. */
+  readonly ropeAngles: Float32Array;
   readonly windows?: WindowLayout;
 }
 
 /**
  * HF VisionRotaryEmbedding(headDim / 2): per patch the angles are
- * [hpos * invFreq, wpos * invFreq] (headDim / 2 of them), tabled as cos [angle, angle]
- * and sign-folded sin [-angle, angle].
+ * [hpos * invFreq, wpos * invFreq], headDim / 2 of them, in float32 as PyTorch forms them.
  */
-export function visionRope(cfg: VisionConfig, gridH: number, gridW: number): { cos: Float32Array; sin: Float32Array } {
+export function visionRopeAngles(cfg: VisionConfig, gridH: number, gridW: number): Float32Array {
   const D = cfg.embedDim / cfg.numHeads;
   const invFreq = ropeInvFreq(10000, D / 2); // D/4 frequencies
   const nf = invFreq.length;
   const { hpos: h, wpos: w } = visionRotaryPositions(gridH, gridW, cfg.spatialMergeSize);
   const n = gridH * gridW;
-  const cos = new Float32Array(n * D), sin = new Float32Array(n * D);
+  const angles = new Float32Array(n * 2 * nf);
   for (let r = 0; r < n; r++) {
-    for (let i = 0; i < 2 * nf; i++) {
-      const angle = Math.fround((i < nf ? h[r] : w[r]) * invFreq[i % nf]);
-      const c = Math.cos(angle), s = Math.sin(angle);
-      cos[r * D + i] = c; cos[r * D + i + 2 * nf] = c;
-      sin[r * D + i] = -s; sin[r * D + i + 2 * nf] = s; // sign-folded: [-sin, sin]
+    for (let i = 0; i < nf; i++) {
+      angles[r * 2 * nf + i] = h[r] * invFreq[i];
+      angles[r * 2 * nf + nf + i] = w[r] * invFreq[i];
     }
   }
-  return { cos, sin };
+  return angles;
 }
 
 /**
@@ -86,9 +82,8 @@ export function windowLayout(cfg: VisionConfig, gridH: number, gridW: number): W
 export function visionInputs(cfg: VisionConfig, pixelValues: Float32Array, gridH: number, gridW: number): VisionInputs {
   const nPatches = gridH * gridW;
   const patchDim = pixelValues.length / nPatches;
-  const { cos, sin } = visionRope(cfg, gridH, gridW);
   return {
-    pixelValues, nPatches, patchDim, headDim: cfg.embedDim / cfg.numHeads, ropeCos: cos, ropeSinSigned: sin,
+    pixelValues, nPatches, patchDim, headDim: cfg.embedDim / cfg.numHeads, ropeAngles: visionRopeAngles(cfg, gridH, gridW),
     windows: cfg.family === 'qwen2_5_vl' ? windowLayout(cfg, gridH, gridW) : undefined,
   };
 }
