@@ -6,14 +6,15 @@
  *   [0, 8)          magic "VLCACHE\0"
  *   [8, 12)         u32 format version (FORMAT_VERSION)
  *   [12, 16)        u32 H, the byte length of the JSON header
- *   [16, 48)        SHA-256 of the JSON header bytes
+ *   [16, 48)        SHA-256 of bytes [0, 16) followed by bytes [48, D): preamble, JSON header and padding
  *   [48, 48 + H)    JSON header (UTF-8), see DiskHeader
  *   [48 + H, D)     spaces up to D = align8(48 + H), the start of the data section
  *   [D, D + L)      data section of L = header.data_length bytes: each tensor's raw bytes at D + tensor.offset,
  *                   every offset a multiple of 8, zero bytes between tensors; SHA-256 of it = header.data_sha256
  *
  * A file is exactly D + L bytes long. The header checksum covers the metadata (a flipped digit in a start position
- * would otherwise be a wrong answer, not a failure); the data checksum covers the tensors. Expected damage is
+ * would otherwise be a wrong answer, not a failure); the data checksum covers the tensors. Together with the
+ * preamble checks, every byte of a file is covered: any single changed byte is rejected. Expected damage is
  * returned as a `DecodeFailure`, never thrown.
  */
 import { createHash } from 'node:crypto';
@@ -118,8 +119,8 @@ export function encodeEntryParts(e: CacheEntry, created: Date = new Date()): Uin
   MAGIC.copy(head, 0);
   head.writeUInt32LE(FORMAT_VERSION, 8);
   head.writeUInt32LE(json.length, 12);
-  createHash('sha256').update(json).digest().copy(head, 16);
   json.copy(head, PREAMBLE_BYTES);
+  headerDigest(head, dataStart).copy(head, 16);
   return [head, ...data];
 }
 
@@ -129,10 +130,10 @@ export function encodeEntry(e: CacheEntry, created?: Date): Buffer {
 }
 
 /**
- * The number of leading bytes needed to decode the header, from the first PREAMBLE_BYTES of a file, or a failure.
- * Lets a reader fetch exactly the header without reading the tensors.
+ * The number of leading bytes needed to decode the header (the data section's start D), from the first
+ * PREAMBLE_BYTES of a file, or a failure. Lets a reader fetch exactly the header without reading the tensors.
  */
-export function headerSpan(preamble: Uint8Array): { ok: true; bytes: number } | { ok: false; reason: DecodeFailure; detail: string } {
+export function headerSpan(preamble: Uint8Array): { ok: true; headerLength: number; bytes: number } | { ok: false; reason: DecodeFailure; detail: string } {
   if (preamble.length < PREAMBLE_BYTES) return fail('truncated', `${preamble.length} bytes, shorter than the ${PREAMBLE_BYTES}-byte preamble`);
   const b = Buffer.from(preamble.buffer, preamble.byteOffset, preamble.byteLength);
   if (!b.subarray(0, MAGIC.length).equals(MAGIC)) return fail('bad-magic', 'not a VLCache entry file');
@@ -140,7 +141,7 @@ export function headerSpan(preamble: Uint8Array): { ok: true; bytes: number } | 
   if (version !== FORMAT_VERSION) return fail('unsupported-version', `format version ${version}; this build reads ${FORMAT_VERSION}`);
   const h = b.readUInt32LE(12);
   if (h === 0 || h > MAX_HEADER_BYTES) return fail('bad-header', `header length ${h}`);
-  return { ok: true, bytes: PREAMBLE_BYTES + h };
+  return { ok: true, headerLength: h, bytes: align(PREAMBLE_BYTES + h) };
 }
 
 /**
@@ -151,9 +152,8 @@ export function decodeHeader(bytes: Uint8Array): HeaderResult {
   const span = headerSpan(bytes);
   if (!span.ok) return span;
   if (bytes.length < span.bytes) return fail('truncated', `${bytes.length} bytes, shorter than the ${span.bytes}-byte header`);
-  const json = bytes.subarray(PREAMBLE_BYTES, span.bytes);
-  const sum = createHash('sha256').update(json).digest();
-  if (!sum.equals(bytes.subarray(16, PREAMBLE_BYTES))) return fail('header-checksum', 'the header does not match its checksum');
+  if (!headerDigest(bytes, span.bytes).equals(bytes.subarray(16, PREAMBLE_BYTES))) return fail('header-checksum', 'the header does not match its checksum');
+  const json = bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + span.headerLength);
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
@@ -163,8 +163,7 @@ export function decodeHeader(bytes: Uint8Array): HeaderResult {
   const problem = headerProblem(raw);
   if (problem) return fail('bad-header', problem);
   const header = raw as DiskHeader;
-  const dataStart = align(span.bytes);
-  return { ok: true, header, dataStart, fileBytes: dataStart + header.data_length };
+  return { ok: true, header, dataStart: span.bytes, fileBytes: span.bytes + header.data_length };
 }
 
 /**
@@ -228,6 +227,11 @@ function headerProblem(raw: unknown): string | undefined {
   }
   if (end > h.data_length!) return 'tensors run past data_length';
   return undefined;
+}
+
+/** The header checksum: SHA-256 of bytes [0, 16) and [48, dataStart), so that no byte before the data is unchecked. */
+function headerDigest(bytes: Uint8Array, dataStart: number): Buffer {
+  return createHash('sha256').update(bytes.subarray(0, 16)).update(bytes.subarray(PREAMBLE_BYTES, dataStart)).digest();
 }
 
 function fail(reason: DecodeFailure, detail: string): { ok: false; reason: DecodeFailure; detail: string } {

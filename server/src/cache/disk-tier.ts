@@ -62,6 +62,9 @@ const DISABLING: Readonly<Record<string, string>> = {
   EEXIST: 'is not a directory',
 };
 
+/** Read errors that just mean "no such entry" (ENOTDIR: the directory is gone or was never made). */
+const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
+
 export class DiskTier implements CacheTier {
   readonly name = 'disk' as const;
   readonly dir: string;
@@ -118,7 +121,7 @@ export class DiskTier implements CacheTier {
       bytes = readFileSync(join(this.dir, entryFileName(key)));
     } catch (e) {
       if (rec) this.forget(key);
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.logOnce(`read:${key}`, `disk cache: cannot read ${entryFileName(key)} (${errText(e)}); it will be recomputed`);
+      if (!ABSENT.has((e as NodeJS.ErrnoException).code ?? '')) this.logOnce(`read:${key}`, `disk cache: cannot read ${entryFileName(key)} (${errText(e)}); it will be recomputed`);
       return undefined;
     }
     const r = decodeEntry(bytes, { key, modelFingerprint: this.fingerprint });
@@ -164,7 +167,8 @@ export class DiskTier implements CacheTier {
     if (!this.writable) return;
     const gen = ++this.generation;
     this.pending.set(entry.key, gen);
-    this.queue = this.queue.then(() => this.write(entry, gen));
+    // NOTE: write() handles its own failures; the catch only keeps one unforeseen error from stalling the queue.
+    this.queue = this.queue.then(() => this.write(entry, gen)).catch((e) => this.writeFailed(e, `cannot take ${entryFileName(entry.key)}`));
   }
 
   delete(key: string): boolean {
@@ -296,7 +300,10 @@ export class DiskTier implements CacheTier {
     try {
       scan = scanCacheDir(this.dir);
     } catch (e) {
-      this.logOnce('scan', `disk cache: cannot read ${this.dir} (${errText(e)}); starting with an empty disk cache`);
+      // A directory that could not be created has been reported already.
+      if (!(this.disabledReason && ABSENT.has((e as NodeJS.ErrnoException).code ?? ''))) {
+        this.logOnce('scan', `disk cache: cannot read ${this.dir} (${errText(e)}); starting with an empty disk cache`);
+      }
       return;
     }
     for (const name of scan.tempFiles) if (isStaleTemp(name)) removeQuiet(join(this.dir, name));
