@@ -43,3 +43,22 @@ if [[ " $STAGES " == *" bench "* ]]; then
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ('load_ms','ours','ratio','prompt_tokens')}))" "$OUT/bench-$SIZE-$prec-$attn.json" 2>/dev/null
   done
 fi
+
+if [[ " $STAGES " == *" cachebench "* ]]; then
+  MODEL=/tmp/q25-3b
+  [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
+      --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
+  for SIZE in ${SIZES:-1344 2016}; do
+    IMG=/tmp/img$SIZE.png
+    python3 test/bench/make_image.py --size "$SIZE" --out "$IMG"
+    [ -f test/bench/results/hf-$SIZE.json ] && cp test/bench/results/hf-$SIZE.json "$OUT/"
+    if [ ! -f "$OUT/hf-$SIZE.json" ]; then
+      timeout 300 python3 test/bench/hf_ttft.py --model "$MODEL" --image "$IMG" --json "$OUT/hf-$SIZE.json" > /tmp/hf.log 2>&1
+      echo "hf $SIZE: exit $?"; tail -3 /tmp/hf.log
+    fi
+    timeout ${BENCH_TIMEOUT:-400} node dist/cli.js bench --model "$MODEL" --image "$IMG" --device webgpu --runs 3 \
+      --compare "$OUT/hf-$SIZE.json" --json > "$OUT/cachebench-$SIZE.json" 2> /tmp/cb.err
+    echo "cachebench $SIZE: exit $?"; tail -4 /tmp/cb.err
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d.get(k) for k in ('speedup','vs_transformers')})); [print(k, {a: (round(b,3) if isinstance(b,float) else b) for a,b in v.items() if a!='tiers'}) for k,v in d['runs'].items()]" "$OUT/cachebench-$SIZE.json"
+  done
+fi

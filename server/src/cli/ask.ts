@@ -6,6 +6,12 @@ import { AskResult, Generator } from '../planner/generate';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { InputError } from './errors';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { cacheRoot } from '../engine/graph-files';
+import type { Mode } from '../planner/plan';
+import { ReuseEngine } from '../planner/vlcache';
+import { openStore } from './store';
 import { builtinModelDir, demoImage } from './paths';
 
 export interface AskArgs {
@@ -21,6 +27,12 @@ export interface AskArgs {
   precision?: 'auto' | 'fp32' | 'fp16';
   json?: boolean;
   ignoreEos?: boolean;
+  mode?: Mode;
+  ratio?: number;
+  epicK?: number;
+  /** The workspace cache directory; default: one per working directory under the vlcache cache root. */
+  cacheDir?: string;
+  noCache?: boolean;
 }
 
 export function readImage(path: string): Uint8Array {
@@ -31,6 +43,11 @@ export function readImage(path: string): Uint8Array {
     throw new InputError(code === 'ENOENT' ? `${path}: no such image file; check the --image path`
       : `${path}: cannot read the image (${code})`);
   }
+}
+
+/** One cache directory per working directory (the CLI's notion of a workspace). */
+export function defaultCacheDir(): string {
+  return join(cacheRoot(), 'workspaces', createHash('sha256').update(process.cwd()).digest('hex').slice(0, 16));
 }
 
 export async function runAsk(args: AskArgs): Promise<number> {
@@ -51,7 +68,11 @@ export async function runAsk(args: AskArgs): Promise<number> {
     log(`image: ${images[0]}\nquestion: ${question}\n`);
   }
 
-  const gen = new Generator(model);
+  const t = ckpt.config.text;
+  const store = args.noCache ? undefined : openStore(args.cacheDir ?? defaultCacheDir(), ckpt.fingerprint, { log });
+  const reuse = new ReuseEngine({ fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers,
+    numKvHeads: t.numKvHeads, headDim: t.headDim, kvDtype: model.kvDtype }, store?.store);
+  const gen = new Generator(model, log, reuse);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
@@ -63,11 +84,15 @@ export async function runAsk(args: AskArgs): Promise<number> {
       maxTokens: args.maxTokens ?? (demo ? 48 : 256),
       sampling: { temperature: args.temperature, topP: args.topP, seed: args.seed },
       ignoreEos: args.ignoreEos,
+      mode: args.mode ?? (args.noCache ? 'full' : 'vlcache'),
+      ratio: args.ratio,
+      epicK: args.epicK,
       onText: args.json ? undefined : (d) => process.stdout.write(d),
       signal: controller.signal,
     });
   } finally {
     process.off('SIGINT', onSigint);
+    await store?.close();
     await model.dispose();
   }
   if (args.json) {
@@ -78,6 +103,10 @@ export async function runAsk(args: AskArgs): Promise<number> {
     log(`\n[${result.device}] load ${round(loadMs)} ms | preprocess ${round(t.preprocess_ms)} ms | vision ${round(t.vision_ms)} ms | ` +
       `prefill ${round(t.prefill_ms)} ms | TTFT ${round(t.ttft_ms)} ms | decode ${round(t.decode_tokens_per_s)} tok/s | ` +
       `${result.prompt_token_ids.length} prompt tokens, ${result.token_ids.length} generated (${result.stop_reason})`);
+    const c = result.cache;
+    log(`[cache ${c.mode}] encoder ${c.encoder_hits} hit / ${c.encoder_misses} miss | image KV ${c.kv_hits} hit | ` +
+      `computed ${c.tokens_computed}/${c.tokens_total} rows (prefix ${c.prefix_tokens_reused}, image ${c.image_tokens_reused} reused)` +
+      `${c.tier.length ? ` | from ${c.tier.join(', ')}` : ''}`);
   }
   return 0;
 }

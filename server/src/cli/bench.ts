@@ -1,46 +1,66 @@
 /**
- * `vlcache bench`: cold-request figures for one image question. Prints a table
- * (or `--json`); never fails on speed. With `--compare FILE`, adds Hugging Face
- * transformers' figures measured in the same run (test/bench/hf_ttft.py) and the
- * ratios.
+ * `vlcache bench`: how fast a repeated question about an image is, by cache path.
+ *
+ * Scenario: the image was seen once (W: the image first, "Describe the image.");
+ * now it is asked about after a different prefix (T: a different system prompt
+ * and question). Runs, each the median of --runs measurements after one warm-up:
+ *   full     T on an empty cache (cold: preprocess, vision, full prefill)
+ *   prefix   T after W with exact-prefix reuse only (the encoder cache hits too)
+ *   vlcache  T after W with VLCache reuse at --ratio
+ *   disk     T in a NEW process whose cache holds only what W wrote to disk
+ * Prints a table, or with --json one object {runs: {...}, speedup: {...}}. With
+ * --compare FILE (test/bench/hf_ttft.py output) transformers' figures go beside.
+ * Never fails on speed.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 import { loadCheckpoint } from '../engine/checkpoint';
-import { AskResult, Generator } from '../planner/generate';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
+import { AskRequest, AskResult, Generator, ImageInput } from '../planner/generate';
+import { MapStore } from '../planner/map-store';
+import type { Mode } from '../planner/plan';
+import { EntryStore, ReuseEngine } from '../planner/vlcache';
 import { readImage } from './ask';
+import { openStore } from './store';
 import { builtinModelDir, demoImage } from './paths';
 
-interface HfFigures {
+interface Run {
+  ttft_ms: number;
+  tokens_computed: number;
+  tokens_total: number;
   vision_ms: number;
   prefill_ms: number;
-  ttft_ms: number;
-  [k: string]: unknown;
+  preprocess_ms: number;
+  decode_tokens_per_s: number;
+  recompute_fraction?: number;
+  first_token_kl?: number;
+  tiers?: string[];
 }
+
+const SYSTEM_T = 'You are a senior engineer reviewing an architecture diagram for a pull request.';
+const QUESTION_T = 'Which component should be split first, and why?';
 
 export async function runBench(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
-      image: { type: 'string' },
-      device: { type: 'string' },
-      precision: { type: 'string' },
-      attention: { type: 'string' },
-      runs: { type: 'string' },
-      'max-tokens': { type: 'string' },
-      compare: { type: 'string' },
-      json: { type: 'boolean' },
+      model: { type: 'string' }, image: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
+      attention: { type: 'string' }, runs: { type: 'string' }, ratio: { type: 'string' }, 'max-tokens': { type: 'string' },
+      compare: { type: 'string' }, json: { type: 'boolean' },
+      // Internal: the restarted process of the disk run.
+      'disk-child': { type: 'string' },
     },
   });
   const modelDir = values.model ?? builtinModelDir();
-  const image = values.image ?? demoImage();
+  const imagePath = values.image ?? demoImage();
   const runs = Number(values.runs ?? 3);
-  const maxTokens = Number(values['max-tokens'] ?? 16);
-  const log = (m: string) => { if (!values.json) console.error(m); };
+  const ratio = Number(values.ratio ?? 0.05);
+  const maxTokens = Number(values['max-tokens'] ?? 8);
+  const log = (m: string) => { if (!values.json || values['disk-child']) console.error(m); };
 
   const t0 = performance.now();
   const ckpt = loadCheckpoint(modelDir);
@@ -50,70 +70,115 @@ export async function runBench(argv: string[]): Promise<number> {
     attention: values.attention as 'manual' | 'mha' | undefined,
   });
   const loadMs = performance.now() - t0;
-  log(`model ${modelDir} on ${model.device} (${model.kvDtype}), loaded in ${loadMs.toFixed(0)} ms`);
-  const gen = new Generator(model);
-  const bytes = readImage(image);
-  const results: AskResult[] = [];
-  // Run 0 is the first request after load (shaders compile, arenas grow); runs 1.. are steady state.
-  for (let i = 0; i <= runs; i++) {
-    results.push(await gen.ask({ images: [{ name: image, bytes }], question: 'What is in this image?', maxTokens, ignoreEos: true }));
-  }
-  await model.dispose();
+  const t = ckpt.config.text;
+  const shape = { fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers, numKvHeads: t.numKvHeads,
+    headDim: t.headDim, kvDtype: model.kvDtype };
+  const image: ImageInput = { name: imagePath, bytes: readImage(imagePath) };
+  const warmup: ImageInput = { name: 'warmup.png', bytes: readImage(demoImage()) };
+  const engine = (store: EntryStore) => new Generator(model, undefined, new ReuseEngine(shape, store));
+  const W = (gen: Generator) => gen.ask({ images: [image], question: 'Describe the image.', maxTokens: 1, mode: 'full' });
+  const T = (gen: Generator, mode: Mode, extra: Partial<AskRequest> = {}) =>
+    gen.ask({ images: [image], system: SYSTEM_T, question: QUESTION_T, maxTokens, ignoreEos: true, mode, ratio, ...extra });
 
-  const steady = results.slice(1);
-  const med = (f: (r: AskResult) => number) => median(steady.map(f));
-  const ours = {
-    vision_ms: med((r) => r.timings.vision_ms),
-    prefill_ms: med((r) => r.timings.prefill_ms),
-    ttft_ms: med((r) => r.timings.ttft_ms),
-    preprocess_ms: med((r) => r.timings.preprocess_ms),
-    decode_tokens_per_s: med((r) => r.timings.decode_tokens_per_s),
-    first_request_ttft_ms: results[0].timings.ttft_ms,
-  };
-  let hf: HfFigures | undefined;
-  if (values.compare) {
-    try {
-      hf = JSON.parse(readFileSync(values.compare, 'utf8'));
-    } catch (e) {
-      console.error(`bench: no comparison figures (${(e as Error).message}); reporting ours only`);
+  try {
+    if (values['disk-child']) {
+      // A fresh process: warm the provider on another image (shaders, arenas), then T from the disk cache.
+      const store = openStore(values['disk-child'], ckpt.fingerprint, { ramBytes: 0 });
+      const gen = engine(store.store);
+      await gen.ask({ images: [warmup], question: 'Warm up.', maxTokens: 2, mode: 'full' });
+      const r = await T(gen, 'vlcache');
+      process.stdout.write(JSON.stringify(toRun(r)) + '\n');
+      return 0;
     }
-  }
-  const report = {
-    model: modelDir,
-    image,
-    device: model.device,
-    kv_dtype: model.kvDtype,
-    attention: values.attention ?? 'default',
-    image_tokens: results[0].images[0].tokens,
-    prompt_tokens: results[0].prompt_token_ids.length,
-    load_ms: loadMs,
-    runs,
-    ours,
-    hf,
-    ratio: hf ? {
-      vision: ours.vision_ms / hf.vision_ms,
-      prefill: ours.prefill_ms / hf.prefill_ms,
-      ttft: ours.ttft_ms / hf.ttft_ms,
-    } : undefined,
-  };
-  if (values.json) {
-    console.log(JSON.stringify(report, null, 1));
+    log(`bench: ${modelDir} on ${model.device} (${model.kvDtype}), loaded in ${loadMs.toFixed(0)} ms; image ${imagePath}`);
+    // Warm-up: the first request after load compiles shaders and grows arenas.
+    await engine(new MapStore()).ask({ images: [warmup], question: 'Warm up.', maxTokens: 2, mode: 'full' });
+
+    let fullFirst = new Float32Array();
+    const full = await median(runs, async () => T(engine(new MapStore()), 'full', { onLogits: (s, l) => { if (s === 0) fullFirst = l.slice(); } }));
+    const prefix = await median(runs, async () => { const g = engine(new MapStore()); await W(g); return T(g, 'prefix'); });
+    let vlFirst = new Float32Array();
+    const vlcache = await median(runs, async () => {
+      const g = engine(new MapStore());
+      await W(g);
+      return T(g, 'vlcache', { onLogits: (s, l) => { if (s === 0) vlFirst = l.slice(); } });
+    });
+    vlcache.first_token_kl = klDivergence(fullFirst, vlFirst);
+
+    // Disk: W writes the entries to a cache directory; a new process serves T from it.
+    const dir = mkdtempSync(join(tmpdir(), 'vlcache-bench-'));
+    let disk: Run | undefined;
+    try {
+      const s = openStore(dir, ckpt.fingerprint, {});
+      await W(engine(s.store));
+      await s.close();
+      const args = [process.argv[1], 'bench', '--model', modelDir, '--image', imagePath, '--device', model.device,
+        '--precision', model.kvDtype === 'float16' ? 'fp16' : 'fp32', '--ratio', String(ratio), '--max-tokens', String(maxTokens),
+        '--disk-child', dir, ...(values.attention ? ['--attention', values.attention] : [])];
+      const child = spawnSync(process.execPath, args, { encoding: 'utf8', env: process.env, maxBuffer: 1 << 26 });
+      if (child.status === 0) disk = JSON.parse(child.stdout.trim().split('\n').pop()!);
+      else log(`bench: the disk run failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    const hf = readCompare(values.compare, log);
+    const report = {
+      model: modelDir, image: imagePath, device: model.device, kv_dtype: model.kvDtype, ratio, load_ms: loadMs, runs_per_figure: runs,
+      runs: { full, prefix, vlcache, ...(disk ? { disk } : {}) },
+      speedup: { prefix: full.ttft_ms / prefix.ttft_ms, vlcache: full.ttft_ms / vlcache.ttft_ms, ...(disk ? { disk: full.ttft_ms / disk.ttft_ms } : {}) },
+      ...(hf ? { transformers: hf, vs_transformers: { full: full.ttft_ms / hf.ttft_ms, vlcache: vlcache.ttft_ms / hf.ttft_ms, ...(disk ? { disk: disk.ttft_ms / hf.ttft_ms } : {}) } } : {}),
+    };
+    if (values.json) {
+      console.log(JSON.stringify(report, null, 1));
+    } else {
+      const f = (x: number | undefined, d = 1) => (x === undefined ? '-' : x.toFixed(d));
+      console.log(`\n${full.tokens_total} prompt tokens; medians of ${runs}; r = ${ratio}`);
+      console.log('| run | TTFT ms | rows computed | vision ms | prefill ms | speedup vs full |');
+      console.log('|---|---|---|---|---|---|');
+      for (const [name, r] of Object.entries(report.runs) as [string, Run][]) {
+        console.log(`| ${name} | ${f(r.ttft_ms)} | ${r.tokens_computed}/${r.tokens_total} | ${f(r.vision_ms)} | ${f(r.prefill_ms)} | ${f(full.ttft_ms / r.ttft_ms, 2)} |`);
+      }
+      if (hf) console.log(`| transformers full | ${f(hf.ttft_ms)} | | ${f(hf.vision_ms)} | ${f(hf.prefill_ms)} | ${f(full.ttft_ms / hf.ttft_ms, 2)} |`);
+      console.log(`vlcache first-token KL vs full: ${vlcache.first_token_kl?.toExponential(2)}; decode ${f(full.decode_tokens_per_s)} tokens/s`);
+    }
     return 0;
+  } finally {
+    await model.dispose();
   }
-  const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
-  console.log(`\n${report.prompt_tokens} prompt tokens (${report.image_tokens} image tokens), median of ${runs} runs after one first request`);
-  console.log('| figure | ours | transformers | ours / transformers |');
-  console.log('|---|---|---|---|');
-  for (const k of ['vision_ms', 'prefill_ms', 'ttft_ms'] as const) {
-    const r = hf ? ours[k] / hf[k] : undefined;
-    console.log(`| ${k} | ${f(ours[k])} | ${f(hf?.[k])} | ${r === undefined ? '-' : r.toFixed(2)} |`);
-  }
-  console.log(`| decode tokens/s | ${f(ours.decode_tokens_per_s)} | ${f(hf?.decode_tokens_per_s as number | undefined)} | |`);
-  console.log(`| first request TTFT ms | ${f(ours.first_request_ttft_ms)} | | |`);
-  return 0;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+function toRun(r: AskResult): Run {
+  return {
+    ttft_ms: r.timings.ttft_ms, tokens_computed: r.cache.tokens_computed, tokens_total: r.cache.tokens_total,
+    vision_ms: r.timings.vision_ms, prefill_ms: r.timings.prefill_ms, preprocess_ms: r.timings.preprocess_ms,
+    decode_tokens_per_s: r.timings.decode_tokens_per_s, recompute_fraction: r.cache.recompute_fraction, tiers: r.cache.tier,
+  };
+}
+
+async function median(n: number, once: () => Promise<AskResult>): Promise<Run> {
+  const rs: Run[] = [];
+  for (let i = 0; i < n; i++) rs.push(toRun(await once()));
+  rs.sort((a, b) => a.ttft_ms - b.ttft_ms);
+  return rs[Math.floor((rs.length - 1) / 2)];
+}
+
+function klDivergence(pl: Float32Array, ql: Float32Array): number {
+  const sm = (l: Float32Array) => { let m = -Infinity; for (const v of l) m = Math.max(m, v); const e = Array.from(l, (v) => Math.exp(v - m)); const s = e.reduce((a, b) => a + b, 0); return e.map((v) => v / s); };
+  const p = sm(pl), q = sm(ql);
+  let kl = 0;
+  for (let i = 0; i < p.length; i++) if (p[i] > 0) kl += p[i] * (Math.log(p[i]) - Math.log(Math.max(q[i], 1e-30)));
+  return Math.max(0, kl);
+}
+
+interface HfFigures { vision_ms: number; prefill_ms: number; ttft_ms: number; [k: string]: unknown }
+
+function readCompare(path: string | undefined, log: (m: string) => void): HfFigures | undefined {
+  if (!path) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    log(`bench: no comparison figures (${(e as Error).message}); reporting ours only`);
+    return undefined;
+  }
 }

@@ -6,12 +6,14 @@ import { parseArgs } from 'node:util';
 import { runAsk } from './ask';
 import { runBench } from './bench';
 import { runEval } from './eval';
+import { MODES } from '../planner/plan';
 import { runCacheCommand } from './cache';
 import { reportError } from './errors';
 
 const USAGE = `usage:
   vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
-              [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json] "QUESTION"
+              [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json]
+              [--mode full|prefix|naive|epic|vlcache] [--ratio R] [--epic-k K] [--cache-dir DIR] [--no-cache] "QUESTION"
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--json]
@@ -39,6 +41,11 @@ async function main(argv: string[]): Promise<number> {
         precision: { type: 'string' },
         json: { type: 'boolean' },
         'ignore-eos': { type: 'boolean' },
+        mode: { type: 'string' },
+        ratio: { type: 'string' },
+        'epic-k': { type: 'string' },
+        'cache-dir': { type: 'string' },
+        'no-cache': { type: 'boolean' },
       },
     });
     if (positionals.length !== 1) throw new UsageError('ask takes exactly one QUESTION (quote it)');
@@ -54,6 +61,11 @@ async function main(argv: string[]): Promise<number> {
       precision: enumArg(values.precision, '--precision', ['auto', 'fp32', 'fp16'] as const),
       json: values.json ?? false,
       ignoreEos: values['ignore-eos'] ?? false,
+      mode: enumArg(values.mode, '--mode', MODES),
+      ratio: numArg(values.ratio, '--ratio'),
+      epicK: intArg(values['epic-k'], '--epic-k'),
+      cacheDir: values['cache-dir'],
+      noCache: values['no-cache'] ?? false,
     });
   }
   if (cmd === 'bench') return runBench(rest);

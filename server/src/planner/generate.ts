@@ -145,10 +145,10 @@ export class Generator {
       tokens: ids, images: prompt.imageSpans.map((sp, i) => ({ key: keys[i], start: sp.start, end: sp.end })),
     };
     const planOpts = { mode, ratio: req.ratio ?? 0.05, epicK: req.epicK ?? 32 };
-    const { plan, symbols } = this.reuse
+    const { plan, symbols, hits } = this.reuse
       ? this.reuse.plan(layout, planOpts)
-      : { plan: planPrefill(layout, { rows: 0 }, () => false, planOpts), symbols: [] };
-    const given = this.reuse?.past(plan, pos, stats);
+      : { plan: planPrefill(layout, { rows: 0 }, () => false, planOpts), symbols: [], hits: new Map() };
+    const given = this.reuse?.past(plan, hits, pos, stats);
     const rows = plan.computeRows;
     const hidden = cfg.text.hiddenSize;
     // Vision embeddings of the computed image rows only, in row order.

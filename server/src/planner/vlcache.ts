@@ -37,11 +37,16 @@ export interface CacheEntry {
 export interface EntryStore {
   get(key: string): { entry: CacheEntry; tier: string } | undefined;
   put(entry: CacheEntry): void;
+  /** Presence without reading the entry (a disk tier can answer from its index). */
+  has?(key: string): boolean;
 }
 
 export interface ReuseOptions extends PlanOptions {
   readonly store?: EntryStore;
 }
+
+/** Image-KV look-ups of one plan: image key -> the hit (and its tier), or undefined. */
+export type KvHits = Map<string, { entry: CacheEntry; tier: string } | undefined>;
 
 /** Per-request cache statistics (`ask --json` under `cache`). */
 export interface CacheStats {
@@ -121,19 +126,24 @@ export class ReuseEngine {
   }
 
   /** Plans the prefill of `layout` under the request's mode. */
-  plan(layout: PromptLayout, opts: PlanOptions): { plan: Plan; symbols: string[] } {
+  plan(layout: PromptLayout, opts: PlanOptions): { plan: Plan; symbols: string[]; hits: KvHits } {
     const symbols = rowSymbols(layout);
     const best = opts.mode === 'full' ? undefined : this.prefixes.longest(symbols);
-    const plan = planPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 },
-      (key) => this.store?.get(kvKey(key)) !== undefined, opts);
-    return { plan, symbols };
+    // The first look-up of an entry says which tier served it (a disk hit is promoted to RAM).
+    const hits: KvHits = new Map();
+    const hasKv = (key: string) => {
+      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key)));
+      return hits.get(key) !== undefined;
+    };
+    const plan = planPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, opts);
+    return { plan, symbols, hits };
   }
 
   /**
    * The given rows of a plan as a Past: the exact prefix, then each reused image tail,
    * with their positions in this prompt. Undefined when nothing is reused.
    */
-  past(plan: Plan, pos: Positions, stats: CacheStats): Past | undefined {
+  past(plan: Plan, hits: KvHits, pos: Positions, stats: CacheStats): Past | undefined {
     const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
     const rowBytes = KV * D * (kvDtype === 'float32' ? 4 : 2);
     const rows: number[] = [];
@@ -146,7 +156,7 @@ export class ReuseEngine {
       chunks.push({ k: seq.k.map((b) => b.subarray(0, plan.prefixRows * rowBytes)), v: seq.v.map((b) => b.subarray(0, plan.prefixRows * rowBytes)) });
     }
     for (const ru of plan.reuse) {
-      const hit = this.store!.get(kvKey(ru.key))!;
+      const hit = hits.get(ru.key)!;
       stats.kv_hits++;
       stats.tier.push(`kv:${hit.tier}`);
       stats.image_tokens_reused += ru.r1 - ru.r0;
@@ -194,7 +204,8 @@ export class ReuseEngine {
     const reusedImages = new Set(plan.reuse.map((r) => r.image));
     layout.images.forEach((img, i) => {
       if (reusedImages.has(i) || img.start < plan.prefixRows) return;
-      if (this.store!.get(kvKey(img.key))) return;
+      const key = kvKey(img.key);
+      if (this.store!.has ? this.store!.has(key) : this.store!.get(key)) return;
       stats.kv_misses++;
       const a = img.start * rowBytes, b = img.end * rowBytes;
       const tensors: StoredTensor[] = [];
