@@ -5,6 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Graph } from '../../../kernels/onnx/graph';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export type DeviceRequest = Device | 'auto';
@@ -27,10 +28,37 @@ export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
   return new ort.Tensor('float16', bits, dims);
 }
 
-/** The raw bytes of a float tensor on the host (downloads a GPU tensor). */
+/**
+ * The raw bytes of a 3-D float tensor on the host. A GPU tensor is copied out by a
+ * one-node Identity session whose output lives on the CPU.
+ * NOTE: onnxruntime-node 1.30 aborts the process ("terminate called after throwing an
+ * instance of 'char const*'") when `getData()` downloads a WebGPU output tensor, so we
+ * never call it on GPU tensors; a session copy uses ONNX Runtime's own device-to-host path.
+ */
 export async function hostBytes(t: Tensor): Promise<Uint8Array> {
-  const data = (t.location === 'cpu' ? t.data : await t.getData()) as Float32Array | Uint16Array;
+  let data = t.data as Float32Array | Uint16Array;
+  if (t.location !== 'cpu') {
+    if (t.dims.length !== 3) throw new Error(`hostBytes: expected a 3-D tensor, got [${t.dims.join(', ')}]`);
+    const s = await downloader(t.type as 'float32' | 'float16');
+    data = (await s.run({ x: t })).y.data as Float32Array | Uint16Array;
+  }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+const downloaders = new Map<string, Promise<ort.InferenceSession>>();
+
+function downloader(dtype: 'float32' | 'float16'): Promise<ort.InferenceSession> {
+  let s = downloaders.get(dtype);
+  if (!s) {
+    const g = new Graph(`download-${dtype}`);
+    g.output(g.op('Identity', [g.input('x', dtype, ['a', 'b', 'c'])]), 'y', dtype, ['a', 'b', 'c']);
+    s = ort.InferenceSession.create(g.toModel(), {
+      executionProviders: [{ name: 'webgpu' } as ort.InferenceSession.ExecutionProviderConfig],
+      graphOptimizationLevel: 'disabled', preferredOutputLocation: { y: 'cpu' }, logSeverityLevel: 3,
+    });
+    downloaders.set(dtype, s);
+  }
+  return s;
 }
 
 export function i32(data: readonly number[] | Int32Array, dims: readonly number[] = [data.length]): Tensor {
@@ -50,9 +78,9 @@ export function zeros(dtype: 'float32' | 'float16', dims: readonly number[]): Te
 
 /** Host copy of a tensor's data as float32 (downloads GPU tensors; converts float16). */
 export async function toFloat32(t: Tensor): Promise<Float32Array> {
-  const data = t.location === 'cpu' ? t.data : await t.getData();
-  if (data instanceof Float32Array) return data;
-  if (data instanceof Uint16Array) return f16ToF32(data);
+  const b = await hostBytes(t);
+  if (t.type === 'float32') return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  if (t.type === 'float16') return f16ToF32(new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2));
   throw new Error(`tensor of type ${t.type} is not float`);
 }
 
