@@ -36,8 +36,10 @@ export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
  * never call it on GPU tensors; a session copy uses ONNX Runtime's own device-to-host path.
  */
 export async function hostBytes(t: Tensor): Promise<Uint8Array> {
-  let data = t.data as Float32Array | Uint16Array;
-  if (t.location !== 'cpu') {
+  let data: Float32Array | Uint16Array;
+  if (t.location === 'cpu') {
+    data = t.data as Float32Array | Uint16Array;
+  } else {
     if (t.dims.length !== 3) throw new Error(`hostBytes: expected a 3-D tensor, got [${t.dims.join(', ')}]`);
     const s = await downloader(t.type as 'float32' | 'float16');
     data = (await s.run({ x: t })).y.data as Float32Array | Uint16Array;
