@@ -12,4 +12,8 @@ export class MapStore implements EntryStore {
   put(e: CacheEntry): void {
     this.map.set(e.key, e);
   }
+
+  get size(): number {
+    return this.map.size;
+  }
 }

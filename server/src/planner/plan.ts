@@ -68,6 +68,14 @@ export function commonPrefix(a: readonly string[], b: readonly string[]): number
 }
 
 /**
+ * Leading rows VLCache recomputes of an image of nImg rows: max(1, floor(r * nImg)),
+ * except r = 0, which reuses every row (so r = 0 is exactly `naive`).
+ */
+export function vlcacheHead(ratio: number, nImg: number): number {
+  return ratio <= 0 ? 0 : Math.min(nImg, Math.max(1, Math.floor(ratio * nImg)));
+}
+
+/**
  * Plans one prefill.
  * @param prefix the longest cached exact prefix: its id and length in rows (0 for none).
  * @param hasImageKv whether the image-KV cache holds an entry for a key.
@@ -91,7 +99,7 @@ export function planPrefill(
       const nImg = img.end - img.start;
       const head = opts.mode === 'naive' ? 0
         : opts.mode === 'epic' ? Math.min(opts.epicK, nImg)
-        : Math.min(nImg, Math.max(1, Math.floor(opts.ratio * nImg)));
+        : vlcacheHead(opts.ratio, nImg);
       // The prompt's last row is always computed (its logits are the answer's first token).
       const r1 = Math.min(img.end, n - 1);
       if (img.start + head < r1) reuse.push({ image: i, key: img.key, r0: img.start + head, r1, start: img.start });

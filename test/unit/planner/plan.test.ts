@@ -27,6 +27,11 @@ describe('planPrefill', () => {
     assert.deepEqual(p.computeRows.slice(0, 9), [0, 1, 2, 3, 4, 5, 6, 7, 103]);
   });
 
+  it('reuses every row at r = 0, exactly like naive', () => {
+    const z = planPrefill(layout, { rows: 0 }, () => true, { mode: 'vlcache', ratio: 0, epicK: 8 });
+    assert.deepEqual(z.computeRows, all('naive').computeRows);
+  });
+
   it('recomputes at least one row of a tiny image', () => {
     const p = planPrefill({ tokens: [1, 9, 9, 9, 2], images: [{ key: 'A', start: 1, end: 4 }] }, { rows: 0 }, () => true,
       { mode: 'vlcache', ratio: 0.05, epicK: 8 });

@@ -16,6 +16,7 @@ import { VlModel } from '../../../server/src/engine/model';
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
 import { ReuseEngine } from '../../../server/src/planner/vlcache';
 import { MapStore } from '../../../server/src/planner/map-store';
+import { TieredStore } from '../../../server/src/cache/store';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
 
 
@@ -97,16 +98,49 @@ describe('VLCache reuse (random weights, CPU)', () => {
   });
 
   it('equals naive at r = 0 (every image row reused)', async () => {
-    const { gen } = fresh();
-    await ask(gen, { mode: 'full', images: [cat] });
     const q = 'Different question, so only the system prefix matches.';
-    const naive = await ask(gen, { mode: 'naive', images: [dog, cat], question: q });
-    const { gen: gen2 } = fresh();
-    await ask(gen2, { mode: 'full', images: [cat] });
-    const r0 = await ask(gen2, { mode: 'vlcache', ratio: 0, images: [dog, cat], question: q });
-    // r = 0 still recomputes max(1, 0) = 1 row per image in vlcache; naive recomputes none.
+    const run = async (mode: 'naive' | 'vlcache') => {
+      const { gen } = fresh();
+      await ask(gen, { mode: 'full', images: [cat] });
+      return ask(gen, { mode, ratio: 0, images: [dog, cat], question: q });
+    };
+    const naive = await run('naive');
+    const r0 = await run('vlcache');
     assert.equal(naive.res.cache.image_tokens_reused, 12);
-    assert.equal(r0.res.cache.image_tokens_reused, 11);
+    assert.equal(r0.res.cache.image_tokens_reused, 12);
+    assert.equal(maxAbsDiff(naive.logits, r0.logits), 0);
+  });
+
+  it('gives identical logits whether the image KV comes from disk after a restart or from RAM', async () => {
+    const dir = join(tmp, 'workspace-cache');
+    const c = model.checkpoint.config.text;
+    const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
+      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype };
+    const open = () => new TieredStore({ dir, ramBytes: 1 << 30, diskBytes: 1 << 30, modelFingerprint: shape.fingerprint });
+    const first = open();
+    const warm = new Generator(model, undefined, new ReuseEngine(shape, first));
+    await ask(warm, { mode: 'full', images: [cat] });
+    await ask(warm, { mode: 'full', images: [dog], question: 'And this?' });
+    await first.close();
+    // A restarted store: the first request reads the entries from disk (and promotes them to RAM);
+    // a second engine over the same store, with the same empty prefix index, gets them from RAM.
+    const store = open();
+    const req = { mode: 'vlcache' as const, images: [dog, cat], question: 'Compare them.' };
+    const fromDisk = await ask(new Generator(model, undefined, new ReuseEngine(shape, store)), req);
+    const fromRam = await ask(new Generator(model, undefined, new ReuseEngine(shape, store)), req);
+    assert.deepEqual(fromDisk.res.cache.tier.filter((t) => t.startsWith('kv')), ['kv:disk', 'kv:disk']);
+    assert.deepEqual(fromRam.res.cache.tier.filter((t) => t.startsWith('kv')), ['kv:ram', 'kv:ram']);
+    assert.equal(maxAbsDiff(fromRam.logits, fromDisk.logits), 0);
+    assert.deepEqual(fromRam.res.token_ids, fromDisk.res.token_ids);
+    await store.close();
+  });
+
+  it('computes an image once when two requests for it run at the same time', async () => {
+    const { gen, store } = fresh();
+    const [a, b] = await Promise.all([ask(gen, { mode: 'full' }), ask(gen, { mode: 'full' })]);
+    assert.equal(a.res.cache.encoder_misses + b.res.cache.encoder_misses, 2);
+    assert.equal([a, b].filter((x) => x.res.timings.vision_ms > 0).length, 1, 'the vision encoder ran once');
+    assert.equal(store.size, 2); // one encoder entry, one KV entry
   });
 
   it('never serves an image that differs by one pixel from the cache', async () => {
