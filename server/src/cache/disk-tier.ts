@@ -18,7 +18,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, utimesSync } from 'node:f
 import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { entryProblem, type CacheEntry, type EntryKind } from './entry';
+import { entryBytes, entryProblem, type CacheEntry, type EntryKind } from './entry';
 import { decodeEntry, encodeEntryParts, type DecodeFailure } from './disk-format';
 import { clearCacheDir, entryFileKey, entryFileName, errText, isStaleTemp, removeQuiet, scanCacheDir, tempFileName, verifyCacheDir, type VerifyReport } from './disk-dir';
 import { lru, UsageTable, type EvictionPolicy } from './policy';
@@ -80,6 +80,7 @@ export class DiskTier implements CacheTier {
   private readonly unusable = new Set<string>(); // keys of bad or deleted files that could not be removed
   private readonly logged = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
+  private queuedBytes = 0;
   private generation = 0;
   private disabledReason?: string;
   private nEvictions = 0;
@@ -167,8 +168,12 @@ export class DiskTier implements CacheTier {
     if (!this.writable) return;
     const gen = ++this.generation;
     this.pending.set(entry.key, gen);
+    // Queued entries are held in memory until written; `backlogBytes` lets callers apply back-pressure.
+    const size = entryBytes(entry);
+    this.queuedBytes += size;
     // NOTE: write() handles its own failures; the catch only keeps one unforeseen error from stalling the queue.
-    this.queue = this.queue.then(() => this.write(entry, gen)).catch((e) => this.writeFailed(e, `cannot take ${entryFileName(entry.key)}`));
+    this.queue = this.queue.then(() => this.write(entry, gen)).catch((e) => this.writeFailed(e, `cannot take ${entryFileName(entry.key)}`))
+      .finally(() => { this.queuedBytes -= size; });
   }
 
   delete(key: string): boolean {
@@ -197,6 +202,11 @@ export class DiskTier implements CacheTier {
 
   flush(): Promise<void> {
     return this.queue;
+  }
+
+  /** Bytes of entries queued for writing and not yet written (held in memory meanwhile). */
+  backlogBytes(): number {
+    return this.queuedBytes;
   }
 
   /** Re-reads and verifies every file in the directory; drops bad ones, re-indexes the rest. Never throws. */

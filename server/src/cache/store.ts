@@ -154,6 +154,11 @@ export class TieredStore {
   }
 
   /** Resolves when every queued disk write has landed or been abandoned. Never rejects. */
+  /** Bytes queued for the disk and not yet written; see DiskTier.backlogBytes. */
+  backlogBytes(): number {
+    return this.disk?.backlogBytes() ?? 0;
+  }
+
   flush(): Promise<void> {
     return this.disk?.flush() ?? Promise.resolve();
   }

@@ -164,6 +164,10 @@ export class Session {
       executionProviders: [ep],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      // NOTE: memory patterns are cached per distinct set of input shapes; with images of any size and
+      // prompts of any length that cache grows without bound (measured: ~100 KB per request in
+      // `vlcache soak`), so they are off.
+      enableMemPattern: false,
     };
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
     if (device !== 'cpu' && opts.keepOnDevice?.length) {
