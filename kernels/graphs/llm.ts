@@ -19,15 +19,20 @@
  *   past_positions  [3, nP] int32       (withPast)
  *   past_key.L      [nP, nKv, D] kv     (withPast) per layer L, pre-RoPE keys
  *   past_value.L    [nP, nKv, D] kv     (withPast)
- *   logit_rows      [nL] int32          indices into the computed rows whose logits are wanted
+ *   logit_rows      [nL] int32          (withLogits) indices into the computed rows whose logits are wanted
  * Outputs:
- *   logits          [nL, vocab] f32
+ *   logits          [nL, vocab] f32     (withLogits)
  *   present_key.L   [nP + nQ, nKv, D] kv   pre-RoPE, given rows first then computed rows
  *   present_value.L [nP + nQ, nKv, D] kv
  * Keys/values are row-major ([rows, nKv, D]) so that any row range is one contiguous
  * byte range: caching an image's rows or assembling given rows is a plain copy.
  * where kv is the compute dtype (float32 on CPU, float16 on GPU). Index inputs are
  * int32 because WebGPU has no native int64 (ORT would move such nodes to the CPU).
+ *
+ * A "probe" graph (`maxLayers: 2, withLogits: false`) is the same graph cut after
+ * the keys/values of its last layer: CacheBlend runs it over every prompt row to
+ * measure how far cached image KV deviates from fresh KV at layer 1, and it must
+ * not load the final norm or the LM head (the largest single weight of a real model).
  */
 import { TextConfig } from '../../server/src/engine/config';
 import { BuildOptions, MASKED, ModelGraph, RotaryTables, WeightLookup, ropeInvFreq } from './common';
@@ -35,18 +40,27 @@ import { BuildOptions, MASKED, ModelGraph, RotaryTables, WeightLookup, ropeInvFr
 export interface StepGraphOptions extends BuildOptions {
   readonly withImages: boolean;
   readonly withPast: boolean;
+  /** Decoder layers built, from layer 0 (all when absent; more than the model has is all). */
+  readonly maxLayers?: number;
+  /**
+   * false: no final norm, LM head, `logit_rows` input or `logits` output, and the last
+   * built layer stops after its K/V projection (its attention and MLP feed nothing).
+   * Default true.
+   */
+  readonly withLogits?: boolean;
 }
 
 export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: StepGraphOptions): Uint8Array {
   const g = new ModelGraph('qwen2-step', lookup, opts);
   const { hiddenSize: Hd, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
   const group = H / KV;
-  const kvDt = g.cdt;
+  const nLayers = Math.min(opts.maxLayers ?? cfg.numLayers, cfg.numLayers);
+  const withLogits = opts.withLogits ?? true;
 
   const inputIds = g.input('input_ids', 'int32', ['nQ']);
   const qRows = g.input('q_rows', 'int32', ['nQ']);
   const qPos = g.input('q_positions', 'int32', [3, 'nQ']);
-  const logitRows = g.input('logit_rows', 'int32', ['nL']);
+  const logitRows = withLogits ? g.input('logit_rows', 'int32', ['nL']) : '';
 
   // Embeddings [nQ, Hd] float32.
   // The table is gathered in the compute dtype (a float32 copy of a 151936-row table is 1.2 GB).
@@ -84,19 +98,19 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
 
   // Residual stream x: [nQ, Hd] float32. h: the normed input of the current layer.
   let h = g.toCompute(g.rmsNorm(x, 'model.layers.0.input_layernorm.weight', cfg.rmsNormEps));
-  for (let l = 0; l < cfg.numLayers; l++) {
+  for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}`;
     g.scope(`layer${l}`, () => {
+      if (!withLogits && l === nLayers - 1) {
+        // A headless graph's last layer: only its K/V are outputs, so project k and v alone.
+        const [k0, v0] = g.fusedLinear(h, ['k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}`));
+        kvOutputs(g, l, g.reshape(k0, [-1, KV, D]), g.reshape(v0, [-1, KV, D]), opts.withPast, KV, D);
+        return;
+      }
       const [q0, k0, v0] = g.fusedLinear(h, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}`));
       const q = g.reshape(q0, [-1, H, D]); // [nQ, H, D]
-      let kAll = g.reshape(k0, [-1, KV, D]); // [nQ, KV, D] -> [nT, KV, D] pre-RoPE
-      let vAll = g.reshape(v0, [-1, KV, D]);
-      if (opts.withPast) {
-        kAll = g.op('Concat', [g.input(`past_key.${l}`, kvDt, ['nP', KV, D]), kAll], { axis: 0 });
-        vAll = g.op('Concat', [g.input(`past_value.${l}`, kvDt, ['nP', KV, D]), vAll], { axis: 0 });
-      }
-      g.output(kAll, `present_key.${l}`, kvDt, ['nT', KV, D]);
-      g.output(vAll, `present_value.${l}`, kvDt, ['nT', KV, D]);
+      // [nQ, KV, D] -> [nT, KV, D] pre-RoPE, given rows first.
+      const [kAll, vAll] = kvOutputs(g, l, g.reshape(k0, [-1, KV, D]), g.reshape(v0, [-1, KV, D]), opts.withPast, KV, D);
 
       const qr = g.reshape(g.rotate(g.reshape(q, [1, -1, H * D]), qRot, H), [-1, H, D]); // [nQ, H, D]
       const kr = g.reshape(g.rotate(g.reshape(kAll, [1, -1, KV * D]), kRot, KV), [-1, KV, D]); // [nT, KV, D]
@@ -118,7 +132,7 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
       const [gate, up] = g.fusedLinear(m, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`]);
       const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
       const y = downProj(g, act, `${p}.mlp.down_proj`);
-      if (l + 1 < cfg.numLayers) {
+      if (l + 1 < nLayers) {
         const [h32, x2] = g.addRmsNorm(x1, y, `model.layers.${l + 1}.input_layernorm.weight`, cfg.rmsNormEps);
         h = g.toCompute(h32);
         x = x2;
@@ -128,6 +142,7 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
     });
   }
 
+  if (!withLogits) return g.toModel({ opset: 21 });
   // Final norm and LM head for the requested rows only.
   const last = g.op('Gather', [x, logitRows], { axis: 0 }); // [nL, Hd]
   const normed = g.toCompute(g.rmsNorm(last, 'model.norm.weight', cfg.rmsNormEps));
@@ -135,6 +150,22 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   const logits = g.toFloat32(g.op('MatMul', [normed, g.weight(headName, g.cdt, true)]));
   g.output(logits, 'logits', 'float32', ['nL', cfg.vocabSize]);
   return g.toModel({ opset: 21 });
+}
+
+/**
+ * Layer l's keys/values of all rows, [nT, KV, D] pre-RoPE: the given rows' (inputs
+ * past_key.l / past_value.l, withPast) then the computed rows' k, v [nQ, KV, D]; both
+ * are graph outputs (present_key.l / present_value.l). Returns [keys, values].
+ */
+function kvOutputs(g: ModelGraph, l: number, k: string, v: string, withPast: boolean, KV: number, D: number): [string, string] {
+  let kAll = k, vAll = v;
+  if (withPast) {
+    kAll = g.op('Concat', [g.input(`past_key.${l}`, g.cdt, ['nP', KV, D]), kAll], { axis: 0 });
+    vAll = g.op('Concat', [g.input(`past_value.${l}`, g.cdt, ['nP', KV, D]), vAll], { axis: 0 });
+  }
+  g.output(kAll, `present_key.${l}`, g.cdt, ['nT', KV, D]);
+  g.output(vAll, `present_value.${l}`, g.cdt, ['nT', KV, D]);
+  return [kAll, vAll];
 }
 
 /**

@@ -14,9 +14,11 @@ export interface RandomCheckpointOptions {
   tied?: boolean;
   /** Round every value to bf16 first, so F32/F16/BF16 files of one seed hold identical numbers. */
   bf16Values?: boolean;
+  /** Decoder layers (2). */
+  layers?: number;
 }
 
-/** Tiny dims: text hidden 32 (4 heads of 8, 2 kv heads), 2 layers; vision width 16, depth 2. */
+/** Tiny dims: text hidden 32 (4 heads of 8, 2 kv heads), 2 layers (or `layers`); vision width 16, depth 2. */
 export function writeRandomCheckpoint(dir: string, o: RandomCheckpointOptions): void {
   mkdirSync(dir, { recursive: true });
   let s = (o.seed ?? 1) >>> 0;
@@ -34,7 +36,7 @@ export function writeRandomCheckpoint(dir: string, o: RandomCheckpointOptions): 
     if (o.bf16Values) v = decodeToF32(encodeFromF32(v, 'BF16'), 'BF16');
     tensors.push({ name, dtype, shape, data: encodeFromF32(v, dtype) });
   };
-  const H = 32, L = 2, heads = 4, kv = 2, hd = 8, I = 64, V = 300;
+  const H = 32, L = o.layers ?? 2, heads = 4, kv = 2, hd = 8, I = 64, V = 300;
   const E = 16, vh = 2, depth = 2, vmlp = 32;
   add('model.embed_tokens.weight', [V, H], 1);
   for (let l = 0; l < L; l++) {

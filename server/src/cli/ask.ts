@@ -106,7 +106,7 @@ export async function runAsk(args: AskArgs): Promise<number> {
     const c = result.cache;
     log(`[cache ${c.mode}] encoder ${c.encoder_hits} hit / ${c.encoder_misses} miss | image KV ${c.kv_hits} hit | ` +
       `computed ${c.tokens_computed}/${c.tokens_total} rows (prefix ${c.prefix_tokens_reused}, image ${c.image_tokens_reused} reused)` +
-      `${c.tier.length ? ` | from ${c.tier.join(', ')}` : ''}`);
+      `${c.probe_ms > 0 ? ` | probe ${round(c.probe_ms)} ms` : ''}${c.tier.length ? ` | from ${c.tier.join(', ')}` : ''}`);
   }
   return 0;
 }

@@ -13,7 +13,7 @@ import { reportError } from './errors';
 const USAGE = `usage:
   vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
               [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json]
-              [--mode full|prefix|naive|epic|vlcache] [--ratio R] [--epic-k K] [--cache-dir DIR] [--no-cache] "QUESTION"
+              [--mode full|prefix|naive|epic|vlcache|cacheblend] [--ratio R] [--epic-k K] [--cache-dir DIR] [--no-cache] "QUESTION"
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--json]

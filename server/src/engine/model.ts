@@ -1,9 +1,10 @@
 /**
  * A loaded vision-language model: the checkpoint, its generated graphs and
  * their sessions on one device. `encodeImage` runs the vision graph; `step`
- * runs the language model's selective-prefill/decode graph.
+ * runs the language model's selective-prefill/decode graph; `probe` runs the
+ * first two decoder layers of that graph (CacheBlend's KV-deviation check).
  */
-import { buildStepGraph } from '../../../kernels/graphs/llm';
+import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
 import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
@@ -59,7 +60,13 @@ export interface StepOutput {
   readonly present: Past;
 }
 
+/** Decoder layers the probe graph computes: CacheBlend's check layer is layer 1. */
+export const PROBE_LAYERS = 2;
+
 export class VlModel {
+  /** The probe session, created on first use (most requests never need it). */
+  private probeSession?: Promise<Session>;
+
   private constructor(
     readonly checkpoint: Checkpoint,
     readonly device: Device,
@@ -68,6 +75,9 @@ export class VlModel {
     private readonly llm: Session,
     /** Why a preferred device was skipped, when `auto` fell back. */
     readonly fallbackReasons: readonly string[],
+    /** Where graphs are written and the step graph's build options, for graphs made later. */
+    private readonly folder: GraphFolder,
+    private readonly stepBuild: StepGraphOptions,
   ) {}
 
   /**
@@ -84,15 +94,15 @@ export class VlModel {
       // H200, README); on the CPU both run at the same speed and the explicit form is the reference.
       const attention = opts.attention ?? (device === 'cpu' ? 'manual' : 'mha');
       const build = { computeDtype: fp16 ? 'float16' : 'float32', attention } as const;
+      const stepBuild: StepGraphOptions = { ...build, withImages: true, withPast: true };
       const cfg = ckpt.config;
       const visionPath = folder.write(`vision-${build.computeDtype}`, buildVisionGraph(cfg.vision, folder.lookup, build));
-      const llmPath = folder.write(`llm-${build.computeDtype}`,
-        buildStepGraph(cfg.text, folder.lookup, { ...build, withImages: true, withPast: true }));
+      const llmPath = folder.write(`llm-${build.computeDtype}`, buildStepGraph(cfg.text, folder.lookup, stepBuild));
       const presentNames = Array.from({ length: cfg.text.numLayers }, (_, l) => [`present_key.${l}`, `present_value.${l}`]).flat();
       try {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
-        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons);
+        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild);
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
         reasons.push(`${device}: ${e.message.replace(/^the \S+ device is not available here: /, '')}`);
@@ -119,14 +129,46 @@ export class VlModel {
 
   /** One language-model run: computes `input.rows`, attends to them and to `input.past`. */
   async step(input: StepInput): Promise<StepOutput> {
+    const numLayers = this.checkpoint.config.text.numLayers;
+    const past = input.past ?? this.dummyPast();
+    const feeds = this.feeds(input, past, numLayers);
+    feeds.logit_rows = i32(input.logitRows);
+    const out = await this.llm.run(feeds);
+    return { logits: out.logits.data as Float32Array, present: presentOf(out, past, input, numLayers) };
+  }
+
+  /**
+   * The first min(PROBE_LAYERS, numLayers) decoder layers of `step` on the same input
+   * (`logitRows` is ignored): their present K/V, given rows (the dummy first when there
+   * was no past) then computed rows, exactly as `step` returns them for those layers.
+   * CacheBlend runs it over every prompt row to compare fresh with cached KV at layer 1.
+   * The tensors are host tensors (read them with `hostBytes`, which also serves device
+   * tensors); the probe graph is built and its session opened on the first call.
+   */
+  async probe(input: StepInput): Promise<Past> {
+    const layers = Math.min(PROBE_LAYERS, this.checkpoint.config.text.numLayers);
+    if (!this.probeSession) {
+      const bytes = buildStepGraph(this.checkpoint.config.text, this.folder.lookup,
+        { ...this.stepBuild, maxLayers: layers, withLogits: false });
+      const path = this.folder.write(`probe${layers}-${this.kvDtype}`, bytes);
+      this.probeSession = Session.create(path, this.device);
+      // A failed creation is not cached: the next call tries again.
+      this.probeSession.catch(() => { this.probeSession = undefined; });
+    }
+    const session = await this.probeSession;
+    const past = input.past ?? this.dummyPast();
+    const out = await session.run(this.feeds(input, past, layers));
+    return presentOf(out, past, input, layers);
+  }
+
+  /** Feeds shared by the step and probe graphs (all but `logit_rows`), past K/V of layers [0, layers). */
+  private feeds(input: StepInput, past: Past, layers: number): Record<string, Tensor> {
     const t = this.checkpoint.config.text;
     const nQ = input.rows.length;
-    const past = input.past ?? this.dummyPast();
     const feeds: Record<string, Tensor> = {
       input_ids: i32(input.inputIds),
       q_rows: i32(input.rows),
       q_positions: i32(input.positions, [3, nQ]),
-      logit_rows: i32(input.logitRows),
       past_rows: i32(past.rows),
       past_positions: i32(past.positions, [3, past.rows.length]),
     };
@@ -140,22 +182,11 @@ export class VlModel {
     feeds.image_embeds = input.imageEmbeds && input.imageEmbeds.length > 0
       ? f32(input.imageEmbeds, [input.imageEmbeds.length / t.hiddenSize, t.hiddenSize])
       : f32(new Float32Array(t.hiddenSize), [1, t.hiddenSize]);
-    for (let l = 0; l < t.numLayers; l++) {
+    for (let l = 0; l < layers; l++) {
       feeds[`past_key.${l}`] = past.keys[l];
       feeds[`past_value.${l}`] = past.values[l];
     }
-    const out = await this.llm.run(feeds);
-    const keys: Tensor[] = [], values: Tensor[] = [];
-    for (let l = 0; l < t.numLayers; l++) {
-      keys.push(out[`present_key.${l}`]);
-      values.push(out[`present_value.${l}`]);
-    }
-    const present: Past = {
-      rows: [...past.rows, ...input.rows],
-      positions: concatPositions(past.positions, input.positions),
-      keys, values,
-    };
-    return { logits: out.logits.data as Float32Array, present };
+    return feeds;
   }
 
   /** Releases device memory held by a Past's tensors. */
@@ -178,7 +209,20 @@ export class VlModel {
   async dispose(): Promise<void> {
     await this.vision.dispose();
     await this.llm.dispose();
+    const probe = await this.probeSession?.catch(() => undefined);
+    this.probeSession = undefined;
+    await probe?.dispose();
   }
+}
+
+/** The present K/V of layers [0, layers) of a run as a Past: given rows, then computed rows. */
+function presentOf(out: Record<string, Tensor>, past: Past, input: StepInput, layers: number): Past {
+  const keys: Tensor[] = [], values: Tensor[] = [];
+  for (let l = 0; l < layers; l++) {
+    keys.push(out[`present_key.${l}`]);
+    values.push(out[`present_value.${l}`]);
+  }
+  return { rows: [...past.rows, ...input.rows], positions: concatPositions(past.positions, input.positions), keys, values };
 }
 
 /** Concatenates two stream-major [3, n] position lists. */

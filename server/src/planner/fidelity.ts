@@ -67,6 +67,8 @@ export const DEFAULT_MODES: ModeSpec[] = [
   { label: 'vlcache r=0.02', mode: 'vlcache', ratio: 0.02 },
   { label: 'vlcache r=0.05', mode: 'vlcache', ratio: 0.05 },
   { label: 'vlcache r=0.1', mode: 'vlcache', ratio: 0.1 },
+  // CacheBlend at the paper's recommended minimum ratio (planner/cacheblend.ts).
+  { label: 'cacheblend r=0.15', mode: 'cacheblend', ratio: 0.15 },
 ];
 
 export interface FidelityOptions {

@@ -5,12 +5,13 @@
 import { performance } from 'node:perf_hooks';
 import { ChatMessage, ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
 import { preprocessImage } from '../engine/image/preprocess';
-import { Past, VlModel } from '../engine/model';
-import { ropePositions, selectPositions } from '../engine/positions';
+import { Past, StepInput, VlModel } from '../engine/model';
+import { Positions, ropePositions, selectPositions } from '../engine/positions';
 import { Sampler, SamplingOptions, topLogits } from '../engine/sampler';
 import { Tokenizer } from '../engine/tokenizer';
 import { visionInputs } from '../engine/vision-inputs';
-import { Mode, PromptLayout, planPrefill } from './plan';
+import { CACHEBLEND_DEFAULT_RATIO } from './cacheblend';
+import { Mode, Plan, PromptLayout, planPrefill } from './plan';
 import { CacheStats, EncodedImage, ReuseEngine, newStats } from './vlcache';
 
 export interface ImageInput {
@@ -44,9 +45,14 @@ export interface AskRequest {
   readonly alpha?: 'white' | 'drop';
   /** How cached KV is reused (default vlcache when the generator has a cache, else full). */
   readonly mode?: Mode;
-  /** vlcache: recompute ratio r (0.05); epic: rows k per image (32). */
+  /** vlcache: recompute ratio r (0.05); cacheblend: recompute ratio r (0.15); epic: rows k per image (32). */
   readonly ratio?: number;
   readonly epicK?: number;
+  /**
+   * Receives the final prefill plan before the prefill runs, and for cacheblend the
+   * probe's present K/V of layers 0-1 when a probe ran (diagnostics and tests).
+   */
+  readonly onPlan?: (info: { plan: Plan; probe?: Past }) => void;
 }
 
 export interface Timings {
@@ -144,29 +150,28 @@ export class Generator {
     const layout: PromptLayout = {
       tokens: ids, images: prompt.imageSpans.map((sp, i) => ({ key: keys[i], start: sp.start, end: sp.end })),
     };
-    const planOpts = { mode, ratio: req.ratio ?? 0.05, epicK: req.epicK ?? 32 };
-    const { plan, symbols, hits } = this.reuse
+    const planOpts = { mode, ratio: req.ratio ?? (mode === 'cacheblend' ? CACHEBLEND_DEFAULT_RATIO : 0.05), epicK: req.epicK ?? 32 };
+    const draft = this.reuse
       ? this.reuse.plan(layout, planOpts)
       : { plan: planPrefill(layout, { rows: 0 }, () => false, planOpts), symbols: [], hits: new Map() };
+    const { symbols, hits } = draft;
+    let plan = draft.plan;
+    const hidden = cfg.text.hiddenSize;
+    let probed: Past | undefined;
+    if (this.reuse && mode === 'cacheblend') {
+      // CacheBlend's probe: layers 0-1 of every prompt row, fresh, no past (built only when it runs).
+      const all = Array.from({ length: n }, (_, r) => r);
+      plan = await this.reuse.cacheblend(layout, plan, hits, planOpts.ratio, stats, async () =>
+        (probed = await this.model.probe({ ...rowsInput(all, ids, pos, layout, encoded, hidden), logitRows: [n - 1] })));
+    }
+    req.onPlan?.({ plan, probe: probed });
     const given = this.reuse?.past(plan, hits, pos, stats);
     const rows = plan.computeRows;
-    const hidden = cfg.text.hiddenSize;
-    // Vision embeddings of the computed image rows only, in row order.
-    const imageRowOf: number[] = [];
-    const picked: Float32Array[] = [];
-    for (const r of rows) {
-      const i = prompt.imageSpans.findIndex((sp) => r >= sp.start && r < sp.end);
-      if (i < 0) { imageRowOf.push(-1); continue; }
-      const j = r - prompt.imageSpans[i].start;
-      imageRowOf.push(picked.length);
-      picked.push(encoded[i].embeds.subarray(j * hidden, (j + 1) * hidden));
-    }
     stats.tokens_computed = rows.length;
     stats.tokens_total = n;
     stats.recompute_fraction = rows.length / n;
     const first = await this.model.step({
-      inputIds: rows.map((r) => ids[r]), rows, positions: selectPositions(pos, rows), past: given,
-      imageEmbeds: concatF32(picked), imageRowOf, logitRows: [rows.length - 1],
+      ...rowsInput(rows, ids, pos, layout, encoded, hidden), past: given, logitRows: [rows.length - 1],
     });
     VlModel.release(given);
     const t3 = performance.now();
@@ -239,6 +244,24 @@ export class Generator {
       },
     };
   }
+}
+
+/**
+ * The step input of prompt `rows` (ascending) without past or logit rows: their token
+ * ids, positions, and the vision embeddings [nV, hidden] of their image rows, in row order.
+ */
+function rowsInput(rows: readonly number[], ids: readonly number[], pos: Positions, layout: PromptLayout,
+  encoded: readonly EncodedImage[], hidden: number): Omit<StepInput, 'logitRows'> {
+  const imageRowOf: number[] = [];
+  const picked: Float32Array[] = [];
+  for (const r of rows) {
+    const i = layout.images.findIndex((sp) => r >= sp.start && r < sp.end);
+    if (i < 0) { imageRowOf.push(-1); continue; }
+    const j = r - layout.images[i].start;
+    imageRowOf.push(picked.length);
+    picked.push(encoded[i].embeds.subarray(j * hidden, (j + 1) * hidden));
+  }
+  return { inputIds: rows.map((r) => ids[r]), rows, positions: selectPositions(pos, rows), imageEmbeds: concatF32(picked), imageRowOf };
 }
 
 function concatF32(parts: readonly Float32Array[]): Float32Array {

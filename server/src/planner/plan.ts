@@ -5,9 +5,14 @@
  * no engine, exact and CPU-testable.
  */
 
-/** How cached KV may be reused (DESIGN.md section 4). */
-export type Mode = 'full' | 'prefix' | 'naive' | 'epic' | 'vlcache';
-export const MODES: readonly Mode[] = ['full', 'prefix', 'naive', 'epic', 'vlcache'];
+/**
+ * How cached KV may be reused (DESIGN.md section 4). `cacheblend` (CacheBlend,
+ * EuroSys'25) recomputes the rows of each reused image whose layer-1 KV deviates
+ * most from a fresh computation (planner/cacheblend.ts); the others recompute a
+ * fixed set of leading rows (none for naive, k for epic, a ratio for vlcache).
+ */
+export type Mode = 'full' | 'prefix' | 'naive' | 'epic' | 'vlcache' | 'cacheblend';
+export const MODES: readonly Mode[] = ['full', 'prefix', 'naive', 'epic', 'vlcache', 'cacheblend'];
 
 export interface ImageSpan {
   /** Content key of the image (encoder and KV caches). */
@@ -25,7 +30,10 @@ export interface PromptLayout {
 
 export interface PlanOptions {
   readonly mode: Mode;
-  /** vlcache: fraction of each reused image's leading rows to recompute (0.05). */
+  /**
+   * vlcache: fraction of each reused image's leading rows to recompute (0.05);
+   * cacheblend: fraction of its highest-deviation rows to recompute (0.15).
+   */
   readonly ratio: number;
   /** epic: leading rows recomputed per reused image (EPIC/LegoLink-k, MPIC-k). */
   readonly epicK: number;
@@ -34,10 +42,13 @@ export interface PlanOptions {
 export interface ImageReuse {
   readonly image: number;
   readonly key: string;
-  /** Rows [r0, r1) of the prompt take K/V from the image entry's rows [r0 - start, r1 - start). */
-  readonly r0: number;
-  readonly r1: number;
+  /** The image's first prompt row: prompt row r takes K/V from the entry's row r - start. */
   readonly start: number;
+  /**
+   * Prompt rows that take their K/V from the image entry, ascending and never empty.
+   * One contiguous range (the image's tail) in every mode but cacheblend.
+   */
+  readonly rows: readonly number[];
 }
 
 export interface Plan {
@@ -93,21 +104,47 @@ export function planPrefill(
   for (const img of p.images) if (img.start < prefixRows && prefixRows < img.end) prefixRows = img.start;
 
   const reuse: ImageReuse[] = [];
-  if (opts.mode === 'naive' || opts.mode === 'epic' || opts.mode === 'vlcache') {
+  if (opts.mode !== 'full' && opts.mode !== 'prefix') {
     p.images.forEach((img, i) => {
       if (img.start < prefixRows || !hasImageKv(img.key)) return;
       const nImg = img.end - img.start;
-      const head = opts.mode === 'naive' ? 0
+      // cacheblend's draft reuses the whole image, like naive: the probe then picks the rows to recompute.
+      const head = opts.mode === 'naive' || opts.mode === 'cacheblend' ? 0
         : opts.mode === 'epic' ? Math.min(opts.epicK, nImg)
         : vlcacheHead(opts.ratio, nImg);
       // The prompt's last row is always computed (its logits are the answer's first token).
       const r1 = Math.min(img.end, n - 1);
-      if (img.start + head < r1) reuse.push({ image: i, key: img.key, r0: img.start + head, r1, start: img.start });
+      if (img.start + head < r1) reuse.push({ image: i, key: img.key, start: img.start, rows: range(img.start + head, r1) });
     });
   }
+  return withReuse({ prefixRows, prefixId: prefixRows > 0 ? prefix.id : undefined, reuse, computeRows: [] }, n);
+}
+
+/**
+ * `plan` with its reuse sets replaced by `reuse` (empty sets dropped) and its computed
+ * rows derived from them: every row from prefixRows on that no image reuses, so text
+ * rows and the last row (never in a reuse set) are always computed. `n`: prompt rows.
+ */
+export function withReuse(plan: Plan, n: number, reuse: readonly ImageReuse[] = plan.reuse): Plan {
+  const kept = reuse.filter((r) => r.rows.length > 0);
   const reused = new Uint8Array(n);
-  for (const r of reuse) reused.fill(1, r.r0, r.r1);
+  for (const r of kept) for (const row of r.rows) reused[row] = 1;
   const computeRows: number[] = [];
-  for (let r = prefixRows; r < n; r++) if (!reused[r]) computeRows.push(r);
-  return { prefixRows, prefixId: prefixRows > 0 ? prefix.id : undefined, reuse, computeRows };
+  for (let r = plan.prefixRows; r < n; r++) if (!reused[r]) computeRows.push(r);
+  return { ...plan, reuse: kept, computeRows };
+}
+
+/** Maximal runs [r0, r1) of consecutive values of ascending `rows`: one run for a contiguous range. */
+export function rowRuns(rows: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const r of rows) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === r) last[1] = r + 1;
+    else runs.push([r, r + 1]);
+  }
+  return runs;
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
 }

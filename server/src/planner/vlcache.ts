@@ -1,7 +1,8 @@
 /**
  * The reuse engine between the generator and the cache store: content keys,
  * the encoder cache, the exact-prefix index, VLCache plans turned into step
- * inputs, and writing new image KV back after a request.
+ * inputs, CacheBlend's probe-driven row selection, and writing new image KV
+ * back after a request.
  *
  * Keys: an image's content key hashes the model fingerprint, the preprocessing
  * config, the pixel budget and alpha mode, and the image FILE bytes. Hashing the
@@ -9,11 +10,13 @@
  * too; any changed pixel changes the bytes, so it is never a hit.
  */
 import { createHash } from 'node:crypto';
-import type { Past } from '../engine/model';
-import { Tensor, f16, f32, hostBytes } from '../engine/ort';
+import { performance } from 'node:perf_hooks';
+import { Past, VlModel } from '../engine/model';
+import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
 import type { Positions } from '../engine/positions';
 import { selectPositions } from '../engine/positions';
-import { Mode, Plan, PlanOptions, PromptLayout, commonPrefix, planPrefill, rowSymbols } from './plan';
+import { CHECK_LAYER, blendCount, rowDeviations, selectByDeviation } from './cacheblend';
+import { ImageReuse, Mode, Plan, PlanOptions, PromptLayout, planPrefill, rowRuns, rowSymbols, withReuse } from './plan';
 import { PrefixCache } from './prefix-cache';
 
 /** One tensor of a cache entry: raw little-endian bytes. */
@@ -39,7 +42,13 @@ export interface EntryStore {
   put(entry: CacheEntry): void;
   /** Presence without reading the entry (a disk tier can answer from its index). */
   has?(key: string): boolean;
+  /** Bytes waiting to be written to disk, and a promise for when they are. */
+  backlogBytes?(): number;
+  flush?(): Promise<void>;
 }
+
+/** Above this many bytes of unwritten disk entries, a request waits for the disk (bounded memory under load). */
+const MAX_DISK_BACKLOG = 64 * 2 ** 20;
 
 export interface ReuseOptions extends PlanOptions {
   readonly store?: EntryStore;
@@ -57,9 +66,17 @@ export interface CacheStats {
   kv_misses: number;
   prefix_tokens_reused: number;
   image_tokens_reused: number;
+  /**
+   * Rows the prefill computed. CacheBlend's probe (layers 0-1 of every prompt row) is
+   * counted neither here nor in image_tokens_reused: it is a different, cheaper kind
+   * of work, and counting its rows would make tokens_computed exceed tokens_total.
+   * Its cost is `probe_ms`.
+   */
   tokens_computed: number;
   tokens_total: number;
   recompute_fraction: number;
+  /** cacheblend: time of the two-layer probe and the row selection (inside prefill_ms); 0 otherwise. */
+  probe_ms: number;
   /** Where each hit came from, e.g. ["encoder:ram", "kv:disk", "prefix:ram"]. */
   tier: string[];
 }
@@ -140,8 +157,10 @@ export class ReuseEngine {
   }
 
   /**
-   * The given rows of a plan as a Past: the exact prefix, then each reused image tail,
-   * with their positions in this prompt. Undefined when nothing is reused.
+   * The given rows of a plan as a Past: the exact prefix, then each image's reused rows,
+   * with their positions in this prompt. Undefined when nothing is reused. Reused rows
+   * are copied run by run (row-major, so a run of consecutive rows is one byte range):
+   * a contiguous tail is a single copy, a cacheblend set one copy per run.
    */
   past(plan: Plan, hits: KvHits, pos: Positions, stats: CacheStats): Past | undefined {
     const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
@@ -159,11 +178,13 @@ export class ReuseEngine {
       const hit = hits.get(ru.key)!;
       stats.kv_hits++;
       stats.tier.push(`kv:${hit.tier}`);
-      stats.image_tokens_reused += ru.r1 - ru.r0;
+      stats.image_tokens_reused += ru.rows.length;
       const t = tensorsByName(hit.entry, kvDtype);
-      const a = (ru.r0 - ru.start) * rowBytes, b = (ru.r1 - ru.start) * rowBytes;
-      chunks.push({ k: t.k.map((x) => x.subarray(a, b)), v: t.v.map((x) => x.subarray(a, b)) });
-      for (let r = ru.r0; r < ru.r1; r++) rows.push(r);
+      for (const [r0, r1] of rowRuns(ru.rows)) {
+        const a = (r0 - ru.start) * rowBytes, b = (r1 - ru.start) * rowBytes;
+        chunks.push({ k: t.k.map((x) => x.subarray(a, b)), v: t.v.map((x) => x.subarray(a, b)) });
+      }
+      rows.push(...ru.rows);
     }
     if (rows.length === 0) return undefined;
     const join = (parts: Uint8Array[]) => {
@@ -181,6 +202,46 @@ export class ReuseEngine {
       values.push(tensor(join(chunks.map((c) => c.v[l]))));
     }
     return { rows, positions: selectPositions(pos, rows), keys, values };
+  }
+
+  /**
+   * CacheBlend's final plan from a draft planned in mode cacheblend (every row of each
+   * hit image reused): per image, the ceil(ratio * nImg) reused rows whose layer-1 V
+   * deviates most between a fresh computation and the cached entry are recomputed
+   * (at every layer), the rest stay reused. `probe` computes layers 0-1 of every prompt
+   * row with no past (VlModel.probe); it runs only when some image needs a choice (not
+   * at ratio 0 or when every candidate row is recomputed anyway). Sets stats.probe_ms.
+   */
+  async cacheblend(layout: PromptLayout, draft: Plan, hits: KvHits, ratio: number, stats: CacheStats,
+    probe: () => Promise<Past>): Promise<Plan> {
+    const t0 = performance.now();
+    const counts = draft.reuse.map((ru) => {
+      const img = layout.images[ru.image];
+      return Math.min(ru.rows.length, blendCount(ratio, img.end - img.start));
+    });
+    if (counts.every((c, i) => c === 0 || c === draft.reuse[i].rows.length)) {
+      return withReuse(draft, layout.tokens.length, draft.reuse.map((ru, i) => counts[i] === 0 ? ru : { ...ru, rows: [] }));
+    }
+    const fresh = await probe();
+    try {
+      const check = Math.min(CHECK_LAYER, fresh.values.length - 1);
+      const freshV = await toFloat32(fresh.values[check]); // [nP + n, KV, D], the probe's rows order
+      const where = new Map<number, number>();
+      fresh.rows.forEach((r, i) => where.set(r, i));
+      const width = this.model.numKvHeads * this.model.headDim;
+      const reuse: ImageReuse[] = draft.reuse.map((ru, i) => {
+        if (counts[i] === 0) return ru;
+        if (counts[i] === ru.rows.length) return { ...ru, rows: [] };
+        const cachedV = cachedFloat32(hits.get(ru.key)!.entry, `v.${check}`); // [nImg, KV, D]
+        const dev = rowDeviations(freshV, ru.rows.map((r) => where.get(r)!), cachedV, ru.rows.map((r) => r - ru.start), width);
+        const recompute = new Set(selectByDeviation(dev, counts[i]).map((j) => ru.rows[j]));
+        return { ...ru, rows: ru.rows.filter((r) => !recompute.has(r)) };
+      });
+      return withReuse(draft, layout.tokens.length, reuse);
+    } finally {
+      VlModel.release(fresh);
+      stats.probe_ms = performance.now() - t0;
+    }
   }
 
   /**
@@ -218,12 +279,14 @@ export class ReuseEngine {
         meta: { rows: img.end - img.start, layers: L, kv_dtype: kvDtype, context: { prefix_hash: sha(symbols.slice(0, img.start).join(' ')), start: img.start } },
       });
     });
+    // Back-pressure: writes run behind requests; never let the unwritten backlog grow without bound.
+    if ((this.store.backlogBytes?.() ?? 0) > MAX_DISK_BACKLOG) await this.store.flush?.();
   }
 }
 
 export function newStats(mode: Mode): CacheStats {
   return { mode, encoder_hits: 0, encoder_misses: 0, kv_hits: 0, kv_misses: 0, prefix_tokens_reused: 0,
-    image_tokens_reused: 0, tokens_computed: 0, tokens_total: 0, recompute_fraction: 1, tier: [] };
+    image_tokens_reused: 0, tokens_computed: 0, tokens_total: 0, recompute_fraction: 1, probe_ms: 0, tier: [] };
 }
 
 const kvKey = (imageKey: string) => sha('kv\0', imageKey);
@@ -233,6 +296,13 @@ function reorder(src: Uint8Array, where: Int32Array, rowBytes: number): Uint8Arr
   const out = new Uint8Array(where.length * rowBytes);
   for (let r = 0; r < where.length; r++) out.set(src.subarray(where[r] * rowBytes, (where[r] + 1) * rowBytes), r * rowBytes);
   return out;
+}
+
+/** One tensor of a KV entry (e.g. `v.1`) as float32 [rows * KV * D] (a copy: stored bytes may be unaligned). */
+function cachedFloat32(e: CacheEntry, name: string): Float32Array {
+  const t = e.tensors.find((x) => x.name === name);
+  if (!t) throw new Error(`image KV entry ${e.key.slice(0, 12)} has no tensor ${name}`);
+  return new Float32Array(convertDtype(t.data, t.dtype, 'float32').slice().buffer);
 }
 
 /** K and V byte arrays per layer of a KV entry, converted to `dtype` if it was stored in another. */
