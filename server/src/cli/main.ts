@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { runAsk } from './ask';
 import { runBench } from './bench';
 import { runEval } from './eval';
+import { runSoak } from './soak';
 import { MODES } from '../planner/plan';
 import { runCacheCommand } from './cache';
 import { reportError } from './errors';
@@ -17,6 +18,7 @@ const USAGE = `usage:
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--json]
+  vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--json]
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
 async function main(argv: string[]): Promise<number> {
@@ -70,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'bench') return runBench(rest);
   if (cmd === 'eval') return runEval(rest);
+  if (cmd === 'soak') return runSoak(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
   throw new UsageError(`unknown command '${cmd}'`);
 }
