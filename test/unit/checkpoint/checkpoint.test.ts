@@ -3,18 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expectedWeightShapes, loadCheckpoint, normaliseWeightName, parseModelConfig } from '../../../server/src/engine/checkpoint';
-import { CheckpointError } from '../../../server/src/engine/errors';
 import { readTensor } from '../../../server/src/engine/safetensors';
-import { readFixture, tempDir, writeModelFolder, writeSparseModelFolder } from './helpers';
-
-function rejects(fn: () => unknown, code: string, ...fragments: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof CheckpointError, `expected a CheckpointError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    for (const f of fragments) assert.ok(e.message.includes(f), `message lacks ${JSON.stringify(f)}: ${e.message}`);
-    return true;
-  });
-}
+import { readFixture, rejects, tempDir, writeModelFolder, writeSparseModelFolder } from './helpers';
 
 const NESTED = () => readFixture('tiny-qwen2-vl-nested.config.json');
 const FLAT25 = () => readFixture('tiny-qwen2.5-vl-flat.config.json');

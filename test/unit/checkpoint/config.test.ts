@@ -2,17 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { parseModelConfig, parsePreprocessConfig } from '../../../server/src/engine/checkpoint';
 import type { ModelConfig } from '../../../server/src/engine/config';
-import { CheckpointError } from '../../../server/src/engine/errors';
-import { readFixture } from './helpers';
-
-function rejects(fn: () => unknown, code: string, ...fragments: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof CheckpointError, `expected a CheckpointError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    for (const f of fragments) assert.ok(e.message.includes(f), `message lacks ${JSON.stringify(f)}: ${e.message}`);
-    return true;
-  });
-}
+import { readFixture, rejects } from './helpers';
 
 const QWEN_IDS = { imageTokenId: 151655, videoTokenId: 151656, visionStartTokenId: 151652, visionEndTokenId: 151653 };
 

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import type { WeightDtype } from '../../../server/src/engine/config';
 import { expectedWeightShapes, parseModelConfig } from '../../../server/src/engine/checkpoint';
 import { encodeFromF32, encodeSafetensorsHeader, writeSafetensors, type TensorToWrite } from '../../../server/src/engine/safetensors';
+import * as assert from 'node:assert/strict';
+import { CheckpointError } from '../../../server/src/engine/errors';
 
 export const FIXTURES = path.join(__dirname, 'fixtures');
 
@@ -115,4 +117,14 @@ export function writeSparseModelFolder(dir: string, config: Record<string, unkno
   const file = path.join(dir, 'model.safetensors');
   fs.writeFileSync(file, header);
   fs.truncateSync(file, header.length + dataLength);
+}
+
+/** Asserts that `fn` throws a CheckpointError with `code` whose message contains every fragment. */
+export function rejects(fn: () => unknown, code: string, ...fragments: string[]): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof CheckpointError, `expected a CheckpointError, got ${String(e)}`);
+    assert.equal(e.code, code);
+    for (const f of fragments) assert.ok(e.message.includes(f), `message lacks ${JSON.stringify(f)}: ${e.message}`);
+    return true;
+  });
 }

@@ -2,11 +2,10 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointError } from '../../../server/src/engine/errors';
 import {
   decodeToF32, encodeFromF32, readSafetensorsHeader, readTensor, writeSafetensors,
 } from '../../../server/src/engine/safetensors';
-import { tempDir } from './helpers';
+import { rejects, tempDir } from './helpers';
 
 /** Writes a file from a raw JSON header string and a data region. */
 function writeRaw(file: string, headerJson: string, data: Uint8Array): void {
@@ -14,15 +13,6 @@ function writeRaw(file: string, headerJson: string, data: Uint8Array): void {
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(body.length));
   fs.writeFileSync(file, Buffer.concat([len, body, data]));
-}
-
-function rejects(fn: () => unknown, code: string, ...fragments: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof CheckpointError, `expected a CheckpointError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    for (const f of fragments) assert.ok(e.message.includes(f), `message lacks ${JSON.stringify(f)}: ${e.message}`);
-    return true;
-  });
 }
 
 describe('safetensors header', () => {
