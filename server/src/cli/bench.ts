@@ -39,6 +39,7 @@ interface Run {
   recompute_fraction?: number;
   first_token_kl?: number;
   tiers?: string[];
+  assemble_ms?: number;
 }
 
 const SYSTEM_T = 'You are a senior engineer reviewing an architecture diagram for a pull request.';
@@ -153,6 +154,7 @@ function toRun(r: AskResult): Run {
     ttft_ms: r.timings.ttft_ms, tokens_computed: r.cache.tokens_computed, tokens_total: r.cache.tokens_total,
     vision_ms: r.timings.vision_ms, prefill_ms: r.timings.prefill_ms, preprocess_ms: r.timings.preprocess_ms,
     decode_tokens_per_s: r.timings.decode_tokens_per_s, recompute_fraction: r.cache.recompute_fraction, tiers: r.cache.tier,
+    assemble_ms: r.cache.assemble_ms,
   };
 }
 

@@ -165,7 +165,9 @@ export class Generator {
         (probed = await this.model.probe({ ...rowsInput(all, ids, pos, layout, encoded, hidden), logitRows: [n - 1] })));
     }
     req.onPlan?.({ plan, probe: probed });
+    const tAssemble = performance.now();
     const given = this.reuse?.past(plan, hits, pos, stats);
+    stats.assemble_ms = performance.now() - tAssemble;
     const rows = plan.computeRows;
     stats.tokens_computed = rows.length;
     stats.tokens_total = n;

@@ -77,6 +77,8 @@ export interface CacheStats {
   recompute_fraction: number;
   /** cacheblend: time of the two-layer probe and the row selection (inside prefill_ms); 0 otherwise. */
   probe_ms: number;
+  /** Host time to gather the reused rows' K/V into the step's given tensors (part of prefill_ms). */
+  assemble_ms: number;
   /** Where each hit came from, e.g. ["encoder:ram", "kv:disk", "prefix:ram"]. */
   tier: string[];
 }
@@ -286,7 +288,7 @@ export class ReuseEngine {
 
 export function newStats(mode: Mode): CacheStats {
   return { mode, encoder_hits: 0, encoder_misses: 0, kv_hits: 0, kv_misses: 0, prefix_tokens_reused: 0,
-    image_tokens_reused: 0, tokens_computed: 0, tokens_total: 0, recompute_fraction: 1, probe_ms: 0, tier: [] };
+    image_tokens_reused: 0, tokens_computed: 0, tokens_total: 0, recompute_fraction: 1, probe_ms: 0, assemble_ms: 0, tier: [] };
 }
 
 const kvKey = (imageKey: string) => sha('kv\0', imageKey);
