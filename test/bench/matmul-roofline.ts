@@ -41,6 +41,35 @@ async function main(): Promise<void> {
       await s.dispose();
     }
   }
+  // The same chains through com.microsoft.MatMulNBits (4-bit weights, block 32), the kernel ONNX Runtime's
+  // WebGPU provider tunes for LLMs: is it faster than a float16 MatMul at prefill sizes?
+  for (const [m, k] of [[2347, 2048], [9216, 1280], [1, 2048]]) {
+    const g = new Graph('mmnbits');
+    const block = 32, nBlocks = k / block;
+    const packed = g.constant({ dtype: 'uint8', dims: [k, nBlocks, block / 2], data: new Uint8Array(k * nBlocks * block / 2).fill(0x98) });
+    const scales = g.constant({ dtype: 'float16', dims: [k * nBlocks], data: new Uint16Array(k * nBlocks).fill(f16bits(1 / k)) });
+    let y = g.op('Cast', [g.input('x', 'float32', [m, k])], { to: 10 });
+    for (let i = 0; i < CHAIN; i++) {
+      y = g.op('MatMulNBits', [y, packed, scales], { K: k, N: k, bits: 4, block_size: block, accuracy_level: 4 }, 'com.microsoft');
+    }
+    g.output(g.op('ReduceSum', [g.op('Cast', [y], { to: 1 })], { keepdims: 0 }), 'y', 'float32', []);
+    const p = join(dir, `mmnbits-${m}-${k}.onnx`);
+    writeFileSync(p, g.toModel());
+    try {
+      const s = await Session.create(p, device);
+      const feeds: Record<string, Tensor> = { x: f32(new Float32Array(m * k).fill(1), [m, k]) };
+      await s.run(feeds);
+      const reps = 10;
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) await s.run(feeds);
+      const ms = (performance.now() - t0) / reps;
+      console.log(`${device} int4 (MatMulNBits) ${CHAIN} x [${m}x${k}]x[${k}x${k}]: ${ms.toFixed(2)} ms, ` +
+        `${((2 * CHAIN * m * k * k) / ms / 1e9).toFixed(1)} TFLOP/s`);
+      await s.dispose();
+    } catch (e) {
+      console.log(`${device} int4 (MatMulNBits) [${m}x${k}]: failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
 }
 
 function f16bits(x: number): number {
