@@ -167,7 +167,16 @@ export class ModelGraph extends Graph {
     const n = this.op('Slice', [this.op('Shape', [angle]), this.i64([0]), this.i64([1])]);
     const zero = this.i64(0, true), one = this.i64(1, true);
     const pos = this.op('Unsqueeze', [this.op('Range', [zero, this.op('Squeeze', [n, this.i64([0])]), one]), this.i64([0])]);
-    return { cos: this.toCompute(this.op('Cos', [angle])), sin: this.toCompute(this.op('Sin', [angle])), pos };
+    return { ...this.rotaryCache(angle), pos };
+  }
+
+  /**
+   * The cos and sin caches [n, D/2] (compute dtype) of per-row angles [n, D/2] float32,
+   * without position ids: a graph that rotates several row subsets against one table
+   * of angles builds this once and passes each subset's table indices to `rotateAt`.
+   */
+  rotaryCache(angle: string): RotaryCache {
+    return { cos: this.toCompute(this.op('Cos', [angle])), sin: this.toCompute(this.op('Sin', [angle])) };
   }
 
   /**
@@ -176,7 +185,15 @@ export class ModelGraph extends Graph {
    * rotated by the tables' row i. Returns the same shape.
    */
   rotate(x: string, t: RotaryTables, heads: number): string {
-    return this.op('RotaryEmbedding', [x, t.pos, t.cos, t.sin], { num_heads: heads, interleaved: 0 }, 'com.microsoft');
+    return this.rotateAt(x, t, t.pos, heads);
+  }
+
+  /**
+   * `rotate` with explicit position ids: x [1, rows, heads*D] (compute dtype), pos [1, rows]
+   * int64 indices into the cache's rows (row i of x is rotated by cache row pos[0, i]).
+   */
+  rotateAt(x: string, cache: RotaryCache, pos: string, heads: number): string {
+    return this.op('RotaryEmbedding', [x, pos, cache.cos, cache.sin], { num_heads: heads, interleaved: 0 }, 'com.microsoft');
   }
 
   /**
@@ -207,10 +224,13 @@ export class ModelGraph extends Graph {
   }
 }
 
-export interface RotaryTables {
+export interface RotaryCache {
   /** [n, D/2] in the compute dtype. */
   readonly cos: string;
   readonly sin: string;
+}
+
+export interface RotaryTables extends RotaryCache {
   /** [1, n] int64 0..n-1. */
   readonly pos: string;
 }

@@ -33,27 +33,21 @@
  * the keys/values of its last layer: CacheBlend runs it over every prompt row to
  * measure how far cached image KV deviates from fresh KV at layer 1, and it must
  * not load the final norm or the LM head (the largest single weight of a real model).
+ *
+ * `layered: true` builds the layered variant instead (llm-layered.ts): every layer
+ * computes its own nested subset of rows and is given its own rows.
  */
 import { TextConfig } from '../../server/src/engine/config';
-import { BuildOptions, MASKED, ModelGraph, RotaryTables, WeightLookup, ropeInvFreq } from './common';
+import { MASKED, ModelGraph, WeightLookup } from './common';
+import { buildLayeredStepGraph } from './llm-layered';
+import { StepGraphOptions, attention, embedRows, finishLayer, givenThenFresh, lmHead, mropeAngles } from './llm-parts';
 
-export interface StepGraphOptions extends BuildOptions {
-  readonly withImages: boolean;
-  readonly withPast: boolean;
-  /** Decoder layers built, from layer 0 (all when absent; more than the model has is all). */
-  readonly maxLayers?: number;
-  /**
-   * false: no final norm, LM head, `logit_rows` input or `logits` output, and the last
-   * built layer stops after its K/V projection (its attention and MLP feed nothing).
-   * Default true.
-   */
-  readonly withLogits?: boolean;
-}
+export type { StepGraphOptions } from './llm-parts';
 
 export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: StepGraphOptions): Uint8Array {
+  if (opts.layered) return buildLayeredStepGraph(cfg, lookup, opts);
   const g = new ModelGraph('qwen2-step', lookup, opts);
   const { hiddenSize: Hd, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
-  const group = H / KV;
   const nLayers = Math.min(opts.maxLayers ?? cfg.numLayers, cfg.numLayers);
   const withLogits = opts.withLogits ?? true;
 
@@ -63,13 +57,7 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   const logitRows = withLogits ? g.input('logit_rows', 'int32', ['nL']) : '';
 
   // Embeddings [nQ, Hd] float32.
-  // The table is gathered in the compute dtype (a float32 copy of a 151936-row table is 1.2 GB).
-  let x = g.toFloat32(g.op('Gather', [g.weight('model.embed_tokens.weight', g.cdt), inputIds], { axis: 0 }));
-  if (opts.withImages) {
-    const img = g.input('image_embeds', 'float32', ['nV', Hd]);
-    const src = g.input('embed_source', 'int32', ['nQ']);
-    x = g.op('Gather', [g.op('Concat', [x, img], { axis: 0 }), src], { axis: 0 });
-  }
+  let x = embedRows(g, Hd, opts.withImages, inputIds);
 
   // Rows and positions of all keys: given rows first, then computed rows.
   let kvRows = qRows;
@@ -93,8 +81,8 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   const mhaBias = opts.attention === 'mha' ? g.toCompute(g.op('Unsqueeze', [mask, g.i64([0, 1])])) : '';
 
   // M-RoPE tables (compute dtype), shared by all layers.
-  const qRot = mropeTables(g, cfg, qPos);
-  const kRot = mropeTables(g, cfg, kvPos);
+  const qRot = g.rotaryTables(mropeAngles(g, cfg, qPos));
+  const kRot = g.rotaryTables(mropeAngles(g, cfg, kvPos));
 
   // Residual stream x: [nQ, Hd] float32. h: the normed input of the current layer.
   let h = g.toCompute(g.rmsNorm(x, 'model.layers.0.input_layernorm.weight', cfg.rmsNormEps));
@@ -114,83 +102,27 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
 
       const qr = g.reshape(g.rotate(g.reshape(q, [1, -1, H * D]), qRot, H), [-1, H, D]); // [nQ, H, D]
       const kr = g.reshape(g.rotate(g.reshape(kAll, [1, -1, KV * D]), kRot, KV), [-1, KV, D]); // [nT, KV, D]
-      let o: string; // [nQ, H*D]
-      if (opts.attention === 'mha') {
-        // GQA by repetition (HF repeat_kv: query head j uses kv head j / group): [nT, KV, D] -> [1, nT, H*D].
-        const rep = (t: string) => g.reshape(g.op('Expand', [g.op('Unsqueeze', [t, g.i64([2])]), g.i64([1, 1, group, 1])]), [1, -1, H * D]);
-        o = g.reshape(g.mha(g.reshape(qr, [1, -1, H * D]), rep(kr), rep(vAll), H, D, mhaBias), [-1, H * D]);
-      } else {
-        const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]
-        const kt = g.op('Unsqueeze', [g.transpose(kr, [1, 0, 2]), g.i64([1])]); // [KV, 1, nT, D]
-        const vt = g.op('Unsqueeze', [g.transpose(vAll, [1, 0, 2]), g.i64([1])]);
-        const og = g.attend(qg, kt, vt, D, mask); // [KV, group, nQ, D]
-        o = g.reshape(g.transpose(g.reshape(og, [H, -1, D]), [1, 0, 2]), [-1, H * D]);
-      }
-      const attnOut = g.toFloat32(g.linear(o, `${p}.self_attn.o_proj`));
-      const [m32, x1] = g.addRmsNorm(x, attnOut, `${p}.post_attention_layernorm.weight`, cfg.rmsNormEps);
-      const m = g.toCompute(m32);
-      const [gate, up] = g.fusedLinear(m, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`]);
-      const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
-      const y = downProj(g, act, `${p}.mlp.down_proj`);
-      if (l + 1 < nLayers) {
-        const [h32, x2] = g.addRmsNorm(x1, y, `model.layers.${l + 1}.input_layernorm.weight`, cfg.rmsNormEps);
-        h = g.toCompute(h32);
-        x = x2;
-      } else {
-        x = g.op('Add', [x1, y]);
-      }
+      const o = attention(g, cfg, qr, kr, vAll, opts.attention === 'mha' ? mhaBias : mask); // [nQ, H*D]
+      const next = finishLayer(g, cfg, l, x, o, l + 1 < nLayers ? l + 1 : undefined);
+      x = next.x;
+      if (next.h) h = next.h;
     });
   }
 
   if (!withLogits) return g.toModel({ opset: 21 });
   // Final norm and LM head for the requested rows only.
-  const last = g.op('Gather', [x, logitRows], { axis: 0 }); // [nL, Hd]
-  const normed = g.toCompute(g.rmsNorm(last, 'model.norm.weight', cfg.rmsNormEps));
-  const headName = cfg.tieWordEmbeddings || !g.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  const logits = g.toFloat32(g.op('MatMul', [normed, g.weight(headName, g.cdt, true)]));
-  g.output(logits, 'logits', 'float32', ['nL', cfg.vocabSize]);
+  lmHead(g, cfg, g.op('Gather', [x, logitRows], { axis: 0 })); // [nL, Hd] -> logits [nL, vocab]
   return g.toModel({ opset: 21 });
 }
 
 /**
- * Layer l's keys/values of all rows, [nT, KV, D] pre-RoPE: the given rows' (inputs
- * past_key.l / past_value.l, withPast) then the computed rows' k, v [nQ, KV, D]; both
- * are graph outputs (present_key.l / present_value.l). Returns [keys, values].
+ * Layer l's keys/values of all rows, [nT, KV, D] pre-RoPE: withPast, the given rows'
+ * then the computed rows' k, v [nQ, KV, D] (see givenThenFresh); without, the computed
+ * rows' alone. Both are graph outputs (present_key.l / present_value.l). Returns [keys, values].
  */
 function kvOutputs(g: ModelGraph, l: number, k: string, v: string, withPast: boolean, KV: number, D: number): [string, string] {
-  let kAll = k, vAll = v;
-  if (withPast) {
-    kAll = g.op('Concat', [g.input(`past_key.${l}`, g.cdt, ['nP', KV, D]), kAll], { axis: 0 });
-    vAll = g.op('Concat', [g.input(`past_value.${l}`, g.cdt, ['nP', KV, D]), vAll], { axis: 0 });
-  }
-  g.output(kAll, `present_key.${l}`, g.cdt, ['nT', KV, D]);
-  g.output(vAll, `present_value.${l}`, g.cdt, ['nT', KV, D]);
-  return [kAll, vAll];
-}
-
-/**
- * The MLP down projection, returned as float32. In float16, Qwen2's MLP output can
- * exceed 65504 (the known "!!!!" overflow); dividing the input by 64 before the
- * float16 MatMul and multiplying the float32 result back keeps it in range at no
- * precision cost (a power of two only moves the exponent).
- */
-function downProj(g: ModelGraph, act: string, prefix: string): string {
-  if (g.cdt === 'float32') return g.linear(act, prefix);
-  const scaled = g.op('Mul', [act, g.cast(g.f32(1 / 64), 'float16')]);
-  return g.op('Mul', [g.toFloat32(g.linear(scaled, prefix)), g.f32(64)]);
-}
-
-/**
- * Rotary tables for M-RoPE positions `pos` [3, n] int32 (see ModelGraph.rotaryTables). Slot i in [0, D/2) uses stream sigma(i) (t, h
- * or w by mrope_section); angle = pos[sigma(i)] * theta^(-2i/D), computed in float32.
- */
-function mropeTables(g: ModelGraph, cfg: TextConfig, pos: string): RotaryTables {
-  const D = cfg.headDim;
-  const half = D / 2;
-  const stream: number[] = [];
-  cfg.mropeSection.forEach((n, s) => { for (let i = 0; i < n; i++) stream.push(s); });
-  if (stream.length !== half) throw new Error(`mrope_section ${cfg.mropeSection} does not sum to headDim/2 = ${half}`);
-  const posT = g.transpose(g.cast(pos, 'float32'), [1, 0]); // [n, 3]
-  const sel = g.op('Gather', [posT, g.i32(stream)], { axis: 1 }); // [n, D/2]
-  return g.rotaryTables(g.op('Mul', [sel, g.f32(ropeInvFreq(cfg.ropeTheta, D))])); // angles [n, D/2]
+  if (withPast) return givenThenFresh(g, l, k, v, KV, D, 'nP', 'nT');
+  g.output(k, `present_key.${l}`, g.cdt, ['nT', KV, D]);
+  g.output(v, `present_value.${l}`, g.cdt, ['nT', KV, D]);
+  return [k, v];
 }

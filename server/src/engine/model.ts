@@ -3,13 +3,19 @@
  * their sessions on one device. `encodeImage` runs the vision graph; `step`
  * runs the language model's selective-prefill/decode graph; `probe` runs the
  * first two decoder layers of that graph (CacheBlend's KV-deviation check).
+ * A model loaded `layered` runs the layered step graph instead, which `stepLayered`
+ * drives with per-layer rows and `step` with the same rows at every layer.
  */
 import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
 import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
+import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
 import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, zeros } from './ort';
 import { VisionInputs } from './vision-inputs';
+
+export { DUMMY_ROW, layeredFrom, layerRows } from './layered';
+export type { LayeredPast, LayeredStepInput, LayeredStepOutput } from './layered';
 
 export type Precision = 'auto' | 'fp32' | 'fp16';
 
@@ -18,14 +24,17 @@ export interface LoadOptions {
   readonly precision?: Precision;
   /** Attention implementation in the graphs (see kernels/graphs/common.ts). */
   readonly attention?: 'manual' | 'mha';
+  /**
+   * Build the layered step graph (kernels/graphs/llm-layered.ts) as the one LM session:
+   * `stepLayered` then runs per-layer row subsets and given rows (VLCache's layer-aware
+   * recomputation), and `step` runs through it unchanged (same rows at every layer).
+   * The trade-off: 9 more nodes per decoder layer on every step, decode included (index
+   * vectors, the per-layer causal mask, two row Gathers; ~22 fewer shared ones), i.e. more
+   * small GPU dispatches; the uniform graph stays the default.
+   */
+  readonly layered?: boolean;
   readonly log?: (message: string) => void;
 }
-
-/**
- * A row index no real row reaches: the one masked "given" row that every step
- * carries, so that no input tensor is ever zero-sized (WebGPU rejects those).
- */
-export const DUMMY_ROW = 1 << 30;
 
 /** Keys/values the language model is given, pre-RoPE, with their rows and positions. */
 export interface Past {
@@ -78,6 +87,8 @@ export class VlModel {
     /** Where graphs are written and the step graph's build options, for graphs made later. */
     private readonly folder: GraphFolder,
     private readonly stepBuild: StepGraphOptions,
+    /** Whether the LM session runs the layered step graph. */
+    readonly layered: boolean,
   ) {}
 
   /**
@@ -97,12 +108,14 @@ export class VlModel {
       const stepBuild: StepGraphOptions = { ...build, withImages: true, withPast: true };
       const cfg = ckpt.config;
       const visionPath = folder.write(`vision-${build.computeDtype}`, buildVisionGraph(cfg.vision, folder.lookup, build));
-      const llmPath = folder.write(`llm-${build.computeDtype}`, buildStepGraph(cfg.text, folder.lookup, stepBuild));
+      const layered = opts.layered ?? false;
+      const llmPath = folder.write(`llm${layered ? '-layered' : ''}-${build.computeDtype}`,
+        buildStepGraph(cfg.text, folder.lookup, { ...stepBuild, layered }));
       const presentNames = Array.from({ length: cfg.text.numLayers }, (_, l) => [`present_key.${l}`, `present_value.${l}`]).flat();
       try {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
-        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild);
+        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
         reasons.push(`${device}: ${e.message.replace(/^the \S+ device is not available here: /, '')}`);
@@ -131,10 +144,49 @@ export class VlModel {
   async step(input: StepInput): Promise<StepOutput> {
     const numLayers = this.checkpoint.config.text.numLayers;
     const past = input.past ?? this.dummyPast();
-    const feeds = this.feeds(input, past, numLayers);
-    feeds.logit_rows = i32(input.logitRows);
+    let feeds: Record<string, Tensor>;
+    if (this.layered) {
+      // The same given rows at every layer and every row kept: the uniform step, in table indices.
+      feeds = this.layeredFeeds(input, planUniform(numLayers, past, input), past.keys, past.values);
+    } else {
+      feeds = this.feeds(input, past, numLayers);
+      feeds.logit_rows = i32(input.logitRows);
+    }
     const out = await this.llm.run(feeds);
     return { logits: out.logits.data as Float32Array, present: presentOf(out, past, input, numLayers) };
+  }
+
+  /**
+   * One run of the layered step graph (a model loaded `layered` only): layer 0 computes
+   * `input.rows`, layer l >= 1 the subset `input.keep[l - 1]` of layer l-1's rows, and each
+   * layer attends causally to its computed rows and to its own given rows of `input.past`.
+   * Returns the logits of `logitRows` (indices into the last layer's rows) and per layer
+   * the present K/V: its given rows (the dummy row where it had none), then its computed rows.
+   */
+  async stepLayered(input: LayeredStepInput): Promise<LayeredStepOutput> {
+    if (!this.layered) throw new Error('stepLayered needs a model loaded with { layered: true }');
+    const numLayers = this.checkpoint.config.text.numLayers;
+    const run = planLayered(numLayers, input);
+    const dummy = run.dummy.some(Boolean) ? this.dummyPast() : undefined;
+    const keys = run.dummy.map((d, l) => (d ? dummy!.keys[l] : input.past!.keys[l]));
+    const values = run.dummy.map((d, l) => (d ? dummy!.values[l] : input.past!.values[l]));
+    const out = await this.llm.run(this.layeredFeeds(input, run, keys, values));
+    const present: LayeredPast = {
+      rows: run.rows, positions: run.positions,
+      index: run.pastIndex.map((given, l) => [...given, ...run.computed[l]]),
+      keys: keys.map((_, l) => out[`present_key.${l}`]),
+      values: values.map((_, l) => out[`present_value.${l}`]),
+    };
+    return { logits: out.logits.data as Float32Array, present };
+  }
+
+  /** Feeds of the layered graph: embeddings of `input`, the index inputs of `run`, per-layer given K/V. */
+  private layeredFeeds(input: StepInput | LayeredStepInput, run: LayeredRun,
+    keys: readonly Tensor[], values: readonly Tensor[]): Record<string, Tensor> {
+    const feeds = { ...this.embedFeeds(input), ...layeredIndexFeeds(run, input.logitRows) };
+    keys.forEach((k, l) => { feeds[`past_key.${l}`] = k; });
+    values.forEach((v, l) => { feeds[`past_value.${l}`] = v; });
+    return feeds;
   }
 
   /**
@@ -163,25 +215,14 @@ export class VlModel {
 
   /** Feeds shared by the step and probe graphs (all but `logit_rows`), past K/V of layers [0, layers). */
   private feeds(input: StepInput, past: Past, layers: number): Record<string, Tensor> {
-    const t = this.checkpoint.config.text;
     const nQ = input.rows.length;
     const feeds: Record<string, Tensor> = {
-      input_ids: i32(input.inputIds),
+      ...this.embedFeeds(input),
       q_rows: i32(input.rows),
       q_positions: i32(input.positions, [3, nQ]),
       past_rows: i32(past.rows),
       past_positions: i32(past.positions, [3, past.rows.length]),
     };
-    // Image rows: embed_source points past the nQ token embeddings into image_embeds.
-    const src: number[] = [];
-    for (let i = 0; i < nQ; i++) {
-      const j = input.imageRowOf?.[i] ?? -1;
-      src.push(j < 0 ? i : nQ + j);
-    }
-    feeds.embed_source = i32(src);
-    feeds.image_embeds = input.imageEmbeds && input.imageEmbeds.length > 0
-      ? f32(input.imageEmbeds, [input.imageEmbeds.length / t.hiddenSize, t.hiddenSize])
-      : f32(new Float32Array(t.hiddenSize), [1, t.hiddenSize]);
     for (let l = 0; l < layers; l++) {
       feeds[`past_key.${l}`] = past.keys[l];
       feeds[`past_value.${l}`] = past.values[l];
@@ -189,8 +230,30 @@ export class VlModel {
     return feeds;
   }
 
-  /** Releases device memory held by a Past's tensors. */
-  static release(past: Past | undefined): void {
+  /**
+   * The embedding inputs of the computed rows (every step graph): input_ids, and
+   * embed_source / image_embeds, where an image row points past the nQ token
+   * embeddings into image_embeds (a one-row zero image when there is none).
+   */
+  private embedFeeds(input: Pick<StepInput, 'inputIds' | 'imageEmbeds' | 'imageRowOf'>): Record<string, Tensor> {
+    const hidden = this.checkpoint.config.text.hiddenSize;
+    const nQ = input.inputIds.length;
+    const src: number[] = [];
+    for (let i = 0; i < nQ; i++) {
+      const j = input.imageRowOf?.[i] ?? -1;
+      src.push(j < 0 ? i : nQ + j);
+    }
+    return {
+      input_ids: i32(input.inputIds),
+      embed_source: i32(src),
+      image_embeds: input.imageEmbeds && input.imageEmbeds.length > 0
+        ? f32(input.imageEmbeds, [input.imageEmbeds.length / hidden, hidden])
+        : f32(new Float32Array(hidden), [1, hidden]),
+    };
+  }
+
+  /** Releases device memory held by a Past's (or a LayeredPast's) tensors. */
+  static release(past: Pick<Past, 'keys' | 'values'> | undefined): void {
     if (!past) return;
     for (const t of [...past.keys, ...past.values]) if (t.location !== 'cpu') t.dispose();
   }
