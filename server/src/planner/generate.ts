@@ -5,13 +5,13 @@
 import { performance } from 'node:perf_hooks';
 import { ChatMessage, ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
 import { preprocessImage } from '../engine/image/preprocess';
-import { Past, StepInput, VlModel } from '../engine/model';
+import { LayeredPast, Past, StepInput, VlModel } from '../engine/model';
 import { Positions, ropePositions, selectPositions } from '../engine/positions';
 import { Sampler, SamplingOptions, topLogits } from '../engine/sampler';
 import { Tokenizer } from '../engine/tokenizer';
 import { visionInputs } from '../engine/vision-inputs';
 import { CACHEBLEND_DEFAULT_RATIO } from './cacheblend';
-import { Mode, Plan, PromptLayout, planPrefill } from './plan';
+import { LayeredPlan, Mode, Plan, PromptLayout, planPrefill } from './plan';
 import { CacheStats, EncodedImage, ReuseEngine, newStats } from './vlcache';
 
 export interface ImageInput {
@@ -52,7 +52,13 @@ export interface AskRequest {
    * Receives the final prefill plan before the prefill runs, and for cacheblend the
    * probe's present K/V of layers 0-1 when a probe ran (diagnostics and tests).
    */
-  readonly onPlan?: (info: { plan: Plan; probe?: Past }) => void;
+  readonly onPlan?: (info: { plan: Plan; probe?: Past; layered?: LayeredPlan }) => void;
+  /**
+   * vlcache: per-layer recompute ratios (non-increasing with depth, planner/schedule.ts)
+   * instead of the uniform `ratio`. Used only on a model loaded `layered` with a reuse
+   * engine; otherwise the uniform ratio applies.
+   */
+  readonly schedule?: readonly number[];
 }
 
 export interface Timings {
@@ -151,8 +157,11 @@ export class Generator {
       tokens: ids, images: prompt.imageSpans.map((sp, i) => ({ key: keys[i], start: sp.start, end: sp.end })),
     };
     const planOpts = { mode, ratio: req.ratio ?? (mode === 'cacheblend' ? CACHEBLEND_DEFAULT_RATIO : 0.05), epicK: req.epicK ?? 32 };
-    const draft = this.reuse
-      ? this.reuse.plan(layout, planOpts)
+    // A layer-aware schedule: per-layer computed and given rows, run on the layered step graph.
+    const scheduled = this.reuse && mode === 'vlcache' && req.schedule && this.model.layered
+      ? this.reuse.planLayered(layout, req.schedule) : undefined;
+    const draft = scheduled ? { plan: scheduled.layered.plan, symbols: scheduled.symbols, hits: scheduled.hits }
+      : this.reuse ? this.reuse.plan(layout, planOpts)
       : { plan: planPrefill(layout, { rows: 0 }, () => false, planOpts), symbols: [], hits: new Map() };
     const { symbols, hits } = draft;
     let plan = draft.plan;
@@ -164,18 +173,36 @@ export class Generator {
       plan = await this.reuse.cacheblend(layout, plan, hits, planOpts.ratio, stats, async () =>
         (probed = await this.model.probe({ ...rowsInput(all, ids, pos, layout, encoded, hidden), logitRows: [n - 1] })));
     }
-    req.onPlan?.({ plan, probe: probed });
+    // An image reused at any layer of a schedule is not a miss.
+    const commitPlan = scheduled ? scheduled.layered.draft : plan;
+    req.onPlan?.({ plan, probe: probed, layered: scheduled?.layered });
     const tAssemble = performance.now();
-    const given = this.reuse?.past(plan, hits, pos, stats);
-    stats.assemble_ms = performance.now() - tAssemble;
     const rows = plan.computeRows;
-    stats.tokens_computed = rows.length;
     stats.tokens_total = n;
-    stats.recompute_fraction = rows.length / n;
-    const first = await this.model.step({
-      ...rowsInput(rows, ids, pos, layout, encoded, hidden), past: given, logitRows: [rows.length - 1],
-    });
-    VlModel.release(given);
+    let first: { logits: Float32Array; present: Past | LayeredPast };
+    if (scheduled) {
+      const lp = scheduled.layered;
+      const given = this.reuse!.layeredPast(lp, scheduled.hits, pos, stats);
+      stats.assemble_ms = performance.now() - tAssemble;
+      stats.layer_rows_computed = lp.computeRows.map((r) => r.length);
+      // Row-layers computed over row-layers in the prompt: the schedule's real work fraction.
+      stats.tokens_computed = rows.length;
+      stats.recompute_fraction = lp.computeRows.reduce((a, r) => a + r.length, 0) / (n * lp.computeRows.length);
+      first = await this.model.stepLayered({
+        ...rowsInput(rows, ids, pos, layout, encoded, hidden), past: given, keep: lp.keep,
+        logitRows: [lp.computeRows[lp.computeRows.length - 1].length - 1],
+      });
+      VlModel.release(given);
+    } else {
+      const given = this.reuse?.past(plan, hits, pos, stats);
+      stats.assemble_ms = performance.now() - tAssemble;
+      stats.tokens_computed = rows.length;
+      stats.recompute_fraction = rows.length / n;
+      first = await this.model.step({
+        ...rowsInput(rows, ids, pos, layout, encoded, hidden), past: given, logitRows: [rows.length - 1],
+      });
+      VlModel.release(given);
+    }
     const t3 = performance.now();
 
     // 5. Decode.
@@ -184,7 +211,7 @@ export class Generator {
     const detok = this.tokenizer.streamDecoder();
     const out: number[] = [];
     let logits = first.logits;
-    let past: Past = first.present;
+    let past: Past | LayeredPast = first.present;
     let stop: AskResult['stop_reason'] = 'length';
     let ttft = 0;
     const logitsTop = topLogits(first.logits, 10);
@@ -212,14 +239,17 @@ export class Generator {
       const row = n + i;
       if (row + 1 > cfg.text.maxPositionEmbeddings) break;
       const p = row + pos.ropeDelta;
-      const next = await this.model.step({ inputIds: [id], rows: [row], positions: [p, p, p], past, logitRows: [0] });
+      // After a layered prefill each layer keeps its own row order: decode through stepLayered (every row kept).
+      const next = 'index' in past
+        ? await this.model.stepLayered({ inputIds: [id], rows: [row], positions: [p, p, p], past, logitRows: [0] })
+        : await this.model.step({ inputIds: [id], rows: [row], positions: [p, p, p], past, logitRows: [0] });
       VlModel.release(past);
       past = next.present;
       logits = next.logits;
     }
     const tEnd = performance.now();
     // 6. Store new image KV and this prompt as a prefix (after the answer: not on the TTFT path).
-    if (this.reuse) await this.reuse.commit(layout, symbols, plan, past, stats);
+    if (this.reuse) await this.reuse.commit(layout, symbols, commitPlan, past, stats);
     VlModel.release(past);
     const tail = detok.flush();
     if (tail) req.onText?.(tail);

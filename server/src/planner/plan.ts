@@ -148,3 +148,57 @@ export function rowRuns(rows: readonly number[]): [number, number][] {
 function range(a: number, b: number): number[] {
   return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
 }
+
+/**
+ * A prefill under a layer-aware schedule: per decoder layer, its computed rows (nested:
+ * layer l's are a subset of layer l-1's) and its given rows (the exact prefix, then each
+ * reused image's rows [start + R_l, end) with R_l = vlcacheHead(ratios[l], nImg)).
+ */
+export interface LayeredPlan {
+  /** Layer 0's plan (its computed rows are the rows the step embeds; stats and commit use it). */
+  readonly plan: Plan;
+  /** The prefix rows and every image that has a KV hit outside the prefix, each with all its reusable rows. */
+  readonly draft: Plan;
+  /** Per layer: the image reuse sets at that layer (empty ones dropped). */
+  readonly reuse: readonly (readonly ImageReuse[])[];
+  /** Per layer: computed rows, ascending. */
+  readonly computeRows: readonly (readonly number[])[];
+  /** Per layer: given rows, ascending (prefix rows, then the reused image rows). */
+  readonly givenRows: readonly (readonly number[])[];
+  /** keep[l - 1] for l >= 1: indices into computeRows[l - 1] of computeRows[l] (stepLayered's keep). */
+  readonly keep: readonly (readonly number[])[];
+}
+
+/**
+ * Plans a vlcache prefill under per-layer ratios (non-increasing with depth, one per
+ * layer). Uniform ratios r give, at every layer, exactly `planPrefill` in mode vlcache at r.
+ * @throws when the ratios increase with depth (the computed rows would not be nested).
+ */
+export function planLayeredPrefill(
+  p: PromptLayout,
+  prefix: { id?: string; rows: number },
+  hasImageKv: (key: string) => boolean,
+  ratios: readonly number[],
+): LayeredPlan {
+  for (let l = 1; l < ratios.length; l++) {
+    if (ratios[l] > ratios[l - 1]) throw new Error(`layer ratios must not increase with depth (layer ${l}: ${ratios[l]} > ${ratios[l - 1]})`);
+  }
+  const n = p.tokens.length;
+  // naive reuses every row of each hit image outside the prefix: the largest reuse set of any layer.
+  const draft = planPrefill(p, prefix, hasImageKv, { mode: 'naive', ratio: 0, epicK: 0 });
+  const reuse = ratios.map((r) => draft.reuse.map((ru) => {
+    const img = p.images[ru.image];
+    const head = vlcacheHead(r, img.end - img.start);
+    return { ...ru, rows: ru.rows.filter((row) => row >= img.start + head) };
+  }).filter((ru) => ru.rows.length > 0));
+  const plans = reuse.map((ru) => withReuse(draft, n, ru));
+  const computeRows = plans.map((pl) => pl.computeRows);
+  const prefixRows = range(0, draft.prefixRows);
+  const givenRows = reuse.map((rus) => [...prefixRows, ...rus.flatMap((ru) => ru.rows)].sort((a, b) => a - b));
+  const keep: number[][] = [];
+  for (let l = 1; l < computeRows.length; l++) {
+    const prev = new Map(computeRows[l - 1].map((r, i) => [r, i]));
+    keep.push(computeRows[l].map((r) => prev.get(r)!));
+  }
+  return { plan: plans[0], draft, reuse, computeRows, givenRows, keep };
+}

@@ -11,12 +11,12 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Past, VlModel } from '../engine/model';
+import { LayeredPast, Past, VlModel, layerRows } from '../engine/model';
 import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
 import type { Positions } from '../engine/positions';
 import { selectPositions } from '../engine/positions';
 import { CHECK_LAYER, blendCount, rowDeviations, selectByDeviation } from './cacheblend';
-import { ImageReuse, Mode, Plan, PlanOptions, PromptLayout, planPrefill, rowRuns, rowSymbols, withReuse } from './plan';
+import { ImageReuse, LayeredPlan, Mode, Plan, PlanOptions, PromptLayout, planLayeredPrefill, planPrefill, rowRuns, rowSymbols, withReuse } from './plan';
 import { PrefixCache } from './prefix-cache';
 
 /** One tensor of a cache entry: raw little-endian bytes. */
@@ -81,6 +81,11 @@ export interface CacheStats {
   assemble_ms: number;
   /** Where each hit came from, e.g. ["encoder:ram", "kv:disk", "prefix:ram"]. */
   tier: string[];
+  /**
+   * Under a layer schedule: rows computed at each decoder layer (tokens_computed is layer 0's,
+   * and recompute_fraction is then the mean over layers of computed rows / prompt rows).
+   */
+  layer_rows_computed?: number[];
 }
 
 export interface ModelShape {
@@ -156,6 +161,78 @@ export class ReuseEngine {
     };
     const plan = planPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, opts);
     return { plan, symbols, hits };
+  }
+
+  /** Plans a vlcache prefill of `layout` under per-layer ratios (planLayeredPrefill). */
+  planLayered(layout: PromptLayout, ratios: readonly number[]): { layered: LayeredPlan; symbols: string[]; hits: KvHits } {
+    const symbols = rowSymbols(layout);
+    const best = this.prefixes.longest(symbols);
+    const hits: KvHits = new Map();
+    const hasKv = (key: string) => {
+      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key)));
+      return hits.get(key) !== undefined;
+    };
+    const layered = planLayeredPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, ratios);
+    return { layered, symbols, hits };
+  }
+
+  /**
+   * The given rows of a layered plan as a LayeredPast: one table (the prefix rows and every
+   * row some layer reuses, with their positions in this prompt), and per layer l its own given
+   * rows (the prefix, then each image's rows reused at l) with K/V from the prefix entry and
+   * the image entries' `k.<l>` / `v.<l>`. Undefined when no layer is given anything.
+   * Stats count layer 0's reuse (the rows the step embeds).
+   */
+  layeredPast(lp: LayeredPlan, hits: KvHits, pos: Positions, stats: CacheStats): LayeredPast | undefined {
+    const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
+    if (lp.givenRows.length !== L) throw new Error(`a layer schedule of ${lp.givenRows.length} layers for a model of ${L}`);
+    const rowBytes = KV * D * (kvDtype === 'float32' ? 4 : 2);
+    const table = [...new Set(lp.givenRows.flat())].sort((a, b) => a - b);
+    if (table.length === 0) return undefined;
+    const indexOf = new Map(table.map((r, i) => [r, i]));
+    const prefixRows = lp.draft.prefixRows;
+    const seq = prefixRows > 0 && lp.draft.prefixId ? this.prefixes.get(lp.draft.prefixId)! : undefined;
+    if (seq) {
+      stats.tier.push('prefix:ram');
+      stats.prefix_tokens_reused = prefixRows;
+    }
+    const entries = new Map<string, { k: Uint8Array[]; v: Uint8Array[] }>();
+    for (const ru of lp.draft.reuse) {
+      const hit = hits.get(ru.key)!;
+      stats.kv_hits++;
+      stats.tier.push(`kv:${hit.tier}`);
+      entries.set(ru.key, tensorsByName(hit.entry, kvDtype));
+    }
+    stats.image_tokens_reused = lp.reuse[0].reduce((s, ru) => s + ru.rows.length, 0);
+    const tensor = (bytes: Uint8Array) => kvDtype === 'float32'
+      ? f32(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4), [bytes.length / rowBytes, KV, D])
+      : f16(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2), [bytes.length / rowBytes, KV, D]);
+    const index: number[][] = [], keys: Tensor[] = [], values: Tensor[] = [];
+    for (let l = 0; l < L; l++) {
+      const rows: number[] = [];
+      const k = new Uint8Array(lp.givenRows[l].length * rowBytes), v = new Uint8Array(k.length);
+      let o = 0;
+      if (seq) {
+        k.set(seq.k[l].subarray(0, prefixRows * rowBytes), 0);
+        v.set(seq.v[l].subarray(0, prefixRows * rowBytes), 0);
+        o = prefixRows * rowBytes;
+        for (let r = 0; r < prefixRows; r++) rows.push(r);
+      }
+      for (const ru of lp.reuse[l]) {
+        const t = entries.get(ru.key)!;
+        for (const [r0, r1] of rowRuns(ru.rows)) {
+          const a = (r0 - ru.start) * rowBytes, b = (r1 - ru.start) * rowBytes;
+          k.set(t.k[l].subarray(a, b), o);
+          v.set(t.v[l].subarray(a, b), o);
+          o += b - a;
+        }
+        rows.push(...ru.rows);
+      }
+      index.push(rows.map((r) => indexOf.get(r)!));
+      keys.push(tensor(k));
+      values.push(tensor(v));
+    }
+    return { rows: table, positions: selectPositions(pos, table), index, keys, values };
   }
 
   /**
@@ -250,15 +327,20 @@ export class ReuseEngine {
    * After a request: stores the KV of every image whose rows were all computed here
    * (a miss), and the whole prompt as an exact prefix. `present` holds every prompt row.
    */
-  async commit(layout: PromptLayout, symbols: string[], plan: Plan, present: Past, stats: CacheStats): Promise<void> {
+  async commit(layout: PromptLayout, symbols: string[], plan: Plan, present: Past | LayeredPast, stats: CacheStats): Promise<void> {
     const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
     const rowBytes = KV * D * (kvDtype === 'float32' ? 4 : 2);
     const n = layout.tokens.length;
-    // Row r of the prompt sits at present index where[r].
-    const where = new Int32Array(n).fill(-1);
-    present.rows.forEach((r, i) => { if (r < n) where[r] = i; });
+    // Row r of the prompt sits at index where[r] of the present (of each layer's own rows when layered).
+    const whereOf = (rows: readonly number[]) => {
+      const where = new Int32Array(n).fill(-1);
+      rows.forEach((r, i) => { if (r < n) where[r] = i; });
+      return where;
+    };
+    const uniformWhere = 'index' in present ? undefined : whereOf(present.rows);
     const k: Uint8Array[] = [], v: Uint8Array[] = [];
     for (let l = 0; l < L; l++) {
+      const where = uniformWhere ?? whereOf(layerRows(present as LayeredPast, l));
       k.push(reorder(await hostBytes(present.keys[l]), where, rowBytes));
       v.push(reorder(await hostBytes(present.values[l]), where, rowBytes));
     }

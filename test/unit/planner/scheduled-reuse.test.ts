@@ -1,0 +1,116 @@
+/**
+ * Layer-aware VLCache end to end on a random 4-layer Qwen2.5-VL checkpoint through the
+ * generator, the planner and the layered step graph on the real ONNX Runtime CPU
+ * provider: a uniform schedule equal to r gives the uniform path's logits; a schedule of
+ * all ones gives full's; larger early ratios compute more rows at early layers and run.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
+import { VlModel } from '../../../server/src/engine/model';
+import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
+import type { LayeredPlan } from '../../../server/src/planner/plan';
+import { ReuseEngine } from '../../../server/src/planner/vlcache';
+import { MapStore } from '../../../server/src/planner/map-store';
+import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+
+function png(w: number, h: number, seed: number): Uint8Array {
+  const p = new PNG({ width: w, height: h });
+  for (let i = 0; i < p.data.length; i++) p.data[i] = (i % 4 === 3) ? 255 : ((i * 37 + seed * 11) >> 2) & 0xff;
+  return PNG.sync.write(p);
+}
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const LAYERS = 4;
+
+describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => {
+  let tmp: string;
+  let uniform: VlModel;
+  let layered: VlModel;
+  const cat = { name: 'cat.png', bytes: png(224, 168, 1) }; // 16x12 patches -> 48 image tokens
+  const dog = { name: 'dog.png', bytes: png(84, 84, 2) };
+
+  const gen = (model: VlModel) => {
+    const c = model.checkpoint.config.text;
+    return new Generator(model, undefined, new ReuseEngine({ fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize,
+      numLayers: c.numLayers, numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype }, new MapStore()));
+  };
+  /** cat cached first and alone, then asked after dog (a different prefix): its KV is reused. */
+  const run = async (model: VlModel, req: Partial<AskRequest>) => {
+    const g = gen(model);
+    await g.ask({ images: [cat], question: 'What is it?', maxTokens: 1, mode: 'full' });
+    let logits = new Float32Array();
+    let layeredPlan: LayeredPlan | undefined;
+    const res: AskResult = await g.ask({ images: [dog, cat], question: 'Compare them.', maxTokens: 4, ignoreEos: true,
+      onLogits: (s, l) => { if (s === 0) logits = l.slice(); }, onPlan: (i) => { layeredPlan = i.layered; }, ...req });
+    return { res, logits, layeredPlan };
+  };
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'vlcache-scheduled-'));
+    process.env.VLCACHE_HOME = join(tmp, 'home');
+    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 11, tied: true, layers: LAYERS });
+    const ckpt = loadCheckpoint(join(tmp, 'model'));
+    uniform = await VlModel.load(ckpt, { device: 'cpu' });
+    layered = await VlModel.load(ckpt, { device: 'cpu', layered: true });
+  });
+  after(async () => {
+    await uniform.dispose();
+    await layered.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('a uniform schedule equal to r gives the uniform path\'s logits and tokens', async () => {
+    for (const r of [0.05, 0.25]) {
+      const u = await run(uniform, { mode: 'vlcache', ratio: r });
+      const s = await run(layered, { mode: 'vlcache', ratio: r, schedule: [r, r, r, r] });
+      assert.ok(s.layeredPlan, 'the scheduled path ran');
+      assert.equal(u.res.cache.kv_hits, 1);
+      assert.equal(s.res.cache.kv_hits, 1);
+      assert.equal(s.res.cache.image_tokens_reused, u.res.cache.image_tokens_reused);
+      assert.equal(s.res.cache.tokens_computed, u.res.cache.tokens_computed);
+      assert.deepEqual(s.res.cache.layer_rows_computed, Array(LAYERS).fill(u.res.cache.tokens_computed));
+      assert.ok(maxAbsDiff(u.logits, s.logits) < 1e-5, `r = ${r}: ${maxAbsDiff(u.logits, s.logits)}`);
+      assert.deepEqual(s.res.token_ids, u.res.token_ids);
+    }
+  });
+
+  it('a schedule of all ones gives full\'s logits', async () => {
+    const full = await run(uniform, { mode: 'full' });
+    const ones = await run(layered, { mode: 'vlcache', schedule: [1, 1, 1, 1] });
+    assert.equal(ones.res.cache.image_tokens_reused, 0);
+    assert.ok(maxAbsDiff(full.logits, ones.logits) < 1e-5);
+    assert.deepEqual(ones.res.token_ids, full.res.token_ids);
+  });
+
+  it('larger early ratios compute more rows at early layers, and decode and commit run', async () => {
+    const s = await run(layered, { mode: 'vlcache', schedule: [0.5, 0.25, 0.1, 0.05] });
+    const u = await run(uniform, { mode: 'vlcache', ratio: 0.05 });
+    const counts = s.res.cache.layer_rows_computed!;
+    const text = u.res.cache.tokens_computed - 2; // uniform r = 0.05: text rows + max(1, floor(2.4)) = 2 image rows
+    assert.deepEqual(counts, [text + 24, text + 12, text + 4, text + 2]);
+    assert.deepEqual(s.layeredPlan!.computeRows.map((r) => r.length), counts);
+    assert.equal(s.res.token_ids.length, 4);
+    assert.ok(s.logits.every(Number.isFinite));
+    // The same request again: the exact prefix (committed from the layered present) now covers it.
+    const g = gen(layered);
+    await g.ask({ images: [cat], question: 'What is it?', maxTokens: 1, mode: 'full' });
+    const req = { images: [dog, cat], question: 'Compare them.', maxTokens: 2, ignoreEos: true, mode: 'vlcache' as const,
+      schedule: [0.5, 0.25, 0.1, 0.05] };
+    const a = await g.ask(req);
+    const b = await g.ask(req);
+    assert.equal(b.cache.tokens_computed, 1);
+    assert.equal(b.cache.prefix_tokens_reused, b.prompt_token_ids.length - 1);
+    assert.deepEqual(b.token_ids, a.token_ids);
+  });
+
+  it('ignores the schedule on a model not loaded layered (uniform ratio)', async () => {
+    const u = await run(uniform, { mode: 'vlcache', ratio: 0.05, schedule: [0.5, 0.25, 0.1, 0.05] });
+    assert.equal(u.layeredPlan, undefined);
+    assert.equal(u.res.cache.layer_rows_computed, undefined);
+  });
+});
