@@ -7,7 +7,8 @@ import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../engine/checkpoint';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
-import { DEFAULT_MODES, FidelityRow, defaultVariants, runFidelity } from '../planner/fidelity';
+import { DEFAULT_MODES, FidelityRow, ModeSpec, defaultVariants, runFidelity } from '../planner/fidelity';
+import { loadSchedule } from '../planner/schedule';
 import { Generator } from '../planner/generate';
 import { ReuseEngine } from '../planner/vlcache';
 import { MapStore } from '../planner/map-store';
@@ -20,10 +21,21 @@ export async function runEval(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, image: { type: 'string' }, 'other-image': { type: 'string' },
       device: { type: 'string' }, precision: { type: 'string' }, tokens: { type: 'string' }, json: { type: 'boolean' },
+      'no-schedule': { type: 'boolean' },
     },
   });
   const ckpt = loadCheckpoint(values.model ?? builtinModelDir());
-  const model = await VlModel.load(ckpt, { device: (values.device ?? 'auto') as DeviceRequest, precision: values.precision as 'fp32' | 'fp16' | undefined });
+  // With a calibrated layer schedule (`vlcache calibrate`), "vlcache scheduled" runs beside the
+  // uniform ratios, on the layered step graph (which gives every other mode the same logits).
+  const schedule = values['no-schedule'] ? undefined
+    : loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, (l) => console.error(l));
+  const modes: ModeSpec[] = [...DEFAULT_MODES];
+  if (schedule) {
+    const at = modes.findIndex((m) => m.label === 'vlcache r=0.05') + 1;
+    modes.splice(at, 0, { label: 'vlcache scheduled', mode: 'vlcache', schedule: schedule.ratios });
+  }
+  const model = await VlModel.load(ckpt, { device: (values.device ?? 'auto') as DeviceRequest,
+    precision: values.precision as 'fp32' | 'fp16' | undefined, layered: schedule !== undefined });
   const image = values.image ?? demoImage();
   const other = values['other-image'] ? { name: values['other-image'], bytes: readImage(values['other-image']) } : syntheticImage();
   const t = ckpt.config.text;
@@ -31,28 +43,30 @@ export async function runEval(argv: string[]): Promise<number> {
     headDim: t.headDim, kvDtype: model.kvDtype };
   if (!values.json) {
     console.log(`fidelity on ${values.model ?? 'the built-in model'} (${model.device}), image ${image}`);
+    if (schedule) console.log(`layer schedule (${schedule.source}): ${schedule.ratios.map((r) => r.toFixed(3)).join(', ')}`);
     console.log('| variant | mode | first-token KL | top-1 agrees | greedy match | rows computed | TTFT ms | TTFT speedup vs full |');
     console.log('|---|---|---|---|---|---|---|---|');
   }
   let rows: FidelityRow[];
   try {
     rows = await runFidelity({
-      image: { name: image, bytes: readImage(image) }, variants: defaultVariants(other), modes: DEFAULT_MODES,
+      image: { name: image, bytes: readImage(image) }, variants: defaultVariants(other), modes,
       tokens: Number(values.tokens ?? 32),
       newGenerator: () => new Generator(model, undefined, new ReuseEngine(shape, new MapStore())),
       onRow: values.json ? undefined : (r) => console.log(`| ${r.variant} | ${r.mode} | ${r.first_token_kl.toExponential(2)} | ` +
-        `${r.first_token_top1_agree ? 'yes' : 'no'} | ${r.greedy_match}/${r.greedy_tokens} | ${r.tokens_computed}/${r.tokens_total} | ` +
+        `${r.first_token_top1_agree ? 'yes' : 'no'} | ${r.greedy_match}/${r.greedy_tokens} | ${r.tokens_computed}/${r.tokens_total}` +
+        `${r.layer_rows_computed ? ` (per layer ${r.layer_rows_computed.join('/')})` : ''} | ` +
         `${r.ttft_ms.toFixed(1)} | ${r.ttft_speedup.toFixed(2)} |`),
     });
   } finally {
     await model.dispose();
   }
-  if (values.json) console.log(JSON.stringify({ model: values.model ?? 'builtin', device: model.device, image, rows }, null, 1));
+  if (values.json) console.log(JSON.stringify({ model: values.model ?? 'builtin', device: model.device, image, schedule, rows }, null, 1));
   return 0;
 }
 
 /** A second, different image for the "another image first" variant when none is given. */
-function syntheticImage(): { name: string; bytes: Uint8Array } {
+export function syntheticImage(): { name: string; bytes: Uint8Array } {
   const p = new PNG({ width: 224, height: 168 });
   for (let y = 0; y < 168; y++) for (let x = 0; x < 224; x++) {
     const i = (y * 224 + x) * 4;

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { runAsk } from './ask';
 import { runBench } from './bench';
+import { runCalibrate } from './calibrate';
 import { runEval } from './eval';
 import { runSoak } from './soak';
 import { MODES } from '../planner/plan';
@@ -17,7 +18,8 @@ const USAGE = `usage:
               [--mode full|prefix|naive|epic|vlcache|cacheblend] [--ratio R] [--epic-k K] [--cache-dir DIR] [--no-cache] "QUESTION"
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
-  vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--json]
+  vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--no-schedule] [--json]
+  vlcache calibrate [--model DIR] [--image PATH]... [--budget R (0.05)] [--device D] [--json]
   vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--json]
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
@@ -72,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'bench') return runBench(rest);
   if (cmd === 'eval') return runEval(rest);
+  if (cmd === 'calibrate') return runCalibrate(rest);
   if (cmd === 'soak') return runSoak(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
   throw new UsageError(`unknown command '${cmd}'`);

@@ -26,6 +26,8 @@ export interface ModeSpec {
   readonly mode: Mode;
   readonly ratio?: number;
   readonly epicK?: number;
+  /** vlcache: per-layer ratios (planner/schedule.ts; needs a model loaded layered). */
+  readonly schedule?: readonly number[];
 }
 
 export interface FidelityRow {
@@ -39,6 +41,8 @@ export interface FidelityRow {
   greedy_tokens: number;
   tokens_computed: number;
   tokens_total: number;
+  /** Under a layer schedule: rows computed at each layer (tokens_computed is layer 0's). */
+  layer_rows_computed?: number[];
   ttft_ms: number;
   /** full's TTFT (encoder cache warm) / this TTFT. */
   ttft_speedup: number;
@@ -103,7 +107,7 @@ export async function runFidelity(o: FidelityOptions): Promise<FidelityRow[]> {
     };
     const full = await request(await warm(), { mode: 'full' });
     for (const m of o.modes) {
-      const run = await request(await warm(), { mode: m.mode, ratio: m.ratio, epicK: m.epicK });
+      const run = await request(await warm(), { mode: m.mode, ratio: m.ratio, epicK: m.epicK, schedule: m.schedule });
       const row = compare(v.name, m.label, full, run, nTok);
       rows.push(row);
       o.onRow?.(row);
@@ -121,6 +125,7 @@ function compare(variant: string, mode: string, full: { res: AskResult; first: F
   return {
     variant, mode, first_token_kl: Math.max(0, kl), first_token_top1_agree: argmax(full.first) === argmax(run.first),
     greedy_match: match, greedy_tokens: n, tokens_computed: run.res.cache.tokens_computed, tokens_total: run.res.cache.tokens_total,
+    ...(run.res.cache.layer_rows_computed ? { layer_rows_computed: run.res.cache.layer_rows_computed } : {}),
     ttft_ms: run.res.timings.ttft_ms, ttft_speedup: full.res.timings.ttft_ms / run.res.timings.ttft_ms,
   };
 }

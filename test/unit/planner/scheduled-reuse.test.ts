@@ -16,6 +16,8 @@ import { AskRequest, AskResult, Generator } from '../../../server/src/planner/ge
 import type { LayeredPlan } from '../../../server/src/planner/plan';
 import { ReuseEngine } from '../../../server/src/planner/vlcache';
 import { MapStore } from '../../../server/src/planner/map-store';
+import { exitSchedule, measureSensitivity } from '../../../server/src/planner/calibrate';
+import { allocateRatios, scheduleError } from '../../../server/src/planner/schedule';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
 
 function png(w: number, h: number, seed: number): Uint8Array {
@@ -106,6 +108,20 @@ describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => 
     assert.equal(b.cache.tokens_computed, 1);
     assert.equal(b.cache.prefix_tokens_reused, b.prompt_token_ids.length - 1);
     assert.deepEqual(b.token_ids, a.token_ids);
+  });
+
+  it('calibration: s_0 is naive, s_L is full, and the allocated schedule is valid', async () => {
+    assert.deepEqual(exitSchedule(0, 4), [0, 0, 0, 0]);
+    assert.deepEqual(exitSchedule(3, 4), [1, 1, 1, 0]);
+    const s = await measureSensitivity({ images: [cat], other: dog, numLayers: LAYERS, newGenerator: () => gen(layered) });
+    assert.equal(s.length, LAYERS + 1);
+    assert.ok(s[LAYERS] < 1e-9, `full: ${s[LAYERS]}`);
+    assert.ok(s[0] > 0, 'naive reuse after another prefix changes the logits');
+    // Layer 0's pre-RoPE K/V depend on the embedding only: recomputing it alone changes nothing.
+    assert.ok(Math.abs(s[0] - s[1]) < 1e-6);
+    const r = allocateRatios(s, 0.05);
+    assert.equal(scheduleError(r, LAYERS), undefined);
+    assert.ok(Math.abs(r.reduce((a, b) => a + b, 0) / LAYERS - 0.05) < 1e-9);
   });
 
   it('ignores the schedule on a model not loaded layered (uniform ratio)', async () => {
