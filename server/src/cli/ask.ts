@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { cacheRoot } from '../engine/graph-files';
 import type { Mode } from '../planner/plan';
 import { ReuseEngine } from '../planner/vlcache';
+import { loadSchedule } from '../planner/schedule';
 import { openStore } from './store';
 import { builtinModelDir, demoImage } from './paths';
 
@@ -60,7 +61,13 @@ export async function runAsk(args: AskArgs): Promise<number> {
   const tLoad = performance.now();
   const ckpt = loadCheckpoint(modelDir);
   for (const w of ckpt.warnings) log(`note: ${w}`);
-  const model = await VlModel.load(ckpt, { device: args.device ?? 'auto', precision: args.precision, log });
+  // A calibrated layer schedule (`vlcache calibrate`) replaces the uniform ratio in vlcache mode
+  // unless --ratio is given; it runs on the layered step graph.
+  const mode = args.mode ?? (args.noCache ? 'full' : 'vlcache');
+  const schedule = mode === 'vlcache' && !args.noCache && args.ratio === undefined
+    ? loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, log) : undefined;
+  const model = await VlModel.load(ckpt, { device: args.device ?? 'auto', precision: args.precision, log, layered: schedule !== undefined });
+  if (schedule) log(`layer schedule: ${schedule.ratios.map((r) => r.toFixed(3)).join(', ')} (${schedule.source})`);
   const loadMs = performance.now() - tLoad;
   log(`device: ${model.device}${model.fallbackReasons.length ? ` (skipped ${model.fallbackReasons.join('; ')})` : ''}`);
   if (demo) {
@@ -84,8 +91,9 @@ export async function runAsk(args: AskArgs): Promise<number> {
       maxTokens: args.maxTokens ?? (demo ? 48 : 256),
       sampling: { temperature: args.temperature, topP: args.topP, seed: args.seed },
       ignoreEos: args.ignoreEos,
-      mode: args.mode ?? (args.noCache ? 'full' : 'vlcache'),
+      mode,
       ratio: args.ratio,
+      schedule: schedule?.ratios,
       epicK: args.epicK,
       onText: args.json ? undefined : (d) => process.stdout.write(d),
       signal: controller.signal,
