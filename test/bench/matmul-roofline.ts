@@ -26,19 +26,7 @@ async function main(): Promise<void> {
         : { dtype: 'float32', dims: [k, k], data: new Float32Array(k * k).fill(v) });
       let y = g.op('Cast', [g.input('x', 'float32', [m, k])], { to: dt === 'float16' ? 10 : 1 });
       for (let i = 0; i < CHAIN; i++) y = g.op('MatMul', [y, w]);
-      g.output(g.op('ReduceSum', [g.op('Cast', [y], { to: 1 })], { keepdims: 0 }), 'y', 'float32', []);
-      const p = join(dir, `mm-${dt}-${m}-${k}.onnx`);
-      writeFileSync(p, g.toModel());
-      const s = await Session.create(p, device);
-      const feeds: Record<string, Tensor> = { x: f32(new Float32Array(m * k).fill(1), [m, k]) };
-      await s.run(feeds);
-      const reps = 10;
-      const t0 = performance.now();
-      for (let i = 0; i < reps; i++) await s.run(feeds);
-      const ms = (performance.now() - t0) / reps;
-      console.log(`${device} ${dt} ${CHAIN} x [${m}x${k}]x[${k}x${k}]: ${ms.toFixed(2)} ms, ` +
-        `${((2 * CHAIN * m * k * k) / ms / 1e9).toFixed(1)} TFLOP/s`);
-      await s.dispose();
+      await timeChain(g, y, join(dir, `mm-${dt}-${m}-${k}.onnx`), device, m, k, dt);
     }
   }
   // The same chains through com.microsoft.MatMulNBits (4-bit weights, block 32), the kernel ONNX Runtime's
@@ -52,24 +40,28 @@ async function main(): Promise<void> {
     for (let i = 0; i < CHAIN; i++) {
       y = g.op('MatMulNBits', [y, packed, scales], { K: k, N: k, bits: 4, block_size: block, accuracy_level: 4 }, 'com.microsoft');
     }
-    g.output(g.op('ReduceSum', [g.op('Cast', [y], { to: 1 })], { keepdims: 0 }), 'y', 'float32', []);
-    const p = join(dir, `mmnbits-${m}-${k}.onnx`);
-    writeFileSync(p, g.toModel());
     try {
-      const s = await Session.create(p, device);
-      const feeds: Record<string, Tensor> = { x: f32(new Float32Array(m * k).fill(1), [m, k]) };
-      await s.run(feeds);
-      const reps = 10;
-      const t0 = performance.now();
-      for (let i = 0; i < reps; i++) await s.run(feeds);
-      const ms = (performance.now() - t0) / reps;
-      console.log(`${device} int4 (MatMulNBits) ${CHAIN} x [${m}x${k}]x[${k}x${k}]: ${ms.toFixed(2)} ms, ` +
-        `${((2 * CHAIN * m * k * k) / ms / 1e9).toFixed(1)} TFLOP/s`);
-      await s.dispose();
+      await timeChain(g, y, join(dir, `mmnbits-${m}-${k}.onnx`), device, m, k, 'int4 (MatMulNBits)');
     } catch (e) {
       console.log(`${device} int4 (MatMulNBits) [${m}x${k}]: failed: ${(e as Error).message.split('\n')[0]}`);
     }
   }
+}
+
+/** Finishes the chain graph (sum of the output), then times 10 runs after one warm-up and prints TFLOP/s. */
+async function timeChain(g: Graph, y: string, path: string, device: 'cpu' | 'webgpu', m: number, k: number, label: string): Promise<void> {
+  g.output(g.op('ReduceSum', [g.op('Cast', [y], { to: 1 })], { keepdims: 0 }), 'y', 'float32', []);
+  writeFileSync(path, g.toModel());
+  const s = await Session.create(path, device);
+  const feeds: Record<string, Tensor> = { x: f32(new Float32Array(m * k).fill(1), [m, k]) };
+  await s.run(feeds);
+  const reps = 10;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await s.run(feeds);
+  const ms = (performance.now() - t0) / reps;
+  console.log(`${device} ${label} ${CHAIN} x [${m}x${k}]x[${k}x${k}]: ${ms.toFixed(2)} ms, ` +
+    `${((2 * CHAIN * m * k * k) / ms / 1e9).toFixed(1)} TFLOP/s`);
+  await s.dispose();
 }
 
 function f16bits(x: number): number {
