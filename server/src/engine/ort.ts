@@ -151,7 +151,7 @@ export class Session {
    * Creates a session for the ONNX file at `path` on `device`.
    * @throws DeviceError when the device cannot be used (no GPU adapter, missing CUDA libraries).
    */
-  static async create(path: string, device: Device, opts: SessionOptions = {}): Promise<Session> {
+  static async create(path: string | Uint8Array, device: Device, opts: SessionOptions = {}): Promise<Session> {
     if (device === 'cuda' && !cudaBinariesPresent()) {
       throw new DeviceError(
         "the CUDA provider is not installed: onnxruntime-node's CUDA binaries were skipped at install. " +
@@ -176,7 +176,7 @@ export class Session {
       options.preferredOutputLocation = loc;
     }
     try {
-      return new Session(await ort.InferenceSession.create(path, options), device);
+      return new Session(await (typeof path === 'string' ? ort.InferenceSession.create(path, options) : ort.InferenceSession.create(path, options)), device);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {

@@ -194,7 +194,7 @@ export class Generator {
       });
       VlModel.release(given);
     } else {
-      const given = this.reuse?.past(plan, hits, pos, stats);
+      const given = await this.reuse?.past(plan, hits, pos, stats);
       stats.assemble_ms = performance.now() - tAssemble;
       stats.tokens_computed = rows.length;
       stats.recompute_fraction = rows.length / n;

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LayeredPast, Past, VlModel, layerRows } from '../engine/model';
 import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
+import { DeviceKv, DeviceKvEntry, KvChunk } from '../engine/kv-device';
 import type { Positions } from '../engine/positions';
 import { selectPositions } from '../engine/positions';
 import { CHECK_LAYER, blendCount, rowDeviations, selectByDeviation } from './cacheblend';
@@ -115,7 +116,12 @@ export class ReuseEngine {
   /** Encoder computations in flight, so concurrent requests for one image compute it once. */
   private inflight = new Map<string, Promise<EncodedImage>>();
 
-  constructor(readonly model: ModelShape, readonly store: EntryStore | undefined, prefixBytes = 512 * 2 ** 20) {
+  /** Device tier: image key -> its K/V on the GPU, in recency order (the last was used last). */
+  private onDevice = new Map<string, DeviceKvEntry>();
+  private deviceBytes = 0;
+
+  constructor(readonly model: ModelShape, readonly store: EntryStore | undefined, prefixBytes = 512 * 2 ** 20,
+    readonly deviceKv?: DeviceKv, readonly deviceBudget = 2 * 2 ** 30) {
     this.prefixes = new PrefixCache(prefixBytes);
   }
 
@@ -241,7 +247,7 @@ export class ReuseEngine {
    * are copied run by run (row-major, so a run of consecutive rows is one byte range):
    * a contiguous tail is a single copy, a cacheblend set one copy per run.
    */
-  past(plan: Plan, hits: KvHits, pos: Positions, stats: CacheStats): Past | undefined {
+  async past(plan: Plan, hits: KvHits, pos: Positions, stats: CacheStats): Promise<Past | undefined> {
     const { numLayers: L, numKvHeads: KV, headDim: D, kvDtype } = this.model;
     const rowBytes = KV * D * (kvDtype === 'float32' ? 4 : 2);
     const rows: number[] = [];
@@ -256,7 +262,7 @@ export class ReuseEngine {
     for (const ru of plan.reuse) {
       const hit = hits.get(ru.key)!;
       stats.kv_hits++;
-      stats.tier.push(`kv:${hit.tier}`);
+      stats.tier.push(this.onDevice.has(ru.key) ? 'kv:device' : `kv:${hit.tier}`);
       stats.image_tokens_reused += ru.rows.length;
       const t = tensorsByName(hit.entry, kvDtype);
       for (const [r0, r1] of rowRuns(ru.rows)) {
@@ -266,6 +272,7 @@ export class ReuseEngine {
       rows.push(...ru.rows);
     }
     if (rows.length === 0) return undefined;
+    if (this.deviceKv) return this.pastOnDevice(plan, hits, pos, rows, chunks);
     const join = (parts: Uint8Array[]) => {
       const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
       let o = 0;
@@ -280,6 +287,41 @@ export class ReuseEngine {
       keys.push(tensor(join(chunks.map((c) => c.k[l]))));
       values.push(tensor(join(chunks.map((c) => c.v[l]))));
     }
+    return { rows, positions: selectPositions(pos, rows), keys, values };
+  }
+
+  /**
+   * The device-tier variant of `past`: reused image rows are sliced from the image's K/V
+   * kept on the GPU (uploaded once per image and process), the exact prefix comes from
+   * the host, and the chunks are concatenated on the device.
+   */
+  private async pastOnDevice(plan: Plan, hits: KvHits, pos: Positions, rows: number[],
+    hostChunks: { k: Uint8Array[]; v: Uint8Array[] }[]): Promise<Past> {
+    const dev = this.deviceKv!;
+    const chunks: KvChunk[] = [];
+    if (plan.prefixRows > 0 && plan.prefixId) {
+      chunks.push({ kind: 'host', k: hostChunks[0].k, v: hostChunks[0].v, rows: plan.prefixRows });
+    }
+    for (const ru of plan.reuse) {
+      let entry = this.onDevice.get(ru.key);
+      if (entry) {
+        this.onDevice.delete(ru.key);
+        this.onDevice.set(ru.key, entry);
+      } else {
+        const t = tensorsByName(hits.get(ru.key)!.entry, this.model.kvDtype);
+        entry = await dev.upload(t.k, t.v);
+        this.onDevice.set(ru.key, entry);
+        this.deviceBytes += entry.bytes;
+        for (const [key, old] of this.onDevice) {
+          if (this.deviceBytes <= this.deviceBudget || key === ru.key) break;
+          this.onDevice.delete(key);
+          this.deviceBytes -= old.bytes;
+          DeviceKv.dispose(old);
+        }
+      }
+      for (const [r0, r1] of rowRuns(ru.rows)) chunks.push({ kind: 'device', entry, r0: r0 - ru.start, r1: r1 - ru.start });
+    }
+    const { keys, values } = await dev.assemble(chunks);
     return { rows, positions: selectPositions(pos, rows), keys, values };
   }
 

@@ -1,0 +1,65 @@
+/**
+ * The device tier's assembly path gives the same given rows, hence the same logits,
+ * as the host path. On the CPU provider the "device" tensors live in host memory, but
+ * the graphs (upload, slice and concatenate) are the ones a GPU runs.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
+import { DeviceKv } from '../../../server/src/engine/kv-device';
+import { VlModel } from '../../../server/src/engine/model';
+import { Generator } from '../../../server/src/planner/generate';
+import { MapStore } from '../../../server/src/planner/map-store';
+import { ReuseEngine } from '../../../server/src/planner/vlcache';
+import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+
+function png(w: number, h: number, seed: number): Uint8Array {
+  const p = new PNG({ width: w, height: h });
+  for (let i = 0; i < p.data.length; i++) p.data[i] = (i % 4 === 3) ? 255 : ((i * 37 + seed * 11) >> 2) & 0xff;
+  return PNG.sync.write(p);
+}
+
+describe('device tier of image KV (CPU provider)', () => {
+  let tmp: string;
+  let model: VlModel;
+  const cat = { name: 'cat.png', bytes: png(112, 84, 1) };
+  const dog = { name: 'dog.png', bytes: png(84, 84, 2) };
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'vlcache-dev-'));
+    process.env.VLCACHE_HOME = join(tmp, 'home');
+    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 9, tied: true });
+    model = await VlModel.load(loadCheckpoint(join(tmp, 'model')), { device: 'cpu' });
+  });
+  after(async () => {
+    await model.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('gives the host path\'s logits, with the exact prefix from the host and image rows from the device', async () => {
+    const c = model.checkpoint.config.text;
+    const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
+      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype };
+    const run = async (device: boolean) => {
+      const reuse = new ReuseEngine(shape, new MapStore(), undefined, device ? new DeviceKv('cpu', shape) : undefined);
+      const gen = new Generator(model, undefined, reuse);
+      await gen.ask({ images: [cat], question: 'What is it?', maxTokens: 1, mode: 'full' });
+      let first = new Float32Array();
+      const res = await gen.ask({ images: [dog, cat], question: 'Compare.', maxTokens: 3, ignoreEos: true, mode: 'vlcache',
+        onLogits: (s, l) => { if (s === 0) first = l.slice(); } });
+      // Again, now that cat's KV already sits in the device tier.
+      const again = await gen.ask({ images: [dog, cat], question: 'Compare again.', maxTokens: 1, mode: 'vlcache' });
+      await reuse.deviceKv?.dispose();
+      return { res, first, again };
+    };
+    const host = await run(false);
+    const dev = await run(true);
+    assert.ok(dev.res.cache.kv_hits >= 1 && dev.res.cache.prefix_tokens_reused > 0);
+    assert.equal(dev.first.reduce((m, v, i) => Math.max(m, Math.abs(v - host.first[i])), 0), 0);
+    assert.deepEqual(dev.res.token_ids, host.res.token_ids);
+    assert.deepEqual(dev.again.token_ids, host.again.token_ids);
+  });
+});
