@@ -291,6 +291,40 @@ export class ReuseEngine {
   }
 
   /**
+   * Puts the K/V of every image computed whole by this request into the device tier,
+   * sliced on the GPU from the present (no download, no upload), so that even the first
+   * reuse of an image finds it there. Runs after the answer, off the TTFT path.
+   */
+  private async keepOnDevice(layout: PromptLayout, plan: Plan, present: Past, where: Int32Array): Promise<void> {
+    const reused = new Set(plan.reuse.map((r) => r.image));
+    for (const [i, img] of layout.images.entries()) {
+      if (reused.has(i) || img.start < plan.prefixRows || this.onDevice.has(img.key)) continue;
+      const r0 = where[img.start], r1 = where[img.end - 1] + 1;
+      // Precondition for a single slice: the image's rows sit contiguously, in order, in the present.
+      if (r0 < 0 || r1 - r0 !== img.end - img.start) continue;
+      const whole = { keys: present.keys, values: present.values, rows: present.rows.length, bytes: 0 };
+      const { keys, values } = await this.deviceKv!.assemble([{ kind: 'device', entry: whole, r0, r1 }]);
+      this.remember(img.key, { keys, values, rows: r1 - r0, bytes: 2 * this.model.numLayers * (r1 - r0) * this.rowBytes });
+    }
+  }
+
+  private get rowBytes(): number {
+    return this.model.numKvHeads * this.model.headDim * (this.model.kvDtype === 'float32' ? 4 : 2);
+  }
+
+  /** Adds an entry to the device tier, evicting the least recently used beyond the budget. */
+  private remember(key: string, entry: DeviceKvEntry): void {
+    this.onDevice.set(key, entry);
+    this.deviceBytes += entry.bytes;
+    for (const [k, old] of this.onDevice) {
+      if (this.deviceBytes <= this.deviceBudget || k === key) break;
+      this.onDevice.delete(k);
+      this.deviceBytes -= old.bytes;
+      DeviceKv.dispose(old);
+    }
+  }
+
+  /**
    * The device-tier variant of `past`: reused image rows are sliced from the image's K/V
    * kept on the GPU (uploaded once per image and process), the exact prefix comes from
    * the host, and the chunks are concatenated on the device.
@@ -310,14 +344,7 @@ export class ReuseEngine {
       } else {
         const t = tensorsByName(hits.get(ru.key)!.entry, this.model.kvDtype);
         entry = await dev.upload(t.k, t.v);
-        this.onDevice.set(ru.key, entry);
-        this.deviceBytes += entry.bytes;
-        for (const [key, old] of this.onDevice) {
-          if (this.deviceBytes <= this.deviceBudget || key === ru.key) break;
-          this.onDevice.delete(key);
-          this.deviceBytes -= old.bytes;
-          DeviceKv.dispose(old);
-        }
+        this.remember(ru.key, entry);
       }
       for (const [r0, r1] of rowRuns(ru.rows)) chunks.push({ kind: 'device', entry, r0: r0 - ru.start, r1: r1 - ru.start });
     }
@@ -387,6 +414,7 @@ export class ReuseEngine {
       v.push(reorder(await hostBytes(present.values[l]), where, rowBytes));
     }
     this.prefixes.put(sha('seq\0', symbols.join(' ')), symbols, k, v);
+    if (this.deviceKv && uniformWhere) await this.keepOnDevice(layout, plan, present as Past, uniformWhere);
     if (!this.store) return;
     const reusedImages = new Set(plan.reuse.map((r) => r.image));
     layout.images.forEach((img, i) => {
