@@ -11,6 +11,7 @@ import { runSoak } from './soak';
 import { MODES } from '../planner/plan';
 import { runCacheCommand } from './cache';
 import { reportError } from './errors';
+import { serveStdio } from '../main';
 
 const USAGE = `usage:
   vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
@@ -21,6 +22,7 @@ const USAGE = `usage:
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--no-schedule] [--json]
   vlcache calibrate [--model DIR] [--image PATH]... [--budget R (0.05)] [--device D] [--json]
   vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--json]
+  vlcache serve --stdio   the language-server daemon (the extension starts it)
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
 async function main(argv: string[]): Promise<number> {
@@ -77,6 +79,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'calibrate') return runCalibrate(rest);
   if (cmd === 'soak') return runSoak(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
+  if (cmd === 'serve') {
+    if (rest.length !== 1 || rest[0] !== '--stdio') throw new UsageError('serve takes --stdio (the only transport so far)');
+    serveStdio();
+    return new Promise<number>(() => {}); // Runs until the client's exit notification ends the process.
+  }
   throw new UsageError(`unknown command '${cmd}'`);
 }
 

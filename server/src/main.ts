@@ -1,0 +1,55 @@
+/**
+ * The daemon's LSP connection: createConnection and one line per handler. The only
+ * importer of vscode-languageserver/node. Started as `vlcache serve --stdio`
+ * (dist/cli.js): the extension spawns the same bundle as the CLI, so there is one
+ * server build to ship and onnxruntime-node stays external in one place.
+ */
+import { createConnection, ProposedFeatures, type Connection } from 'vscode-languageserver/node';
+import type { CancellationToken } from 'vscode-languageserver-protocol';
+import { VlcacheServer, type ClientSink } from './server';
+import { AskRequest } from './protocol/ask';
+import { ClearCacheRequest } from './protocol/clear-cache';
+import { PrefetchRequest } from './protocol/prefetch';
+import { StatsRequest } from './protocol/stats';
+import { StatusNotification } from './protocol/status';
+import { WorkDoneProgress } from 'vscode-languageserver-protocol';
+
+/** Wires a VlcacheServer to a connection (stdio, or streams in tests) and starts listening. */
+export function listen(connection: Connection): VlcacheServer {
+  const sink: ClientSink = {
+    sendStatus: (p) => void connection.sendNotification(StatusNotification.type, p),
+    sendPartialResult: (type, token, value) => void connection.sendProgress(type, token, value as never),
+    sendWorkDone: (token, value) => void connection.sendProgress(WorkDoneProgress.type, token, value),
+    log: (m) => connection.console.log(m),
+  };
+  const server = new VlcacheServer(sink);
+  connection.onInitialize((params) => server.initialize(params));
+  connection.onRequest(AskRequest.type, (params, token) => server.ask(params, abortSignal(token)));
+  connection.onRequest(StatsRequest.type, () => server.stats());
+  connection.onRequest(ClearCacheRequest.type, (_params, token) => server.clearCache(abortSignal(token)));
+  connection.onRequest(PrefetchRequest.type, (params, token) => server.prefetch(params, abortSignal(token)));
+  connection.onShutdown(() => server.shutdown());
+  connection.listen();
+  return server;
+}
+
+/** `vlcache serve --stdio`. Exits on the client's `exit` notification (vscode-languageserver's own handler). */
+export function serveStdio(): void {
+  // NOTE: stdout carries the protocol; anything written there by accident would corrupt it.
+  console.log = console.error;
+  const connection = createConnection(ProposedFeatures.all, process.stdin, process.stdout);
+  process.on('uncaughtException', (e) => {
+    connection.console.error(`vlcache: uncaught exception: ${e?.stack ?? String(e)}`);
+  });
+  process.on('unhandledRejection', (e) => {
+    connection.console.error(`vlcache: unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
+  });
+  listen(connection);
+}
+
+function abortSignal(token: CancellationToken): AbortSignal {
+  const c = new AbortController();
+  if (token.isCancellationRequested) c.abort();
+  else token.onCancellationRequested(() => c.abort());
+  return c.signal;
+}

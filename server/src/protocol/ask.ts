@@ -1,0 +1,77 @@
+import { ProgressType, RequestType } from 'vscode-languageserver-protocol';
+import type { PartialResultParams, WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import type { ReuseMode } from './initialize';
+
+export interface AskParams extends WorkDoneProgressParams, PartialResultParams {
+  /** file:// URIs or workspace-relative paths; each must lie inside a workspace folder. */
+  images: string[];
+  question: string;
+  /** Earlier text turns of the conversation (follow-up questions). */
+  history?: { role: 'user' | 'assistant'; content: string }[];
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Override of the initialize-time reuse mode and ratio. */
+  mode?: ReuseMode;
+  ratio?: number;
+}
+
+/** A streamed piece of the answer, sent as `$/progress` on the request's partialResultToken. */
+export interface AskPartialResult {
+  /** Text to append to what came before. */
+  delta: string;
+}
+
+export const AskPartialResultType = new ProgressType<AskPartialResult>();
+
+/** Per-request cache statistics (`vlcache ask --json`'s `cache`, in camelCase). */
+export interface AskCacheStats {
+  mode: ReuseMode;
+  encoderHits: number;
+  encoderMisses: number;
+  kvHits: number;
+  kvMisses: number;
+  prefixTokensReused: number;
+  imageTokensReused: number;
+  tokensComputed: number;
+  tokensTotal: number;
+  recomputeFraction: number;
+  /** Where each hit came from, e.g. ["encoder:ram", "kv:disk"]. */
+  tier: string[];
+}
+
+export interface AskTimings {
+  preprocessMs: number;
+  visionMs: number;
+  prefillMs: number;
+  ttftMs: number;
+  decodeMs: number;
+  decodeTokensPerS: number;
+  /** Time waiting in the queue (and for the model to load). */
+  queueMs: number;
+}
+
+export interface AskResult {
+  /** The whole answer (also when it was streamed). */
+  text: string;
+  stopReason: 'eos' | 'length' | 'cancelled';
+  nPromptTokens: number;
+  nGeneratedTokens: number;
+  device: string;
+  images: { image: string; width: number; height: number; nTokens: number; downscaled: boolean }[];
+  cache: AskCacheStats;
+  timings: AskTimings;
+}
+
+/**
+ * Client → server. A question about images. The answer streams as
+ * {@link AskPartialResult}s on `partialResultToken`; `workDoneToken` gets
+ * begin/report/end progress (queued, loading, encoding, generating). `$/cancelRequest`
+ * drops it if it has not started, or stops generation between steps, answering
+ * the partial text with `stopReason: 'cancelled'`.
+ */
+export namespace AskRequest {
+  export const method = 'vlcache/ask' as const;
+  export const type = new RequestType<AskParams, AskResult, void>(method);
+}

@@ -1,0 +1,8 @@
+/** The daemon ⇄ extension protocol: every vlcache/* message, declared once. */
+export * from './ask';
+export * from './clear-cache';
+export * from './errors';
+export * from './initialize';
+export * from './prefetch';
+export * from './stats';
+export * from './status';

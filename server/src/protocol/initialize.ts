@@ -1,0 +1,41 @@
+/**
+ * What the client passes at `initialize` (`initializationOptions`) and what the
+ * server adds to its `InitializeResult`.
+ */
+import type { InitializeResult } from 'vscode-languageserver-protocol';
+
+/**
+ * Version of the vlcache/* protocol. Bump it on every incompatible change of a
+ * message in server/src/protocol/ (test/unit/server/protocol.test.ts checks it).
+ */
+export const PROTOCOL_VERSION = 1;
+
+export type DeviceSetting = 'auto' | 'cpu' | 'webgpu' | 'cuda';
+export type ReuseMode = 'full' | 'prefix' | 'naive' | 'epic' | 'vlcache' | 'cacheblend';
+
+/** Settings the daemon needs at boot (the `vlcache.*` settings that require a restart). */
+export interface InitializationOptions {
+  /** The per-workspace cache directory: the extension's workspace storage. Omitted: a RAM-only cache. */
+  cacheDir?: string;
+  /** A Qwen2-VL / Qwen2.5-VL checkpoint folder. Omitted: the built-in tiny model. */
+  modelPath?: string;
+  device?: DeviceSetting;
+  precision?: 'auto' | 'fp32' | 'fp16';
+  /** How cached image KV is reused (default vlcache). */
+  mode?: ReuseMode;
+  /** Recompute ratio r (vlcache 0.05, cacheblend 0.15). Omitted: a calibrated schedule when there is one. */
+  ratio?: number;
+  /** Host RAM budget of the cache, MiB (default 4096). */
+  ramBudgetMb?: number;
+  /** Disk budget of the cache directory, MiB (default 20480). */
+  diskBudgetMb?: number;
+  /** Caps the image area below the checkpoint's max_pixels. */
+  maxPixels?: number;
+  /** Load the model during `initialize` instead of on the first request. */
+  loadModelAtStartup?: boolean;
+}
+
+/** The server's own part of the InitializeResult. */
+export interface VlcacheInitializeResult extends InitializeResult {
+  protocolVersion: number;
+}

@@ -1,0 +1,43 @@
+import { NotificationType } from 'vscode-languageserver-protocol';
+import type { StatsResult } from './stats';
+
+/** The model is loading: `percentage` 0-100 with a line for the user. */
+export interface LoadingStatus {
+  kind: 'loading';
+  message: string;
+  percentage: number;
+}
+
+/** The model is loaded and runs on `device`; `fallbackReasons` says why faster devices were skipped. */
+export interface ReadyStatus {
+  kind: 'ready';
+  device: string;
+  modelPath: string;
+  fallbackReasons: string[];
+  loadMs: number;
+}
+
+/** Cache statistics changed (after an ask, a prefetch or a clear). */
+export interface StatsStatus {
+  kind: 'stats';
+  stats: StatsResult;
+}
+
+/** Something failed outside a request's own answer (model load, disk tier); `code` from ErrorCodes. */
+export interface ErrorStatus {
+  kind: 'error';
+  message: string;
+  code?: number;
+}
+
+export type StatusParams = LoadingStatus | ReadyStatus | StatsStatus | ErrorStatus;
+
+/**
+ * Server → client. Sent while the model loads (progress, then `ready` with the
+ * device in use), after every request that changed the cache (`stats`), and on
+ * errors the user should see that no request reports.
+ */
+export namespace StatusNotification {
+  export const method = 'vlcache/status' as const;
+  export const type = new NotificationType<StatusParams>(method);
+}
