@@ -16,7 +16,7 @@ import { TieredStore } from './cache/store';
 import { Generator, type ImageInput } from './planner/generate';
 import { loadSchedule, type LayerSchedule } from './planner/schedule';
 import { ReuseEngine } from './planner/vlcache';
-import { builtinModelDir } from './cli/paths';
+import { builtinModelDir } from './paths';
 import { parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
 import { Scheduler } from './scheduler/queue';

@@ -14,7 +14,7 @@ import { ReuseEngine } from '../planner/vlcache';
 import { DeviceKv } from '../engine/kv-device';
 import { loadSchedule } from '../planner/schedule';
 import { openStore } from './store';
-import { builtinModelDir, demoImage } from './paths';
+import { builtinModelDir, demoImage } from '../paths';
 
 export interface AskArgs {
   demo?: boolean;

@@ -28,7 +28,7 @@ import { EntryStore, ReuseEngine } from '../planner/vlcache';
 import { DeviceKv } from '../engine/kv-device';
 import { readImage } from './ask';
 import { openStore } from './store';
-import { builtinModelDir, demoImage } from './paths';
+import { builtinModelDir, demoImage } from '../paths';
 
 interface Run {
   ttft_ms: number;

@@ -16,7 +16,7 @@ import { ReuseEngine } from '../planner/vlcache';
 import { readImage } from './ask';
 import { syntheticImage } from './eval';
 import { InputError } from './errors';
-import { builtinModelDir, demoImage } from './paths';
+import { builtinModelDir, demoImage } from '../paths';
 
 export async function runCalibrate(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -13,7 +13,7 @@ import { Generator } from '../planner/generate';
 import { ReuseEngine } from '../planner/vlcache';
 import { MapStore } from '../planner/map-store';
 import { readImage } from './ask';
-import { builtinModelDir, demoImage } from './paths';
+import { builtinModelDir, demoImage } from '../paths';
 
 export async function runEval(argv: string[]): Promise<number> {
   const { values } = parseArgs({

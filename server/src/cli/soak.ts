@@ -14,7 +14,7 @@ import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { Generator, ImageInput } from '../planner/generate';
 import { ReuseEngine } from '../planner/vlcache';
-import { builtinModelDir } from './paths';
+import { builtinModelDir } from '../paths';
 import { openStore } from './store';
 
 export async function runSoak(argv: string[]): Promise<number> {

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export function packageRoot(): string {
-  // The bundle lives in dist/; sources run from server/src/cli/ under tsx.
-  for (const up of ['..', '../../..']) {
+  // The bundle lives in dist/; sources run from server/src/ under tsx.
+  for (const up of ['..', '../..', '../../..']) {
     const root = resolve(__dirname, up);
     if (existsSync(join(root, 'package.json')) && existsSync(join(root, 'media'))) return root;
   }
