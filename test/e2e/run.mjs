@@ -1,0 +1,305 @@
+// Runs the extension in a real VS Code, offline: code-server (VS Code 1.100.3, the
+// extension host in Node on this machine) with the workbench in headless Chromium,
+// driven by playwright-core. See ../../../shared/TESTING-VSCODE.md for the recipe.
+//
+//   (a) extension tests: out/test/e2e/index.js runs inside the extension host
+//       (extensionTestsPath); its output and exit code come back through
+//       page.exposeFunction('codeAutomationLog' / 'codeAutomationExit').
+//   (b) UI smoke tests: drive the workbench DOM; each saves a screenshot to
+//       test/e2e/screenshots/.
+//
+// Exits 0 only when everything passed; the last line is "N passed, N failed".
+// Everything listens on 127.0.0.1 only. Run scripts/e2e-setup.sh first
+// (npm run test:e2e does both).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
+import { chromium } from 'playwright-core';
+import { buildExtensionTests } from './build.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cache = process.env.VLCACHE_E2E_CACHE ?? join(homedir(), '.cache', 'vlcache-e2e');
+const codeServerBin = process.env.VLCACHE_E2E_CODE_SERVER ?? join(cache, 'code-server-4.100.3', 'bin', 'code-server');
+const chromiumBin = process.env.VLCACHE_E2E_CHROMIUM ?? '/usr/bin/chromium';
+const workspace = join(root, 'test', 'fixtures', 'workspace');
+const screenshots = join(root, 'test', 'e2e', 'screenshots');
+const version = JSON.parse(spawnSync('node', ['-p', 'JSON.stringify(require("./package.json").version)'], { cwd: root, encoding: 'utf8' }).stdout);
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const EXTENSION_TESTS_TIMEOUT_MS = 120_000;
+const UI_STEP_TIMEOUT_MS = 30_000;
+const WATCHDOG_MS = 8 * 60_000;
+
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const log = (msg) => console.log(`[e2e ${elapsed()}] ${msg}`);
+
+/** Throw-away folders for code-server (XDG, TMP, user data, extensions) and Chromium. */
+const scratch = mkdtempSync(join(tmpdir(), 'vlcache-e2e-'));
+const dirs = Object.fromEntries(
+  ['userData', 'extensions', 'xdgConfig', 'xdgData', 'xdgCache', 'tmp', 'chromium'].map((k) => {
+    const d = join(scratch, k);
+    mkdirSync(d, { recursive: true });
+    return [k, d];
+  }),
+);
+
+let codeServer; // ChildProcess, in its own process group
+let codeServerLog = '';
+let context; // playwright BrowserContext (owns the Chromium process)
+let cleanedUp = false;
+
+async function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  if (context) await context.close().catch(() => {});
+  if (codeServer && codeServer.exitCode === null && codeServer.signalCode === null) {
+    const exited = new Promise((resolve) => codeServer.once('exit', resolve));
+    try {
+      process.kill(-codeServer.pid, 'SIGTERM'); // the whole group: code-server and its extension hosts
+    } catch {}
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-codeServer.pid, 'SIGKILL');
+      } catch {}
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    console.error(`[e2e] ${sig}: stopping code-server and Chromium`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+// Last resort when the process exits some other way: kill the group synchronously.
+process.on('exit', () => {
+  if (codeServer && codeServer.exitCode === null) {
+    try {
+      process.kill(-codeServer.pid, 'SIGKILL');
+    } catch {}
+  }
+});
+
+function buildAll() {
+  const r = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('node esbuild.mjs failed');
+  return buildExtensionTests();
+}
+
+/** Starts code-server on 127.0.0.1 (port 0: the OS picks a free one) and resolves with its URL. */
+function startCodeServer() {
+  writeFileSync(
+    join(mkdirp(join(dirs.userData, 'User')), 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.enableExperiments': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'security.workspace.trust.enabled': false,
+      'git.openRepositoryInParentFolders': 'never', // the fixture lives inside this repository
+    }),
+  );
+  const args = [
+    '--auth', 'none',
+    '--bind-addr', '127.0.0.1:0',
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--user-data-dir', dirs.userData,
+    '--extensions-dir', dirs.extensions,
+  ];
+  codeServer = spawn(codeServerBin, args, {
+    cwd: root,
+    detached: true, // its own process group, so cleanup() can stop every child
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      XDG_CONFIG_HOME: dirs.xdgConfig,
+      XDG_DATA_HOME: dirs.xdgData,
+      XDG_CACHE_HOME: dirs.xdgCache,
+      TMPDIR: dirs.tmp,
+      // No extension marketplace (code-server defaults to open-vsx.org): nothing leaves 127.0.0.1.
+      EXTENSIONS_GALLERY: '{}',
+    },
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`code-server did not listen within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
+    const onData = (chunk) => {
+      codeServerLog += chunk;
+      const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(codeServerLog);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1], port: Number(m[2]) });
+      }
+    };
+    codeServer.stdout.setEncoding('utf8').on('data', onData);
+    codeServer.stderr.setEncoding('utf8').on('data', onData);
+    codeServer.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${codeServerBin}: ${e.message} (run scripts/e2e-setup.sh)`));
+    });
+    codeServer.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`code-server exited (${code ?? signal}) before listening`));
+    });
+  });
+}
+
+function mkdirp(d) {
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/** The workbench URL with the extension loaded from the repository (and optionally its tests). */
+function workbenchUrl(server, { tests = false } = {}) {
+  const remote = (p) => `vscode-remote://127.0.0.1:${server.port}${p}`;
+  const payload = [['extensionDevelopmentPath', remote(root)]];
+  if (tests) payload.push(['extensionTestsPath', remote(join(root, 'out', 'test', 'e2e', 'index.js'))]);
+  return `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+async function launchChromium() {
+  context = await chromium.launchPersistentContext(dirs.chromium, {
+    executablePath: chromiumBin,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  // Any request that leaves 127.0.0.1 is a bug in the test set-up: refuse it.
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+}
+
+/** (a) The extension tests, inside the extension host. Returns { passed, failed }. */
+async function runExtensionTests(server) {
+  const page = await context.newPage();
+  let output = '';
+  let settle;
+  const exited = new Promise((resolve) => (settle = resolve));
+  await page.exposeFunction('codeAutomationLog', (type, args) => {
+    const text = format(...(Array.isArray(args) ? args : [args])); // console.log's "%s %d" arguments
+    output += text + '\n';
+    for (const line of text.split('\n')) console.log(`  | ${line}`);
+  });
+  await page.exposeFunction('codeAutomationExit', (code) => settle(code));
+  log('extension tests: opening the workbench');
+  await page.goto(workbenchUrl(server, { tests: true }));
+  let timer;
+  const code = await Promise.race([
+    exited,
+    new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), EXTENSION_TESTS_TIMEOUT_MS))),
+  ]);
+  clearTimeout(timer);
+  await page.close().catch(() => {});
+  const m = /extension tests: (\d+) passed, (\d+) failed/.exec(output);
+  const counts = m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 0 };
+  if (code === 'timeout') {
+    log(`extension tests: no exit code within ${EXTENSION_TESTS_TIMEOUT_MS} ms`);
+    counts.failed += 1;
+  } else if (code !== 0 && counts.failed === 0) {
+    log(`extension tests: exit code ${code} with no test failure reported (the runner itself failed)`);
+    counts.failed += 1;
+  } else {
+    log(`extension tests: exit code ${code}`);
+  }
+  return counts;
+}
+
+/** (b) UI smoke tests: each is a name and a function of the page; each saves a screenshot. */
+const uiTests = [
+  {
+    name: 'show-version',
+    title: 'VLCache: Show Version from the command palette shows a notification with the version',
+    async run(page) {
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill('>VLCache: Show Version');
+      // Wait until the palette lists the command (the extension's contributions are loaded).
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'VLCache: Show Version' }).first().waitFor();
+      await page.keyboard.press('Enter');
+      await page.locator('.notifications-toasts .notification-toast', { hasText: `VLCache ${version}` }).waitFor();
+    },
+  },
+];
+
+async function runUiTests(server) {
+  mkdirSync(screenshots, { recursive: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_STEP_TIMEOUT_MS);
+  log('UI tests: opening the workbench');
+  await page.goto(workbenchUrl(server));
+  await page.locator('.monaco-workbench .part.editor').waitFor();
+  // The explorer shows the fixture workspace once the remote file system is up.
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).first().waitFor();
+  const counts = { passed: 0, failed: 0 };
+  for (const t of uiTests) {
+    const shot = join(screenshots, `${t.name}.png`);
+    const started = Date.now();
+    try {
+      await t.run(page);
+      await page.screenshot({ path: shot });
+      counts.passed += 1;
+      log(`  ✔ ${t.title} (${Date.now() - started} ms) -> ${shot}`);
+    } catch (e) {
+      await page.screenshot({ path: shot }).catch(() => {});
+      counts.failed += 1;
+      log(`  ✖ ${t.title}: ${e.message.split('\n')[0]} -> ${shot}`);
+    }
+  }
+  await page.close().catch(() => {});
+  return counts;
+}
+
+async function main() {
+  const watchdog = setTimeout(() => {
+    console.error(`[e2e] watchdog: still running after ${WATCHDOG_MS / 1000} s; stopping`);
+    void cleanup().finally(() => process.exit(1));
+  }, WATCHDOG_MS);
+  watchdog.unref();
+  const total = { passed: 0, failed: 0 };
+  try {
+    log('building the extension and its tests');
+    await buildAll();
+    const server = await startCodeServer();
+    log(`code-server listening at ${server.url}`);
+    await launchChromium();
+    for (const phase of [runExtensionTests, runUiTests]) {
+      const c = await phase(server);
+      total.passed += c.passed;
+      total.failed += c.failed;
+    }
+  } catch (e) {
+    total.failed += 1;
+    console.error(`[e2e ${elapsed()}] ${e.stack ?? e}`);
+  } finally {
+    if (total.failed > 0 && codeServerLog) {
+      console.error('--- code-server output (last 4000 characters) ---');
+      console.error(codeServerLog.slice(-4000));
+    }
+    await cleanup();
+  }
+  log('done');
+  console.log(`${total.passed} passed, ${total.failed} failed`);
+  process.exitCode = total.failed === 0 && total.passed > 0 ? 0 : 1;
+}
+
+await main();
