@@ -96,6 +96,7 @@ export function planPrefill(
   prefix: { id?: string; rows: number },
   hasImageKv: (key: string) => boolean,
   opts: PlanOptions,
+  exactAt: (key: string, start: number) => boolean = () => false,
 ): Plan {
   const n = p.tokens.length;
   // Precondition: spans sorted, disjoint and inside the prompt.
@@ -109,7 +110,10 @@ export function planPrefill(
       if (img.start < prefixRows || !hasImageKv(img.key)) return;
       const nImg = img.end - img.start;
       // cacheblend's draft reuses the whole image, like naive: the probe then picks the rows to recompute.
-      const head = opts.mode === 'naive' || opts.mode === 'cacheblend' ? 0
+      // An entry computed after exactly this prefix at exactly this place is the full computation's
+      // KV: reusing every row is lossless (the common case after a restart, when the RAM-only
+      // exact-prefix index is empty).
+      const head = opts.mode === 'naive' || opts.mode === 'cacheblend' || exactAt(img.key, img.start) ? 0
         : opts.mode === 'epic' ? Math.min(opts.epicK, nImg)
         : vlcacheHead(opts.ratio, nImg);
       // The prompt's last row is always computed (its logits are the answer's first token).

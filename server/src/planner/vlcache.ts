@@ -165,7 +165,11 @@ export class ReuseEngine {
       if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key)));
       return hits.get(key) !== undefined;
     };
-    const plan = planPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, opts);
+    const exactAt = (key: string, start: number) => {
+      const ctx = hits.get(key)?.entry.meta.context as { prefix_hash?: string; start?: number } | undefined;
+      return ctx?.start === start && ctx.prefix_hash === sha(symbols.slice(0, start).join(' '));
+    };
+    const plan = planPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, opts, exactAt);
     return { plan, symbols, hits };
   }
 

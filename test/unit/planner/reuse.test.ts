@@ -143,6 +143,20 @@ describe('VLCache reuse (random weights, CPU)', () => {
     assert.equal(store.size, 2); // one encoder entry, one KV entry
   });
 
+  it('reuses every row losslessly when the image comes back after the same prefix in a new process', async () => {
+    const { gen, store } = fresh();
+    const full = await ask(gen, { mode: 'full' });
+    // A restarted daemon: the same store, an empty exact-prefix index.
+    const c = model.checkpoint.config.text;
+    const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
+      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype };
+    const again = await ask(new Generator(model, undefined, new ReuseEngine(shape, store)), { mode: 'vlcache' });
+    assert.equal(again.res.cache.prefix_tokens_reused, 0);
+    assert.equal(again.res.cache.image_tokens_reused, 12); // all 12 image rows: the cached context matches
+    assert.ok(maxAbsDiff(full.logits, again.logits) < 1e-5);
+    assert.deepEqual(again.res.token_ids, full.res.token_ids);
+  });
+
   it('never serves an image that differs by one pixel from the cache', async () => {
     const { gen } = fresh();
     await ask(gen, { mode: 'full', images: [cat] });
