@@ -10,12 +10,11 @@ import type {
   InitializeParams, ProgressToken, ProgressType, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport,
 } from 'vscode-languageserver-protocol';
 import { loadCheckpoint } from './engine/checkpoint';
-import { DeviceKv } from './engine/kv-device';
 import { VlModel } from './engine/model';
 import { TieredStore } from './cache/store';
 import { Generator, type ImageInput } from './planner/generate';
 import { loadSchedule, type LayerSchedule } from './planner/schedule';
-import { ReuseEngine } from './planner/vlcache';
+import { reuseFor } from './planner/vlcache';
 import { builtinModelDir } from './paths';
 import { parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
@@ -252,12 +251,7 @@ export class VlcacheServer {
 }
 
 function newGenerator(model: VlModel, store: TieredStore, log: (m: string) => void): Generator {
-  const t = model.checkpoint.config.text;
-  const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers,
-    numKvHeads: t.numKvHeads, headDim: t.headDim, kvDtype: model.kvDtype };
-  // On a GPU, reused image KV stays on the device between requests (the device tier).
-  const reuse = new ReuseEngine(shape, store, undefined, model.device === 'cpu' ? undefined : new DeviceKv(model.device, shape));
-  return new Generator(model, log, reuse);
+  return new Generator(model, log, reuseFor(model, store));
 }
 
 /** @throws ResponseError InvalidImage when the file cannot be read. */

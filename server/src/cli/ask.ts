@@ -10,8 +10,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { cacheRoot } from '../engine/graph-files';
 import type { Mode } from '../planner/plan';
-import { ReuseEngine } from '../planner/vlcache';
-import { DeviceKv } from '../engine/kv-device';
+import { reuseFor } from '../planner/vlcache';
 import { loadSchedule } from '../planner/schedule';
 import { openStore } from './store';
 import { builtinModelDir, demoImage } from '../paths';
@@ -76,13 +75,8 @@ export async function runAsk(args: AskArgs): Promise<number> {
     log(`image: ${images[0]}\nquestion: ${question}\n`);
   }
 
-  const t = ckpt.config.text;
   const store = args.noCache ? undefined : openStore(args.cacheDir ?? defaultCacheDir(), ckpt.fingerprint, { log });
-  const shape = { fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers,
-    numKvHeads: t.numKvHeads, headDim: t.headDim, kvDtype: model.kvDtype };
-  // On a GPU, reused image KV stays on the device between requests (the device tier).
-  const reuse = new ReuseEngine(shape, store?.store, undefined, model.device === 'cpu' ? undefined : new DeviceKv(model.device, shape));
-  const gen = new Generator(model, log, reuse);
+  const gen = new Generator(model, log, reuseFor(model, store?.store));
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);

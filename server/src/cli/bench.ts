@@ -24,7 +24,7 @@ import type { DeviceRequest } from '../engine/ort';
 import { AskRequest, AskResult, Generator, ImageInput } from '../planner/generate';
 import { MapStore } from '../planner/map-store';
 import type { Mode } from '../planner/plan';
-import { EntryStore, ReuseEngine } from '../planner/vlcache';
+import { EntryStore, modelShape, reuseFor } from '../planner/vlcache';
 import { DeviceKv } from '../engine/kv-device';
 import { readImage } from './ask';
 import { openStore } from './store';
@@ -73,14 +73,11 @@ export async function runBench(argv: string[]): Promise<number> {
     attention: values.attention as 'manual' | 'mha' | undefined,
   });
   const loadMs = performance.now() - t0;
-  const t = ckpt.config.text;
-  const shape = { fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers, numKvHeads: t.numKvHeads,
-    headDim: t.headDim, kvDtype: model.kvDtype };
   const image: ImageInput = { name: imagePath, bytes: readImage(imagePath) };
   const warmup: ImageInput = { name: 'warmup.png', bytes: readImage(demoImage()) };
   // On a GPU the device tier holds reused image KV (one DeviceKv per process; entries per engine).
-  const deviceKv = model.device === 'cpu' ? undefined : new DeviceKv(model.device, shape);
-  const engine = (store: EntryStore) => new Generator(model, undefined, new ReuseEngine(shape, store, undefined, deviceKv));
+  const deviceKv = model.device === 'cpu' ? null : new DeviceKv(model.device, modelShape(model));
+  const engine = (store: EntryStore) => new Generator(model, undefined, reuseFor(model, store, { deviceKv }));
   const W = (gen: Generator) => gen.ask({ images: [image], question: 'Describe the image.', maxTokens: 1, mode: 'full' });
   const T = (gen: Generator, mode: Mode, extra: Partial<AskRequest> = {}) =>
     gen.ask({ images: [image], system: SYSTEM_T, question: QUESTION_T, maxTokens, ignoreEos: true, mode, ratio, ...extra });

@@ -12,7 +12,7 @@ import { measureSensitivity } from '../planner/calibrate';
 import { Generator } from '../planner/generate';
 import { MapStore } from '../planner/map-store';
 import { allocateRatios, saveSchedule } from '../planner/schedule';
-import { ReuseEngine } from '../planner/vlcache';
+import { reuseFor } from '../planner/vlcache';
 import { readImage } from './ask';
 import { syntheticImage } from './eval';
 import { InputError } from './errors';
@@ -36,14 +36,12 @@ export async function runCalibrate(argv: string[]): Promise<number> {
   const images = values.image?.length
     ? values.image.map((p) => ({ name: p, bytes: readImage(p) }))
     : [{ name: demoImage(), bytes: readImage(demoImage()) }, syntheticImage()];
-  const shape = { fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: L, numKvHeads: t.numKvHeads,
-    headDim: t.headDim, kvDtype: model.kvDtype };
   let sensitivity: number[];
   try {
     if (!values.json) console.error(`calibrating ${values.model ?? 'the built-in model'} (${model.device}, ${L} layers) on ${images.map((i) => i.name).join(', ')}`);
     sensitivity = await measureSensitivity({
       images, other: syntheticImage(), numLayers: L,
-      newGenerator: () => new Generator(model, undefined, new ReuseEngine(shape, new MapStore())),
+      newGenerator: () => new Generator(model, undefined, reuseFor(model, new MapStore(), { deviceKv: null })),
     });
   } finally {
     await model.dispose();

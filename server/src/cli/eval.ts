@@ -10,7 +10,7 @@ import type { DeviceRequest } from '../engine/ort';
 import { DEFAULT_MODES, FidelityRow, ModeSpec, defaultVariants, runFidelity } from '../planner/fidelity';
 import { loadSchedule } from '../planner/schedule';
 import { Generator } from '../planner/generate';
-import { ReuseEngine } from '../planner/vlcache';
+import { reuseFor } from '../planner/vlcache';
 import { MapStore } from '../planner/map-store';
 import { readImage } from './ask';
 import { builtinModelDir, demoImage } from '../paths';
@@ -38,9 +38,6 @@ export async function runEval(argv: string[]): Promise<number> {
     precision: values.precision as 'fp32' | 'fp16' | undefined, layered: schedule !== undefined });
   const image = values.image ?? demoImage();
   const other = values['other-image'] ? { name: values['other-image'], bytes: readImage(values['other-image']) } : syntheticImage();
-  const t = ckpt.config.text;
-  const shape = { fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers, numKvHeads: t.numKvHeads,
-    headDim: t.headDim, kvDtype: model.kvDtype };
   if (!values.json) {
     console.log(`fidelity on ${values.model ?? 'the built-in model'} (${model.device}), image ${image}`);
     if (schedule) console.log(`layer schedule (${schedule.source}): ${schedule.ratios.map((r) => r.toFixed(3)).join(', ')}`);
@@ -52,7 +49,7 @@ export async function runEval(argv: string[]): Promise<number> {
     rows = await runFidelity({
       image: { name: image, bytes: readImage(image) }, variants: defaultVariants(other), modes,
       tokens: Number(values.tokens ?? 32),
-      newGenerator: () => new Generator(model, undefined, new ReuseEngine(shape, new MapStore())),
+      newGenerator: () => new Generator(model, undefined, reuseFor(model, new MapStore(), { deviceKv: null })),
       onRow: values.json ? undefined : (r) => console.log(`| ${r.variant} | ${r.mode} | ${r.first_token_kl.toExponential(2)} | ` +
         `${r.first_token_top1_agree ? 'yes' : 'no'} | ${r.greedy_match}/${r.greedy_tokens} | ${r.tokens_computed}/${r.tokens_total}` +
         `${r.layer_rows_computed ? ` (per layer ${r.layer_rows_computed.join('/')})` : ''} | ` +

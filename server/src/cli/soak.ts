@@ -13,7 +13,7 @@ import { loadCheckpoint } from '../engine/checkpoint';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { Generator, ImageInput } from '../planner/generate';
-import { ReuseEngine } from '../planner/vlcache';
+import { reuseFor } from '../planner/vlcache';
 import { builtinModelDir } from '../paths';
 import { openStore } from './store';
 
@@ -32,9 +32,7 @@ export async function runSoak(argv: string[]): Promise<number> {
   const model = await VlModel.load(ckpt, { device: (values.device ?? 'auto') as DeviceRequest });
   const dir = mkdtempSync(join(tmpdir(), 'vlcache-soak-'));
   const { store, close } = openStore(dir, ckpt.fingerprint, { ramBytes, diskBytes, log: (m) => console.error(`soak: ${m}`) });
-  const t = ckpt.config.text;
-  const reuse = new ReuseEngine({ fingerprint: ckpt.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers,
-    numKvHeads: t.numKvHeads, headDim: t.headDim, kvDtype: model.kvDtype }, store, Number(values['prefix-mb'] ?? 16) * 2 ** 20);
+  const reuse = reuseFor(model, store, { prefixBytes: Number(values['prefix-mb'] ?? 16) * 2 ** 20, deviceKv: null });
   const gen = new Generator(model, undefined, reuse);
   const samples: Record<string, number>[] = [];
   let seed = 1;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ModelConfig, PreprocessConfig, WeightDtype } from './config';
 import { Json, asObject, parseConfig, parsePreprocessConfig } from './checkpoint-config';
-import { checkWeights, expectedWeightShapes, normaliseWeightName, reconcileWithWeights } from './checkpoint-weights';
+import { checkWeights, normaliseWeightName, reconcileWithWeights } from './checkpoint-weights';
 export { SUPPORTED_MODEL_TYPES, asObject, parseModelConfig, parsePreprocessConfig } from './checkpoint-config';
 export type { Json } from './checkpoint-config';
 export { expectedWeightShapes, normaliseWeightName } from './checkpoint-weights';

@@ -98,6 +98,26 @@ export interface ModelShape {
   readonly kvDtype: 'float32' | 'float16';
 }
 
+/** The cache-relevant shape of a loaded model. */
+export function modelShape(model: VlModel): ModelShape {
+  const t = model.checkpoint.config.text;
+  return { fingerprint: model.checkpoint.fingerprint, hiddenSize: t.hiddenSize, numLayers: t.numLayers,
+    numKvHeads: t.numKvHeads, headDim: t.headDim, kvDtype: model.kvDtype };
+}
+
+/**
+ * A reuse engine for `model` over `store`. On a GPU the device tier is on by default (reused
+ * image KV stays on the device between requests); pass `deviceKv` to share one, or null for none.
+ */
+export function reuseFor(model: VlModel, store: EntryStore | undefined,
+  o: { prefixBytes?: number; deviceKv?: DeviceKv | null } = {}): ReuseEngine {
+  const shape = modelShape(model);
+  const deviceKv = o.deviceKv === undefined
+    ? (model.device === 'cpu' ? undefined : new DeviceKv(model.device, shape))
+    : o.deviceKv ?? undefined;
+  return new ReuseEngine(shape, store, o.prefixBytes, deviceKv);
+}
+
 export interface EncodedImage {
   readonly embeds: Float32Array; // [nTokens, hidden]
   readonly grid: [number, number, number];

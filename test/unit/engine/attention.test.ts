@@ -14,8 +14,8 @@ import { VlModel } from '../../../server/src/engine/model';
 import { ropePositions, selectPositions } from '../../../server/src/engine/positions';
 import { visionInputs } from '../../../server/src/engine/vision-inputs';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { maxAbsDiff } from '../../support/images';
 
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 async function run(ckpt: Checkpoint, attention: 'manual' | 'mha'): Promise<{ emb: Float32Array; logits: Float32Array }> {
   const m = await VlModel.load(ckpt, { device: 'cpu', attention });

@@ -15,8 +15,8 @@ import { f32 } from '../../../server/src/engine/ort';
 import { ropePositions, selectPositions } from '../../../server/src/engine/positions';
 import { visionInputs } from '../../../server/src/engine/vision-inputs';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { maxAbsDiff } from '../../support/images';
 
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 for (const [family, attention] of [['qwen2_vl', 'manual'], ['qwen2_5_vl', 'manual'], ['qwen2_5_vl', 'mha']] as const) {
   describe(`selective prefill (${family}, ${attention} attention, random weights, CPU)`, () => {

@@ -21,6 +21,7 @@ import { MapStore } from '../../../server/src/planner/map-store';
 import { Plan } from '../../../server/src/planner/plan';
 import { CacheEntry, ReuseEngine } from '../../../server/src/planner/vlcache';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { maxAbsDiff } from '../../support/images';
 
 function png(w: number, h: number, seed: number): Uint8Array {
   const p = new PNG({ width: w, height: h });
@@ -37,7 +38,6 @@ class RecordingStore extends MapStore {
   }
 }
 
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 describe('CacheBlend reuse (random weights, 3 layers, CPU)', () => {
   let tmp: string;

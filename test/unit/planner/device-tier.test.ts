@@ -8,26 +8,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { DeviceKv } from '../../../server/src/engine/kv-device';
 import { VlModel } from '../../../server/src/engine/model';
 import { Generator } from '../../../server/src/planner/generate';
 import { MapStore } from '../../../server/src/planner/map-store';
-import { ReuseEngine } from '../../../server/src/planner/vlcache';
+import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { patternPng } from '../../support/images';
 
-function png(w: number, h: number, seed: number): Uint8Array {
-  const p = new PNG({ width: w, height: h });
-  for (let i = 0; i < p.data.length; i++) p.data[i] = (i % 4 === 3) ? 255 : ((i * 37 + seed * 11) >> 2) & 0xff;
-  return PNG.sync.write(p);
-}
 
 describe('device tier of image KV (CPU provider)', () => {
   let tmp: string;
   let model: VlModel;
-  const cat = { name: 'cat.png', bytes: png(112, 84, 1) };
-  const dog = { name: 'dog.png', bytes: png(84, 84, 2) };
+  const cat = { name: 'cat.png', bytes: patternPng(112, 84, 1) };
+  const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'vlcache-dev-'));
     process.env.VLCACHE_HOME = join(tmp, 'home');
@@ -40,9 +35,7 @@ describe('device tier of image KV (CPU provider)', () => {
   });
 
   it('gives the host path\'s logits, with the exact prefix from the host and image rows from the device', async () => {
-    const c = model.checkpoint.config.text;
-    const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
-      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype };
+    const shape = modelShape(model);
     const run = async (device: boolean) => {
       const reuse = new ReuseEngine(shape, new MapStore(), undefined, device ? new DeviceKv('cpu', shape) : undefined);
       const gen = new Generator(model, undefined, reuse);

@@ -10,36 +10,27 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { VlModel } from '../../../server/src/engine/model';
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
-import { ReuseEngine } from '../../../server/src/planner/vlcache';
+import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
 import { MapStore } from '../../../server/src/planner/map-store';
 import { TieredStore } from '../../../server/src/cache/store';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { patternPng, maxAbsDiff } from '../../support/images';
 
 
-function png(w: number, h: number, seed: number, flip?: [number, number]): Uint8Array {
-  const p = new PNG({ width: w, height: h });
-  for (let i = 0; i < p.data.length; i++) p.data[i] = (i % 4 === 3) ? 255 : ((i * 37 + seed * 11) >> 2) & 0xff;
-  if (flip) p.data[(flip[1] * w + flip[0]) * 4] ^= 0x80;
-  return PNG.sync.write(p);
-}
 
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 describe('VLCache reuse (random weights, CPU)', () => {
   let tmp: string;
   let model: VlModel;
-  const cat = { name: 'cat.png', bytes: png(112, 84, 1) }; // 112x84 -> 8x6 patches -> 12 image tokens
-  const dog = { name: 'dog.png', bytes: png(84, 84, 2) };
+  const cat = { name: 'cat.png', bytes: patternPng(112, 84, 1) }; // 112x84 -> 8x6 patches -> 12 image tokens
+  const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
 
   const fresh = () => {
     const store = new MapStore();
-    const c = model.checkpoint.config.text;
-    const reuse = new ReuseEngine({ fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
-      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype }, store);
+    const reuse = new ReuseEngine(modelShape(model), store);
     return { store, gen: new Generator(model, undefined, reuse) };
   };
   const ask = async (gen: Generator, req: Partial<AskRequest>): Promise<{ res: AskResult; logits: Float32Array }> => {
@@ -113,9 +104,7 @@ describe('VLCache reuse (random weights, CPU)', () => {
 
   it('gives identical logits whether the image KV comes from disk after a restart or from RAM', async () => {
     const dir = join(tmp, 'workspace-cache');
-    const c = model.checkpoint.config.text;
-    const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
-      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype };
+    const shape = modelShape(model);
     const open = () => new TieredStore({ dir, ramBytes: 1 << 30, diskBytes: 1 << 30, modelFingerprint: shape.fingerprint });
     const first = open();
     const warm = new Generator(model, undefined, new ReuseEngine(shape, first));
@@ -147,9 +136,7 @@ describe('VLCache reuse (random weights, CPU)', () => {
     const { gen, store } = fresh();
     const full = await ask(gen, { mode: 'full' });
     // A restarted daemon: the same store, an empty exact-prefix index.
-    const c = model.checkpoint.config.text;
-    const shape = { fingerprint: model.checkpoint.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers,
-      numKvHeads: c.numKvHeads, headDim: c.headDim, kvDtype: model.kvDtype };
+    const shape = modelShape(model);
     const again = await ask(new Generator(model, undefined, new ReuseEngine(shape, store)), { mode: 'vlcache' });
     assert.equal(again.res.cache.prefix_tokens_reused, 0);
     assert.equal(again.res.cache.image_tokens_reused, 12); // all 12 image rows: the cached context matches
@@ -160,7 +147,7 @@ describe('VLCache reuse (random weights, CPU)', () => {
   it('never serves an image that differs by one pixel from the cache', async () => {
     const { gen } = fresh();
     await ask(gen, { mode: 'full', images: [cat] });
-    const other = { name: 'cat2.png', bytes: png(112, 84, 1, [5, 7]) };
+    const other = { name: 'cat2.png', bytes: patternPng(112, 84, 1, [5, 7]) };
     const b = await ask(gen, { mode: 'vlcache', images: [other] });
     assert.deepEqual([b.res.cache.encoder_hits, b.res.cache.kv_hits], [0, 0]);
   });

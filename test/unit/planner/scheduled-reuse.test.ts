@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { VlModel } from '../../../server/src/engine/model';
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
@@ -19,22 +18,17 @@ import { MapStore } from '../../../server/src/planner/map-store';
 import { exitSchedule, measureSensitivity } from '../../../server/src/planner/calibrate';
 import { allocateRatios, scheduleError } from '../../../server/src/planner/schedule';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { patternPng, maxAbsDiff } from '../../support/images';
 
-function png(w: number, h: number, seed: number): Uint8Array {
-  const p = new PNG({ width: w, height: h });
-  for (let i = 0; i < p.data.length; i++) p.data[i] = (i % 4 === 3) ? 255 : ((i * 37 + seed * 11) >> 2) & 0xff;
-  return PNG.sync.write(p);
-}
 
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 const LAYERS = 4;
 
 describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => {
   let tmp: string;
   let uniform: VlModel;
   let layered: VlModel;
-  const cat = { name: 'cat.png', bytes: png(224, 168, 1) }; // 16x12 patches -> 48 image tokens
-  const dog = { name: 'dog.png', bytes: png(84, 84, 2) };
+  const cat = { name: 'cat.png', bytes: patternPng(224, 168, 1) }; // 16x12 patches -> 48 image tokens
+  const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
 
   const gen = (model: VlModel) => {
     const c = model.checkpoint.config.text;
