@@ -2,6 +2,7 @@
 export * from './ask';
 export * from './clear-cache';
 export * from './errors';
+export * from './explain';
 export * from './initialize';
 export * from './prefetch';
 export * from './stats';

@@ -33,6 +33,15 @@ export interface InitializationOptions {
   maxPixels?: number;
   /** Load the model during `initialize` instead of on the first request. */
   loadModelAtStartup?: boolean;
+  /**
+   * Release the model, device KV and open cache after this many seconds without requests (default 600; 0 = never).
+   * The next request loads it again.
+   */
+  idleTimeoutS?: number;
+  /** Answer `textDocument/hover` on image references (default true). False: no hover capability is declared. */
+  hover?: boolean;
+  /** How long a hover waits for its explanation before answering "being prepared" (default 400 ms). */
+  hoverWaitMs?: number;
 }
 
 /** The server's own part of the InitializeResult. */

@@ -14,9 +14,21 @@ export interface TierSummary {
   nEvictions: number;
 }
 
+/** One finished `vlcache/ask`. */
+export interface RecentAsk {
+  /** Date.now() when it finished. */
+  atMs: number;
+  ttftMs: number;
+  /** Any encoder, image-KV or exact-prefix reuse. */
+  cacheHit: boolean;
+  recomputeFraction: number;
+  nImages: number;
+}
+
 export interface StatsResult {
   model: {
-    state: 'unloaded' | 'loading' | 'ready' | 'failed';
+    /** 'released': unloaded after the idle timeout; the next request loads it again. */
+    state: 'unloaded' | 'loading' | 'ready' | 'failed' | 'released';
     path: string;
     device?: string;
     fallbackReasons: string[];
@@ -37,6 +49,13 @@ export interface StatsResult {
     /** Of the last finished ask. */
     lastTtftMs?: number;
     lastRecomputeFraction?: number;
+    /** The last 50 finished asks, oldest first (the TTFT history). */
+    recent: RecentAsk[];
+    /**
+     * Of every encoder and image-KV lookup in the store since the server started (across idle releases): the
+     * fraction that hit. Absent before the first lookup.
+     */
+    hitRate?: number;
   };
   queue: { nInteractive: number; nBackground: number; running: boolean };
 }

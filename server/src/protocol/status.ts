@@ -30,12 +30,30 @@ export interface ErrorStatus {
   code?: number;
 }
 
-export type StatusParams = LoadingStatus | ReadyStatus | StatsStatus | ErrorStatus;
+/**
+ * An image's explanation (the hover's, `vlcache/explain`'s) finished computing; a hover on it now shows it.
+ * Sent whether or not a request still waits for it.
+ */
+export interface ExplainedStatus {
+  kind: 'explained';
+  /** The image's file URI. */
+  image: string;
+  text: string;
+}
+
+/** The model, device KV and open cache were released after `idleTimeoutS` without requests. */
+export interface ReleasedStatus {
+  kind: 'released';
+  reason: string;
+}
+
+export type StatusParams = LoadingStatus | ReadyStatus | StatsStatus | ErrorStatus | ExplainedStatus | ReleasedStatus;
 
 /**
  * Server → client. Sent while the model loads (progress, then `ready` with the
  * device in use), after every request that changed the cache (`stats`), and on
- * errors the user should see that no request reports.
+ * errors the user should see that no request reports, when an explanation finishes (`explained`), and when the
+ * model is released for idleness (`released`).
  */
 export namespace StatusNotification {
   export const method = 'vlcache/status' as const;
