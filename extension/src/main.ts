@@ -1,17 +1,136 @@
 /**
- * VS Code entry point. For now it activates and reports the version; the
- * language client, commands, hovers and status bar arrive with the editor issue.
+ * VS Code entry point: starts the daemon (a LanguageClient over stdio), wires its
+ * status to the status bar, the load-progress notification and the statistics
+ * view, registers the commands, and offers a restart when a boot-time setting
+ * changes. Hovers and code lenses on image references come from the daemon itself.
  */
 import * as vscode from 'vscode';
+import { AnswerPanel } from './answer-view';
+import { registerCommands } from './commands';
+import { Daemon, describe, ErrorCodes } from './daemon';
+import { StatsPanel } from './stats-view';
+import { CacheStatusBar } from './status-bar';
+import { restartSettingsChanged } from './settings';
+import type { StatusParams } from '../../server/src/protocol';
 
-export function activate(context: vscode.ExtensionContext): { version: string } {
-  const version = String(context.extension.packageJSON.version ?? '0.0.0');
-  context.subscriptions.push(
-    vscode.commands.registerCommand('vlcache.showVersion', () => {
-      void vscode.window.showInformationMessage(`VLCache ${version}`);
-    }),
-  );
-  return { version };
+/** What activate() returns: for other extensions and for the extension tests. */
+export interface VlcacheApi {
+  version: string;
+  daemon: Daemon;
+  /** The status-bar item's text and tooltip as shown now. */
+  statusBar(): { text: string; tooltip: string };
+  /** The answer panel that answered last. */
+  lastAnswerPanel(): AnswerPanel | undefined;
 }
 
-export function deactivate(): void {}
+let daemon: Daemon | undefined;
+
+export function activate(context: vscode.ExtensionContext): VlcacheApi {
+  const version = String(context.extension.packageJSON.version ?? '0.0.0');
+  const output = vscode.window.createOutputChannel('VLCache', { log: true });
+  daemon = new Daemon(context, output);
+  const d = daemon;
+  const statusBar = new CacheStatusBar();
+  const progress = new LoadProgress();
+  context.subscriptions.push(output, d, statusBar, progress,
+    d.onState((s) => {
+      statusBar.onDaemonState(s);
+      // A fresh daemon: show its statistics (model not loaded yet, cache closed) at once.
+      if (s === 'running') void d.stats().then((st) => statusBar.onStats(st), () => undefined);
+    }),
+    d.onStatus((p) => {
+      statusBar.onStatus(p);
+      progress.onStatus(p);
+      if (p.kind === 'stats') StatsPanel.refresh(p.stats);
+      if (p.kind === 'error') reportStatusError(p, output);
+    }),
+    ...registerCommands(context, d),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      const changed = restartSettingsChanged(e);
+      if (changed.length === 0) return;
+      void vscode.window.showInformationMessage(`VLCache: ${changed.join(', ')} take${changed.length === 1 ? 's' : ''} effect when the daemon restarts.`, 'Restart Daemon')
+        .then((pick) => { if (pick) void vscode.commands.executeCommand('vlcache.restartDaemon'); });
+    }),
+  );
+  void d.start().catch((e: unknown) => {
+    void vscode.window.showErrorMessage(`VLCache: the daemon failed to start: ${describe(e)}`, 'Show Output', 'Restart Daemon').then((pick) => {
+      if (pick === 'Show Output') output.show();
+      if (pick === 'Restart Daemon') void vscode.commands.executeCommand('vlcache.restartDaemon');
+    });
+  });
+  return {
+    version,
+    daemon: d,
+    statusBar: () => ({ text: statusBar.text, tooltip: statusBar.tooltipText }),
+    lastAnswerPanel: () => AnswerPanel.last,
+  };
+}
+
+/** Stops the daemon with the editor, so no process keeps holding the GPU. */
+export async function deactivate(): Promise<void> {
+  await daemon?.stop();
+  daemon = undefined;
+}
+
+/** Errors that no request reports (model load, disk tier): told once per distinct message. */
+const reported = new Set<string>();
+function reportStatusError(p: Extract<StatusParams, { kind: 'error' }>, output: vscode.LogOutputChannel): void {
+  output.error(p.message);
+  if (reported.has(p.message)) return;
+  reported.add(p.message);
+  if (p.code === ErrorCodes.ModelLoadFailed) {
+    void vscode.window.showErrorMessage(`VLCache could not load the model: ${p.message}`, 'Open Settings', 'Show Output').then((pick) => {
+      if (pick === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'vlcache.modelPath');
+      if (pick === 'Show Output') output.show();
+    });
+  }
+}
+
+/** The "loading the model" progress notification: opens on the first `loading` status, closes on `ready` or `error`. */
+class LoadProgress implements vscode.Disposable {
+  /** The open notification's reporter; undefined until VS Code has called the task. */
+  private progress?: vscode.Progress<{ message?: string; increment?: number }>;
+  private open = false;
+  private latest?: { message: string; percentage: number };
+  private shownPercentage = 0;
+  private done?: () => void;
+
+  onStatus(p: StatusParams): void {
+    if (p.kind === 'loading') {
+      this.latest = { message: p.message, percentage: p.percentage };
+      if (!this.open) this.show();
+      else this.apply();
+    } else if (p.kind === 'ready' || p.kind === 'error') {
+      this.close();
+    }
+  }
+
+  dispose(): void {
+    this.close();
+  }
+
+  private show(): void {
+    this.open = true;
+    this.shownPercentage = 0;
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VLCache: loading the model' }, (progress) => {
+      if (!this.open) return Promise.resolve(); // closed before VS Code ran the task
+      this.progress = progress;
+      this.apply();
+      return new Promise<void>((resolve) => (this.done = resolve));
+    });
+  }
+
+  private apply(): void {
+    if (!this.progress || !this.latest) return;
+    const increment = Math.max(0, this.latest.percentage - this.shownPercentage);
+    this.shownPercentage += increment;
+    this.progress.report({ message: this.latest.message, increment });
+  }
+
+  private close(): void {
+    this.open = false;
+    this.progress = undefined;
+    this.done?.();
+    this.done = undefined;
+  }
+}

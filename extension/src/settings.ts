@@ -1,0 +1,81 @@
+/**
+ * The `vlcache.*` settings: what the daemon takes at start (initializationOptions)
+ * and what each request carries. A change to a boot-time setting needs a daemon
+ * restart; everything else applies to the next request.
+ */
+import * as vscode from 'vscode';
+import type { DeviceSetting, InitializationOptions, ReuseMode } from '../../server/src/protocol';
+
+/** Settings read once by the daemon at `initialize`: changing one restarts it. */
+export const RESTART_SETTINGS = [
+  'vlcache.modelPath',
+  'vlcache.device',
+  'vlcache.precision',
+  'vlcache.maxImagePixels',
+  'vlcache.cache.ramBudgetMb',
+  'vlcache.cache.diskBudgetMb',
+  'vlcache.idleTimeoutSeconds',
+] as const;
+
+/** Per-request settings (sent with every ask). */
+export interface RequestSettings {
+  mode: ReuseMode;
+  ratio?: number;
+  maxTokens: number;
+}
+
+function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration('vlcache');
+}
+
+/** The model folder the user set, with `~` and `${workspaceFolder}` expanded; undefined: the built-in model. */
+export function modelPath(): string | undefined {
+  const raw = config().get<string>('modelPath', '').trim();
+  if (!raw) return undefined;
+  const home = process.env.HOME ?? process.env.USERPROFILE ?? '';
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
+  return raw.replace(/^~(?=$|[\\/])/, home).replace(/\$\{workspaceFolder\}/g, folder);
+}
+
+/** `initializationOptions` for the daemon; `cacheDir` is the extension's workspace storage. */
+export function initializationOptions(cacheDir: string | undefined): InitializationOptions {
+  const c = config();
+  const orNull = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+  return {
+    cacheDir,
+    modelPath: modelPath(),
+    device: c.get<DeviceSetting>('device', 'auto'),
+    precision: c.get<'auto' | 'fp16' | 'fp32'>('precision', 'auto'),
+    mode: c.get<ReuseMode>('mode', 'vlcache'),
+    ratio: orNull(c.get<number | null>('recomputeRatio')),
+    ramBudgetMb: c.get<number>('cache.ramBudgetMb', 4096),
+    diskBudgetMb: c.get<number>('cache.diskBudgetMb', 20480),
+    maxPixels: orNull(c.get<number | null>('maxImagePixels')),
+    idleTimeoutS: c.get<number>('idleTimeoutSeconds', 600),
+    // Hovers are switched on and off in the client (middleware), so that setting needs no restart.
+    hover: true,
+  };
+}
+
+export function requestSettings(): RequestSettings {
+  const c = config();
+  const ratio = c.get<number | null>('recomputeRatio');
+  return {
+    mode: c.get<ReuseMode>('mode', 'vlcache'),
+    ratio: ratio === null || ratio === undefined ? undefined : ratio,
+    maxTokens: c.get<number>('maxTokens', 512),
+  };
+}
+
+export function hoverEnabled(): boolean {
+  return config().get<boolean>('hover.enabled', true);
+}
+
+export function mockupLanguage(): string {
+  return config().get<string>('mockup.language', 'html');
+}
+
+/** The boot-time settings that this change touches (empty: nothing needs a restart). */
+export function restartSettingsChanged(e: vscode.ConfigurationChangeEvent): string[] {
+  return RESTART_SETTINGS.filter((s) => e.affectsConfiguration(s));
+}

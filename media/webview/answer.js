@@ -1,0 +1,76 @@
+// The answer view's page script (extension/src/answer-view.ts owns the panel).
+// It only renders what the extension posts; the Markdown arrives as HTML that
+// markdown-it produced with raw HTML off, so nothing from the model runs here.
+// @ts-check
+(function () {
+  // eslint-disable-next-line no-undef
+  const vscode = acquireVsCodeApi();
+  const turns = /** @type {HTMLElement} */ (document.getElementById('turns'));
+  const form = /** @type {HTMLFormElement} */ (document.getElementById('ask'));
+  const question = /** @type {HTMLTextAreaElement} */ (document.getElementById('question'));
+  const send = /** @type {HTMLButtonElement} */ (document.getElementById('send'));
+  const stop = /** @type {HTMLButtonElement} */ (document.getElementById('stop'));
+
+  /** @param {number} index */
+  function turnElement(index) {
+    let el = document.getElementById(`turn-${index}`);
+    if (!el) {
+      el = document.createElement('section');
+      el.id = `turn-${index}`;
+      el.className = 'turn streaming';
+      el.innerHTML = '<p class="question"></p><div class="answer"></div><footer><span class="badge"></span><details><summary>details</summary><pre class="details"></pre></details><ul class="notes"></ul></footer>';
+      turns.appendChild(el);
+    }
+    return el;
+  }
+
+  window.addEventListener('message', (event) => {
+    const m = event.data;
+    switch (m.type) {
+      case 'turn': {
+        const el = turnElement(m.index);
+        /** @type {HTMLElement} */ (el.querySelector('.question')).textContent = m.question;
+        el.scrollIntoView({ block: 'end' });
+        break;
+      }
+      case 'answer': {
+        const el = turnElement(m.index);
+        /** @type {HTMLElement} */ (el.querySelector('.answer')).innerHTML = m.html;
+        el.scrollIntoView({ block: 'end' });
+        break;
+      }
+      case 'done': {
+        const el = turnElement(m.index);
+        el.classList.remove('streaming');
+        el.classList.add(m.state);
+        const badge = /** @type {HTMLElement} */ (el.querySelector('.badge'));
+        badge.textContent = m.badge;
+        badge.classList.toggle('hit', m.hit);
+        /** @type {HTMLElement} */ (el.querySelector('.details')).textContent = m.details;
+        /** @type {HTMLElement} */ (el.querySelector('details')).hidden = !m.details;
+        const notes = /** @type {HTMLElement} */ (el.querySelector('.notes'));
+        notes.replaceChildren(...m.notes.map((/** @type {string} */ n) => Object.assign(document.createElement('li'), { textContent: n })));
+        break;
+      }
+      case 'busy':
+        stop.disabled = !m.busy;
+        document.body.classList.toggle('busy', m.busy);
+        break;
+    }
+  });
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = question.value.trim();
+    if (!q) return;
+    vscode.postMessage({ type: 'ask', question: q });
+    question.value = '';
+  });
+  question.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      form.requestSubmit(send);
+    }
+  });
+  stop.addEventListener('click', () => vscode.postMessage({ type: 'stop' }));
+})();
