@@ -16,6 +16,9 @@ export interface ServerConfig {
   readonly diskBytes: number;
   readonly maxPixels?: number;
   readonly loadModelAtStartup: boolean;
+  readonly idleTimeoutMs: number; // 0: never release
+  readonly hover: boolean;
+  readonly hoverWaitMs: number;
 }
 
 const DEVICES: readonly DeviceSetting[] = ['auto', 'cpu', 'webgpu', 'cuda'];
@@ -41,6 +44,11 @@ export function parseConfig(raw: unknown): ServerConfig {
     if (v === undefined || v === null) return dflt;
     return allowed.includes(v as T) ? (v as T) : bad(name, `one of ${allowed.join(', ')}`, v);
   };
+  const bool = (name: keyof InitializationOptions, dflt: boolean): boolean => {
+    const v = o[name];
+    if (v === undefined || v === null) return dflt;
+    return typeof v === 'boolean' ? v : bad(name, 'true or false', v);
+  };
   return Object.freeze({
     cacheDir: absPath('cacheDir'),
     modelPath: absPath('modelPath'),
@@ -52,5 +60,8 @@ export function parseConfig(raw: unknown): ServerConfig {
     diskBytes: (num('diskBudgetMb', 0) ?? 20480) * 2 ** 20,
     maxPixels: num('maxPixels', 1),
     loadModelAtStartup: o.loadModelAtStartup === true,
+    idleTimeoutMs: (num('idleTimeoutS', 0) ?? 600) * 1000,
+    hover: bool('hover', true),
+    hoverWaitMs: num('hoverWaitMs', 0) ?? 400,
   });
 }

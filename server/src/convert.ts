@@ -52,7 +52,8 @@ export function resolveImagePath(ref: string, roots: readonly string[]): string 
   return path;
 }
 
-function isInside(path: string, root: string): boolean {
+/** Whether absolute `path` is `root` or lies under it. */
+export function isInside(path: string, root: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }

@@ -4,11 +4,13 @@
  * (dist/cli.js): the extension spawns the same bundle as the CLI, so there is one
  * server build to ship and onnxruntime-node stays external in one place.
  */
-import { createConnection, ProposedFeatures, type Connection } from 'vscode-languageserver/node';
+import { createConnection, ProposedFeatures, TextDocuments, type Connection } from 'vscode-languageserver/node';
 import type { CancellationToken } from 'vscode-languageserver-protocol';
 import { VlcacheServer, type ClientSink } from './server';
 import { AskRequest } from './protocol/ask';
 import { ClearCacheRequest } from './protocol/clear-cache';
+import { ExplainRequest } from './protocol/explain';
+import { textDocuments } from './hover/text-document';
 import { PrefetchRequest } from './protocol/prefetch';
 import { StatsRequest } from './protocol/stats';
 import { StatusNotification } from './protocol/status';
@@ -22,13 +24,18 @@ export function listen(connection: Connection): VlcacheServer {
     sendWorkDone: (token, value) => void connection.sendProgress(WorkDoneProgress.type, token, value),
     log: (m) => connection.console.log(m),
   };
-  const server = new VlcacheServer(sink);
+  const documents = new TextDocuments(textDocuments);
+  const server = new VlcacheServer(sink, documents);
   connection.onInitialize((params) => server.initialize(params));
+  connection.onHover((params, token) => server.hover(params, abortSignal(token)));
+  connection.onCodeLens((params) => server.codeLens(params));
+  connection.onRequest(ExplainRequest.type, (params, token) => server.explain(params, abortSignal(token)));
   connection.onRequest(AskRequest.type, (params, token) => server.ask(params, abortSignal(token)));
   connection.onRequest(StatsRequest.type, () => server.stats());
   connection.onRequest(ClearCacheRequest.type, (_params, token) => server.clearCache(abortSignal(token)));
   connection.onRequest(PrefetchRequest.type, (params, token) => server.prefetch(params, abortSignal(token)));
   connection.onShutdown(() => server.shutdown());
+  documents.listen(connection);
   connection.listen();
   return server;
 }

@@ -5,26 +5,35 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { ResponseError } from 'vscode-languageserver-protocol';
+import { LSPErrorCodes, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver-protocol';
 import type {
-  InitializeParams, ProgressToken, ProgressType, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport,
+  CodeLens, CodeLensParams, Hover, HoverParams, InitializeParams, ProgressToken, ProgressType, WorkDoneProgressBegin,
+  WorkDoneProgressEnd, WorkDoneProgressReport,
 } from 'vscode-languageserver-protocol';
 import { loadCheckpoint } from './engine/checkpoint';
 import { VlModel } from './engine/model';
 import { TieredStore } from './cache/store';
-import { Generator, type ImageInput } from './planner/generate';
+import { ImageError } from './engine/image/errors';
+import { Generator, type AskRequest as EngineAskRequest, type ImageInput } from './planner/generate';
+import type { CacheStats } from './planner/vlcache';
 import { loadSchedule, type LayerSchedule } from './planner/schedule';
 import { reuseFor } from './planner/vlcache';
 import { builtinModelDir } from './paths';
 import { parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
-import { Scheduler } from './scheduler/queue';
+import { QueueClosedError, Scheduler, type Priority, type Scheduled } from './scheduler/queue';
+import { imageCodeLenses } from './hover/code-lens';
+import { EXPLAIN_MAX_TOKENS, EXPLAIN_QUESTION, Explainer, within } from './hover/explainer';
+import { Explanations, type Explanation } from './hover/explanations';
+import { errorMarkdown, hoverMarkdown, hoverTarget } from './hover/hover';
+import type { DocumentSource } from './hover/text-document';
 import { AskPartialResultType, type AskParams, type AskResult } from './protocol/ask';
 import type { ClearCacheResult } from './protocol/clear-cache';
 import { ErrorCodes, type PathErrorData } from './protocol/errors';
+import type { ExplainParams, ExplainResult } from './protocol/explain';
 import { PROTOCOL_VERSION, type VlcacheInitializeResult } from './protocol/initialize';
 import type { PrefetchParams, PrefetchResult } from './protocol/prefetch';
-import type { StatsResult, TierSummary } from './protocol/stats';
+import type { RecentAsk, StatsResult, TierSummary } from './protocol/stats';
 import type { StatusParams } from './protocol/status';
 
 /** How the server talks back to the client; main.ts implements it over the connection. */
@@ -47,15 +56,26 @@ interface Engine {
   schedule?: LayerSchedule;
 }
 
+/** How many finished asks `stats().requests.recent` keeps. */
+const N_RECENT = 50;
+
 export class VlcacheServer {
   private config?: ServerConfig;
   private roots: string[] = [];
   private readonly scheduler = new Scheduler();
   private engine?: Promise<Engine>;
+  private loaded?: Engine;
   private modelState: StatsResult['model'] = { state: 'unloaded', path: '', fallbackReasons: [] };
-  private readonly counts = { nAsks: 0, nPrefetches: 0, nCancelled: 0 } as StatsResult['requests'];
+  private readonly counts = { nAsks: 0, nPrefetches: 0, nCancelled: 0 } as Omit<StatsResult['requests'], 'recent' | 'hitRate'>;
+  private readonly recent: RecentAsk[] = [];
+  /** Encoder + image-KV lookups of the stores released for idleness (hitRate spans them). */
+  private readonly releasedLookups = { hits: 0, misses: 0 };
+  private explainer?: Explainer;
+  private idleTimer?: NodeJS.Timeout;
+  private closing = false;
 
-  constructor(private readonly sink: ClientSink) {}
+  /** @param documents The open documents (vscode-languageserver's TextDocuments in main.ts). */
+  constructor(private readonly sink: ClientSink, private readonly documents: DocumentSource = { get: () => undefined }) {}
 
   /**
    * `initialize`: validates initializationOptions, records the workspace folders,
@@ -63,12 +83,31 @@ export class VlcacheServer {
    * @throws ResponseError InvalidParams for bad options, ModelLoadFailed.
    */
   async initialize(params: InitializeParams): Promise<VlcacheInitializeResult> {
-    this.config = parseConfig(params.initializationOptions);
+    const cfg = this.config = parseConfig(params.initializationOptions);
     const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : params.rootPath ? [params.rootPath] : []);
     this.roots = workspaceRoots(folders);
-    this.modelState = { state: 'unloaded', path: this.config.modelPath ?? builtinModelDir(), fallbackReasons: [] };
-    if (this.config.loadModelAtStartup) await this.loadEngine().catch((e) => { throw toResponseError(e); });
-    return { capabilities: {}, serverInfo: { name: 'vlcache' }, protocolVersion: PROTOCOL_VERSION };
+    this.modelState = { state: 'unloaded', path: cfg.modelPath ?? builtinModelDir(), fallbackReasons: [] };
+    const log = (m: string) => this.sink.log(m);
+    const recipe = JSON.stringify({ model: this.modelState.path, question: EXPLAIN_QUESTION, maxTokens: EXPLAIN_MAX_TOKENS });
+    this.explainer = new Explainer({
+      explanations: new Explanations(cfg.cacheDir, recipe, log),
+      run: (image) => this.runExplanation(image),
+      onExplained: (image, e) => this.sink.sendStatus({ kind: 'explained', image, text: e.text }),
+      log,
+    });
+    if (cfg.loadModelAtStartup) {
+      await this.loadEngine().catch((e) => { throw toResponseError(e); });
+      this.armIdleTimer();
+    }
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        codeLensProvider: { resolveProvider: false },
+        ...(cfg.hover ? { hoverProvider: true } : {}),
+      },
+      serverInfo: { name: 'vlcache' },
+      protocolVersion: PROTOCOL_VERSION,
+    };
   }
 
   /**
@@ -89,18 +128,18 @@ export class VlcacheServer {
     if (progress !== undefined) this.sink.sendWorkDone(progress, { kind: 'begin', title: 'VLCache', message: 'queued', cancellable: true });
     const tQueued = performance.now();
     try {
-      const job = this.scheduler.enqueue('interactive', async (abort) => {
+      const job = this.enqueue('interactive', async (abort) => {
+        // NOTE: the files are read when the job starts; the answer is about these bytes even if a file changes later.
         const images = paths.map((p, i) => readImage(refs[i], p));
         if (!this.engine) report('loading the model');
         const engine = await this.loadEngine();
         const queueMs = performance.now() - tQueued;
         report('generating');
         const r = await engine.gen.ask({
-          images, question: params.question, history: params.history, maxTokens: params.maxTokens ?? 256,
-          sampling: { temperature: params.temperature, topP: params.topP, seed: params.seed },
-          mode: params.mode ?? cfg.mode, ratio: params.ratio ?? cfg.ratio,
+          ...this.reuseOptions(engine), mode: params.mode ?? cfg.mode, ratio: params.ratio ?? cfg.ratio,
           schedule: params.ratio === undefined && cfg.ratio === undefined ? engine.schedule?.ratios : undefined,
-          maxPixels: cfg.maxPixels, signal: abort,
+          images, question: params.question, history: params.history, maxTokens: params.maxTokens ?? 256,
+          sampling: { temperature: params.temperature, topP: params.topP, seed: params.seed }, signal: abort,
           onText: params.partialResultToken === undefined ? undefined
             : (delta) => this.sink.sendPartialResult(AskPartialResultType, params.partialResultToken!, { delta }),
         });
@@ -111,6 +150,10 @@ export class VlcacheServer {
       if (result.stopReason === 'cancelled') this.counts.nCancelled++;
       this.counts.lastTtftMs = result.timings.ttftMs;
       this.counts.lastRecomputeFraction = result.cache.recomputeFraction;
+      const c = result.cache;
+      this.recent.push({ atMs: Date.now(), ttftMs: result.timings.ttftMs, recomputeFraction: c.recomputeFraction,
+        cacheHit: c.encoderHits + c.kvHits + c.prefixTokensReused > 0, nImages: result.images.length });
+      if (this.recent.length > N_RECENT) this.recent.shift();
       this.sink.sendStatus({ kind: 'stats', stats: this.stats() });
       return result;
     } catch (e) {
@@ -130,7 +173,7 @@ export class VlcacheServer {
     const cfg = this.requireConfig();
     const refs = params?.images ?? [];
     const paths = refs.map((r) => resolveImagePath(r, this.roots));
-    const jobs = paths.map((p, i) => this.scheduler.enqueue('background', async (abort) => {
+    const jobs = paths.map((p, i) => this.enqueue('background', async (abort) => {
       const engine = await this.loadEngine();
       const r = await engine.gen.ask({ images: [readImage(refs[i], p)], question: 'Describe the image.', maxTokens: 1,
         mode: cfg.mode, ratio: cfg.ratio, maxPixels: cfg.maxPixels, signal: abort });
@@ -151,10 +194,11 @@ export class VlcacheServer {
     return { images, cancelled };
   }
 
-  /** `vlcache/clearCache`: empties RAM and disk tiers and the in-memory prefix and device caches. */
+  /** `vlcache/clearCache`: empties RAM and disk tiers, the in-memory prefix and device caches, and the explanations. */
   async clearCache(signal?: AbortSignal): Promise<ClearCacheResult> {
     this.requireConfig();
-    const job = this.scheduler.enqueue('interactive', async () => {
+    const job = this.enqueue('interactive', async () => {
+      this.explainer?.explanations.clear();
       if (!this.engine) return { nEntriesRemoved: 0, bytesRemoved: 0 };
       const e = await this.engine;
       const before = e.store.stats();
@@ -176,11 +220,72 @@ export class VlcacheServer {
     }
   }
 
+  /**
+   * `textDocument/hover` on an image reference (server/src/hover/references.ts): the
+   * thumbnail, size, cache badge and explanation. Waits at most `hoverWaitMs` for a new
+   * explanation, then answers "being prepared" while it finishes in the background.
+   * `signal` cancels the waiting, never the explanation.
+   * @throws ResponseError RequestCancelled when cancelled while waiting.
+   */
+  async hover(params: HoverParams, signal?: AbortSignal): Promise<Hover | null> {
+    const cfg = this.requireConfig();
+    const doc = cfg.hover ? this.documents.get(params.textDocument.uri) : undefined;
+    const target = doc && hoverTarget(doc, params.position, this.roots);
+    if (!target) return null;
+    const markdown = (value: string): Hover => ({ contents: { kind: 'markdown', value }, range: target.range });
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(target.path);
+    } catch {
+      return null; // Gone since it was resolved.
+    }
+    try {
+      const t = this.requireExplainer().start({ name: target.path, bytes });
+      const e = t.ready ?? await within(t.done, cfg.hoverWaitMs, signal);
+      if (signal?.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'the hover was cancelled');
+      return markdown(hoverMarkdown(target.name, t.thumbnail, e));
+    } catch (e) {
+      if (e instanceof ImageError) return markdown(errorMarkdown(target.name, e.message));
+      if (e instanceof ResponseError) throw e;
+      return markdown(errorMarkdown(target.name, (e as Error)?.message ?? String(e)));
+    }
+  }
+
+  /** `textDocument/codeLens`: "Ask about image" and "Explain diagram" on Markdown image links and `<img>` tags. */
+  codeLens(params: CodeLensParams): CodeLens[] {
+    const doc = this.config && this.documents.get(params.textDocument.uri);
+    return doc ? imageCodeLenses(doc, this.roots) : [];
+  }
+
+  /**
+   * `vlcache/explain`: the image's short explanation (the hover's), with its thumbnail.
+   * `wait: false` answers at once ('pending' while it is computed in the background).
+   * @throws ResponseError PathOutsideWorkspace, InvalidImage, ModelLoadFailed, RequestCancelled (while waiting).
+   */
+  async explain(params: ExplainParams, signal?: AbortSignal): Promise<ExplainResult> {
+    this.requireConfig();
+    if (typeof params?.image !== 'string' || params.image === '') {
+      throw new ResponseError(ErrorCodes.InvalidParams, 'vlcache/explain needs an image (a file URI or workspace path)');
+    }
+    const path = resolveImagePath(params.image, this.roots);
+    try {
+      const t = this.requireExplainer().start(readImage(params.image, path));
+      const e = t.ready ?? (params.wait ? await within(t.done, Infinity, signal) : undefined);
+      if (params.wait && !e) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'vlcache/explain was cancelled');
+      const image = { thumbnail: t.thumbnail.dataUri, width: t.thumbnail.width, height: t.thumbnail.height };
+      return e ? { state: 'ready', text: e.text, ttftMs: e.ttftMs, cacheHit: e.cacheHit, ...image } : { state: 'pending', ...image };
+    } catch (e) {
+      throw toResponseError(e);
+    }
+  }
+
   /** `vlcache/stats`. */
   stats(): StatsResult {
     const s = this.loaded?.store.stats();
     const tier = (t: { nEntries: number; bytes: number; budgetBytes: number; nEvictions: number }): TierSummary =>
       ({ nEntries: t.nEntries, bytes: t.bytes, budgetBytes: t.budgetBytes, nEvictions: t.nEvictions });
+    const hits = this.releasedLookups.hits + (s ? s.hits.encoder + s.hits.kv : 0);
+    const lookups = hits + this.releasedLookups.misses + (s ? s.misses.encoder + s.misses.kv : 0);
     return {
       model: { ...this.modelState, fallbackReasons: [...this.modelState.fallbackReasons] },
       cacheDir: this.config?.cacheDir,
@@ -190,24 +295,106 @@ export class VlcacheServer {
         hits: { encoder: s.hits.encoder, kv: s.hits.kv },
         misses: { encoder: s.misses.encoder, kv: s.misses.kv },
       },
-      requests: { ...this.counts },
+      requests: { ...this.counts, recent: this.recent.map((r) => ({ ...r })), ...(lookups > 0 ? { hitRate: hits / lookups } : {}) },
       queue: this.scheduler.counts(),
     };
   }
 
   /** `shutdown`: drops queued work, stops the running request, writes the cache out and frees the device. */
   async shutdown(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.idleTimer);
     await this.scheduler.close();
+    await this.unload();
+    await this.explainer?.explanations.flush();
+  }
+
+  /**
+   * Every job goes through here: it stops the idle clock, and the job's end restarts it
+   * when nothing else waits or runs.
+   */
+  private enqueue<T>(priority: Priority, run: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Scheduled<T> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const job = this.scheduler.enqueue(priority, run, signal);
+    void job.result.then(() => this.armIdleTimer(), () => this.armIdleTimer());
+    return job;
+  }
+
+  /** Starts the idle clock when a model is loaded and the queue is empty. */
+  private armIdleTimer(): void {
+    const ms = this.config?.idleTimeoutMs ?? 0;
+    const q = this.scheduler.counts();
+    if (ms === 0 || this.closing || !this.engine || q.running || q.nInteractive + q.nBackground > 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.releaseIfIdle(), ms);
+    this.idleTimer.unref(); // The clock never keeps the process alive.
+  }
+
+  /**
+   * The idle timeout passed: unload the model, device KV and cache, as a job, so that no
+   * request uses them meanwhile; a request that arrived first keeps them.
+   */
+  private async releaseIfIdle(): Promise<void> {
+    this.idleTimer = undefined;
+    const job = this.scheduler.enqueue('interactive', async () => {
+      const q = this.scheduler.counts();
+      if (q.nInteractive + q.nBackground > 0 || !this.engine) return false;
+      await this.unload();
+      await this.explainer?.explanations.flush();
+      this.modelState = { state: 'released', path: this.modelState.path, fallbackReasons: [] };
+      return true;
+    });
+    try {
+      if (!await job.result) return;
+      const s = Math.round(this.requireConfig().idleTimeoutMs / 1000);
+      this.sink.log(`released the model after ${s} s without requests`);
+      this.sink.sendStatus({ kind: 'released', reason: `no requests for ${s} s; the next request loads the model again` });
+    } catch (e) {
+      if (!(e instanceof QueueClosedError)) this.sink.log(`idle release failed: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
+  /** Writes the cache out, frees the device KV and the model; the next request loads them again. */
+  private async unload(): Promise<void> {
     const e = await this.engine?.catch(() => undefined);
     this.engine = undefined;
     this.loaded = undefined;
     if (!e) return;
+    const s = e.store.stats();
+    this.releasedLookups.hits += s.hits.encoder + s.hits.kv;
+    this.releasedLookups.misses += s.misses.encoder + s.misses.kv;
     await e.store.close();
     await e.gen.reuse?.deviceKv?.dispose();
     await e.model.dispose();
   }
 
-  private loaded?: Engine;
+  /** One explanation (hover, vlcache/explain), at background priority: interactive asks go first. */
+  private async runExplanation(image: ImageInput): Promise<Explanation> {
+    const job = this.enqueue('background', async (abort) => {
+      const engine = await this.loadEngine();
+      return engine.gen.ask({ ...this.reuseOptions(engine), images: [image], question: EXPLAIN_QUESTION,
+        maxTokens: EXPLAIN_MAX_TOKENS, signal: abort });
+    });
+    const r = await job.result;
+    // Only shutdown aborts a running background job; a partial explanation is not kept.
+    if (r.stop_reason === 'cancelled') throw new QueueClosedError();
+    this.sink.sendStatus({ kind: 'stats', stats: this.stats() });
+    return { text: r.text.trim(), ttftMs: r.timings.ttft_ms, cacheHit: isCacheHit(r.cache), width: r.images[0].width,
+      height: r.images[0].height, atMs: Date.now() };
+  }
+
+  /** The configured reuse mode, ratio (or calibrated schedule) and pixel cap. */
+  private reuseOptions(engine: Engine): Pick<EngineAskRequest, 'mode' | 'ratio' | 'schedule' | 'maxPixels'> {
+    const cfg = this.requireConfig();
+    return { mode: cfg.mode, ratio: cfg.ratio, maxPixels: cfg.maxPixels,
+      schedule: cfg.ratio === undefined ? engine.schedule?.ratios : undefined };
+  }
+
+  private requireExplainer(): Explainer {
+    if (!this.explainer) throw new ResponseError(ErrorCodes.InvalidParams, 'the server is not initialized yet');
+    return this.explainer;
+  }
 
   private requireConfig(): ServerConfig {
     if (!this.config) throw new ResponseError(ErrorCodes.InvalidParams, 'the server is not initialized yet');
@@ -248,6 +435,11 @@ export class VlcacheServer {
     this.sink.sendStatus({ kind: 'ready', device: model.device, modelPath: path, fallbackReasons: [...model.fallbackReasons], loadMs });
     return { model, store, gen: newGenerator(model, store, log), schedule };
   }
+}
+
+/** Any encoder, image-KV or exact-prefix reuse. */
+function isCacheHit(c: CacheStats): boolean {
+  return c.encoder_hits + c.kv_hits + c.prefix_tokens_reused > 0;
 }
 
 function newGenerator(model: VlModel, store: TieredStore, log: (m: string) => void): Generator {

@@ -1,0 +1,111 @@
+/**
+ * Image references in a document's text, found line by line (no reference spans lines):
+ *   markdown      `![alt](path "title")`, `![alt](<path with spaces>)`          (Markdown documents)
+ *   markdown-ref  `![alt][label]`, `![label][]` with a `[label]: path` definition  (Markdown documents)
+ *   markdown-def  the `[label]: path` definition itself                         (Markdown documents)
+ *   img           `<img ... src="path">` (or src='path')                        (any language)
+ *   css-url       `url(path)`, `url("path")`                                    (any language)
+ *   string        a '...', "..." or `...` literal whose whole content names an image file (any language)
+ * Only the formats our decoder reads count as images (engine/image/format.ts: PNG, JPEG, GIF, WebP).
+ */
+
+export type ReferenceForm = 'markdown' | 'markdown-ref' | 'markdown-def' | 'img' | 'css-url' | 'string';
+
+export interface ImageReference {
+  /** [start, end) offsets of the whole reference in the text. */
+  start: number;
+  end: number;
+  /** The path as written, without Markdown's <> and title, percent-decoded in Markdown. */
+  target: string;
+  form: ReferenceForm;
+}
+
+const IMAGE_PATH = /\.(png|jpe?g|gif|webp)$/i;
+
+/** Whether `target` (query and fragment aside) ends in an extension of a format we decode, and is not a web URL. */
+export function isImagePath(target: string): boolean {
+  if (/^(https?|data|blob):/i.test(target)) return false;
+  return IMAGE_PATH.test(stripQuery(target));
+}
+
+/** `target` without `?query` and `#fragment`. */
+export function stripQuery(target: string): string {
+  return target.replace(/[?#].*$/, '');
+}
+
+/** Markdown documents get the Markdown forms. */
+export function isMarkdown(languageId: string): boolean {
+  return languageId === 'markdown' || languageId === 'mdx';
+}
+
+/** More specific forms first. */
+const RANK: Record<ReferenceForm, number> = { 'markdown': 0, 'markdown-ref': 0, 'markdown-def': 0, 'img': 1, 'css-url': 2, 'string': 3 };
+
+const MD_INLINE = /!\[((?:[^[\]\n]|\[[^\]\n]*\])*)\]\(\s*(<[^>\n]*>|[^\s)]+)(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^)\n]*\)))?\s*\)/g;
+const MD_REF = /!\[((?:[^[\]\n]|\[[^\]\n]*\])*)\]\[([^\]\n]*)\]/g;
+const MD_DEF = /^ {0,3}\[([^\]\n]+)\]:[ \t]*(<[^>\n]*>|\S+)/;
+const IMG_SRC = /<img\b[^>\n]*?\bsrc\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)')/gi;
+const CSS_URL = /url\(\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^"')\s]+))\s*\)/gi;
+const STRING = /(["'`])((?:\\.|(?!\1)[^\\\n])*)\1/g;
+
+/**
+ * Every image reference in `text`, in order of their start offsets; where two overlap
+ * (an img tag's src is also a string), the more specific form comes first.
+ */
+export function findImageReferences(text: string, languageId: string): ImageReference[] {
+  const md = isMarkdown(languageId);
+  const defs = md ? markdownDefinitions(text) : new Map<string, string>();
+  const out: ImageReference[] = [];
+  let lineStart = 0;
+  for (const line of text.split(/(?<=\r\n|\n|\r)/)) {
+    const add = (form: ReferenceForm, start: number, end: number, raw: string | undefined) => {
+      const target = raw === undefined ? undefined : cleanTarget(raw, md);
+      if (target && isImagePath(target)) out.push({ start: lineStart + start, end: lineStart + end, target, form });
+    };
+    if (md) {
+      for (const m of line.matchAll(MD_INLINE)) add('markdown', m.index!, m.index! + m[0].length, m[2]);
+      for (const m of line.matchAll(MD_REF)) add('markdown-ref', m.index!, m.index! + m[0].length, defs.get(label(m[2] || m[1])));
+      const d = MD_DEF.exec(line);
+      if (d) add('markdown-def', d.index, d.index + d[0].length, d[2]);
+    }
+    for (const m of line.matchAll(IMG_SRC)) add('img', m.index!, m.index! + m[0].length, m[1] ?? m[2]);
+    for (const m of line.matchAll(CSS_URL)) add('css-url', m.index!, m.index! + m[0].length, m[1] ?? m[2] ?? m[3]);
+    for (const m of line.matchAll(STRING)) add('string', m.index!, m.index! + m[0].length, m[2]);
+    lineStart += line.length;
+  }
+  return out.sort((a, b) => a.start - b.start || RANK[a.form] - RANK[b.form]);
+}
+
+/** The most specific reference whose span holds `offset` (its end included: the cursor may sit right after it). */
+export function imageReferenceAt(text: string, offset: number, languageId: string): ImageReference | undefined {
+  const hits = findImageReferences(text, languageId).filter((r) => offset >= r.start && offset <= r.end);
+  return hits.sort((a, b) => RANK[a.form] - RANK[b.form])[0];
+}
+
+/** `[label]: path` definitions, by normalised label (the first definition of a label wins, as in CommonMark). */
+function markdownDefinitions(text: string): Map<string, string> {
+  const defs = new Map<string, string>();
+  for (const line of text.split(/\r\n|\n|\r/)) {
+    const d = MD_DEF.exec(line);
+    if (d && !defs.has(label(d[1]))) defs.set(label(d[1]), d[2]);
+  }
+  return defs;
+}
+
+/** CommonMark label matching: case-insensitive, inner whitespace collapsed. */
+function label(s: string): string {
+  return s.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+function cleanTarget(raw: string, markdown: boolean): string {
+  let t = raw.trim();
+  if (markdown && t.startsWith('<') && t.endsWith('>')) t = t.slice(1, -1).trim();
+  if (markdown) {
+    try {
+      t = decodeURI(t);
+    } catch {
+      // A stray % is kept as written.
+    }
+  }
+  return t;
+}
