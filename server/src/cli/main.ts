@@ -80,7 +80,10 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'soak') return runSoak(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
   if (cmd === 'serve') {
-    if (rest.length !== 1 || rest[0] !== '--stdio') throw new UsageError('serve takes --stdio (the only transport so far)');
+    // vscode-languageclient appends --clientProcessId=PID; vscode-languageserver reads it from argv
+    // and exits when that process dies (no orphan daemon holding the GPU).
+    const transport = rest.filter((a) => !/^--clientProcessId=\d+$/.test(a));
+    if (transport.length !== 1 || transport[0] !== '--stdio') throw new UsageError('serve takes --stdio (the only transport so far)');
     serveStdio();
     return new Promise<number>(() => {}); // Runs until the client's exit notification ends the process.
   }
