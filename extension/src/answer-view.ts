@@ -150,7 +150,8 @@ export class AnswerPanel implements vscode.Disposable {
     if (turn.state === 'cancelled') notes.push('Stopped.');
     if (turn.error && turn.state === 'failed') notes.push(`Failed: ${turn.error}`);
     for (const im of r?.images ?? []) {
-      if (im.downscaled) notes.push(`${basename(vscode.Uri.parse(im.image).path)} was downscaled to ${im.width}×${im.height} to fit vlcache.maxImagePixels.`);
+      // width × height are the file's own; the model saw it smaller (nTokens image tokens).
+      if (im.downscaled) notes.push(`${basename(vscode.Uri.parse(im.image).path)} (${im.width}×${im.height}) was downscaled to ${im.nTokens} image tokens to fit vlcache.maxImagePixels.`);
     }
     if (!r) return { type: 'done', index, badge: turn.state, hit: false, details: '', notes, state: turn.state };
     const t = r.timings;

@@ -108,7 +108,7 @@ export class Daemon implements vscode.Disposable {
     const partial = randomUUID();
     const sub = client.onProgress(AskPartialResultType, partial, (p) => onDelta(p.delta));
     try {
-      return await client.sendRequest(AskRequest.method, { ...params, partialResultToken: partial }, token) as AskResult;
+      return await send<AskResult>(client, AskRequest.method, { ...params, partialResultToken: partial }, token);
     } finally {
       sub.dispose();
     }
@@ -116,22 +116,22 @@ export class Daemon implements vscode.Disposable {
 
   async explain(params: ExplainParams, token?: vscode.CancellationToken): Promise<ExplainResult> {
     const client = await this.start();
-    return await client.sendRequest(ExplainRequest.method, params, token) as ExplainResult;
+    return await send<ExplainResult>(client, ExplainRequest.method, params, token);
   }
 
   async stats(): Promise<StatsResult> {
     const client = await this.start();
-    return await client.sendRequest(StatsRequest.method, {}) as StatsResult;
+    return await send<StatsResult>(client, StatsRequest.method, {});
   }
 
   async clearCache(): Promise<ClearCacheResult> {
     const client = await this.start();
-    return await client.sendRequest(ClearCacheRequest.method, {}) as ClearCacheResult;
+    return await send<ClearCacheResult>(client, ClearCacheRequest.method, {});
   }
 
   async prefetch(images: string[], token?: vscode.CancellationToken): Promise<PrefetchResult> {
     const client = await this.start();
-    return await client.sendRequest(PrefetchRequest.method, { images }, token) as PrefetchResult;
+    return await send<PrefetchResult>(client, PrefetchRequest.method, { images }, token);
   }
 
   dispose(): void {
@@ -178,11 +178,10 @@ export class Daemon implements vscode.Disposable {
   /** The connection closed without our asking: restart with backoff and tell the user once. */
   private onClosed(): void {
     if (this.stopping || this.client === undefined) return;
-    const dead = this.client;
+    // The dead client has stopped itself (DoNotRestart); stopping it again would only log errors.
     this.client = undefined;
     this.ready = undefined;
     this.initializeResult = undefined;
-    void dead.dispose().catch(() => undefined);
     if (Date.now() - this.startedAt > HEALTHY_AFTER_MS) this.nCrashes = 0;
     const delay = RESTART_DELAYS_MS[this.nCrashes];
     this.nCrashes++;
@@ -212,6 +211,16 @@ export class Daemon implements vscode.Disposable {
     this.state = s;
     this.stateEmitter.fire(s);
   }
+}
+
+/**
+ * One request. By method name: the protocol's RequestType objects come from the
+ * server's copy of vscode-languageserver-protocol, the client has its own. The token
+ * is passed only when there is one: an explicit `undefined` would be sent as a
+ * second parameter.
+ */
+function send<R>(client: LanguageClient, method: string, params: object, token?: vscode.CancellationToken): Promise<R> {
+  return token ? client.sendRequest<R>(method, params, token) : client.sendRequest<R>(method, params);
 }
 
 /** A readable line for an error from the daemon (ResponseError codes from server/src/protocol/errors.ts). */

@@ -15,6 +15,8 @@ const LANGUAGE_NAMES: Record<string, string> = {
   vue: 'a Vue single-file component', svelte: 'a Svelte component', css: 'HTML and CSS',
 };
 
+const FLUSH_MS = 100;
+
 export function mockupQuestion(language: string): string {
   const target = LANGUAGE_NAMES[language] ?? language;
   return `Write ${target} that reproduces this UI mockup: its layout, text, buttons and input fields. Answer with one code block.`;
@@ -36,18 +38,34 @@ export async function mockupToCode(daemon: Daemon, images: vscode.Uri[], token: 
   const language = settings.mockupLanguage();
   const document = await vscode.workspace.openTextDocument({ language, content: '' });
   const editor = await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false });
-  // Edits are applied one at a time, in order: a chain of promises.
+  // Deltas are batched (one edit per FLUSH_MS) and edits applied one at a time, in order.
   let pending = Promise.resolve(true);
-  const append = (text: string) => {
+  let buffered = '';
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    const text = buffered;
+    buffered = '';
+    if (!text) return;
     pending = pending.then(() => editor.edit((b) => b.insert(document.lineAt(document.lineCount - 1).range.end, text),
       { undoStopBefore: false, undoStopAfter: false }));
   };
+  const append = (text: string) => {
+    buffered += text;
+    timer ??= setTimeout(flush, FLUSH_MS);
+  };
   const req = settings.requestSettings();
-  const result = await daemon.ask({
-    images: images.map((u) => u.toString()), question: mockupQuestion(language), maxTokens: Math.max(req.maxTokens, 1024),
-    mode: req.mode, ratio: req.ratio,
-  }, append, token);
-  await pending;
+  let result: AskResult;
+  try {
+    result = await daemon.ask({
+      images: images.map((u) => u.toString()), question: mockupQuestion(language), maxTokens: req.maxTokens,
+      mode: req.mode, ratio: req.ratio,
+    }, append, token);
+  } finally {
+    clearTimeout(timer);
+    flush();
+    await pending;
+  }
   // Replace the streamed answer by its code block, as one undoable edit.
   const code = codeFromAnswer(result.text);
   await editor.edit((b) => b.replace(new vscode.Range(document.positionAt(0), document.positionAt(document.getText().length)), code));

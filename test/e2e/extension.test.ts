@@ -1,33 +1,259 @@
 /// <reference types="mocha" />
 // Extension tests, run inside VS Code's extension host: offline in code-server by
 // test/e2e/run.mjs, and in desktop VS Code by @vscode/test-cli (.vscode-test.mjs).
-// Both load the compiled copy, out/test/e2e/extension.test.js.
+// Both load the compiled copy, out/test/e2e/extension.test.js. The daemon is real
+// (dist/cli.js serve --stdio on the built-in model, CPU), and so are the files of
+// the fixture workspace (test/fixtures/workspace, whose .vscode/settings.json caps
+// images at 150,000 pixels and answers at 48 tokens).
 import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
+import type { Turn } from '../../extension/src/answer-view';
+import type { VlcacheApi } from '../../extension/src/main';
+import type { MockupOutcome } from '../../extension/src/mockup';
+import { ErrorCodes, type StatsResult } from '../../server/src/protocol';
 
 const extensionId = 'vlcache.vlcache';
+const COMMANDS = ['askAboutImage', 'explainDiagram', 'mockupToCode', 'showCacheStatistics', 'clearWorkspaceCache', 'restartDaemon', 'showOutput', 'showVersion'];
+
+function workspaceFile(rel: string): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'no workspace folder');
+  return vscode.Uri.joinPath(folder.uri, rel);
+}
+
+async function api(): Promise<VlcacheApi> {
+  const extension = vscode.extensions.getExtension<VlcacheApi>(extensionId);
+  assert.ok(extension, `${extensionId} is not loaded`);
+  return extension.activate();
+}
+
+/** Polls `f` every 100 ms until it returns a truthy value or `ms` pass. */
+async function until<T>(what: string, f: () => T | Promise<T>, ms = 30_000): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function running(a: VlcacheApi): Promise<void> {
+  await until('the daemon to run', () => a.daemon.currentState === 'running');
+}
+
+function hoverText(hovers: vscode.Hover[]): string {
+  return hovers.flatMap((h) => h.contents).map((c) => (typeof c === 'string' ? c : c.value)).join('\n');
+}
 
 describe('Extension', () => {
-  it('activates and returns the package version from activate()', async () => {
-    const extension = vscode.extensions.getExtension<{ version: string }>(extensionId);
-    assert.ok(extension, `${extensionId} is not loaded`);
-    const api = await extension.activate();
-    assert.equal(extension.isActive, true);
-    assert.equal(api.version, extension.packageJSON.version);
-    assert.match(api.version, /^\d+\.\d+\.\d+/);
+  it('activates, returns the package version and starts the daemon (protocol 1)', async () => {
+    const a = await api();
+    const extension = vscode.extensions.getExtension(extensionId)!;
+    assert.equal(a.version, extension.packageJSON.version);
+    await running(a);
+    assert.equal(a.daemon.initializeResult?.protocolVersion, 1);
+    assert.ok(a.daemon.pid, 'the daemon has a process id');
+    assert.match(a.statusBar().text, /VLCache/);
   });
 
-  it('registers vlcache.showVersion, and the command runs', async () => {
-    await vscode.extensions.getExtension(extensionId)?.activate();
+  it('registers every command', async () => {
+    await api();
     const commands = await vscode.commands.getCommands(true);
-    assert.ok(commands.includes('vlcache.showVersion'), 'vlcache.showVersion is not registered');
-    // The command shows a notification and resolves; it must not throw.
-    await vscode.commands.executeCommand('vlcache.showVersion');
+    for (const c of COMMANDS) assert.ok(commands.includes(`vlcache.${c}`), `vlcache.${c} is not registered`);
+    assert.equal(await vscode.commands.executeCommand('vlcache.showVersion'), (await api()).version);
   });
 
   it('opens the fixture workspace', () => {
     const folders = vscode.workspace.workspaceFolders ?? [];
     assert.equal(folders.length, 1);
     assert.match(folders[0].uri.path, /test\/fixtures\/workspace$/);
+  });
+});
+
+describe('Answers', () => {
+  const diagram = () => workspaceFile('docs/diagram.png');
+
+  it('Explain Diagram streams an answer into the answer view, with timings and cache statistics', async () => {
+    const a = await api();
+    const turn = await vscode.commands.executeCommand<Turn>('vlcache.explainDiagram', diagram());
+    assert.ok(turn, 'the command returned no turn');
+    assert.equal(turn.state, 'done', turn.error);
+    assert.ok(turn.result);
+    assert.equal(turn.answer, turn.result.text);
+    assert.ok(turn.result.nGeneratedTokens > 0);
+    assert.ok(turn.result.timings.ttftMs > 0);
+    assert.equal(turn.result.images.length, 1);
+    assert.equal(turn.result.images[0].downscaled, false);
+    assert.equal(a.lastAnswerPanel()?.turns.at(-1), turn);
+  });
+
+  it('a follow-up question on the same image continues the conversation and hits the cache', async () => {
+    const a = await api();
+    const panel = a.lastAnswerPanel();
+    assert.ok(panel);
+    const turn = await panel.ask('What is in the top left corner?');
+    assert.equal(turn.state, 'done', turn.error);
+    assert.equal(panel.turns.length, 2);
+    const c = turn.result!.cache;
+    assert.ok(c.encoderHits + c.kvHits > 0 || c.prefixTokensReused > 0, `no reuse: ${JSON.stringify(c)}`);
+    assert.ok(c.tokensComputed < c.tokensTotal, `everything was recomputed: ${JSON.stringify(c)}`);
+  });
+
+  it('asks about several images at once (explorer multi-select arguments)', async () => {
+    const images = [diagram(), workspaceFile('docs/screenshot-large.png')];
+    const turn = await vscode.commands.executeCommand<Turn>('vlcache.askAboutImage', images[0], images, { question: 'How do these differ?' });
+    assert.equal(turn?.state, 'done', turn?.error);
+    assert.equal(turn!.result!.images.length, 2);
+  });
+
+  it('a huge screenshot is downscaled to vlcache.maxImagePixels, and the answer says so', async () => {
+    const turn = await vscode.commands.executeCommand<Turn>('vlcache.askAboutImage', workspaceFile('docs/screenshot-large.png'), undefined, { question: 'What is this?' });
+    assert.equal(turn?.state, 'done', turn?.error);
+    const im = turn!.result!.images[0];
+    assert.equal(im.downscaled, true);
+    assert.equal(im.width, 1920);
+    assert.ok(im.nTokens * 28 * 28 <= 150_000, `${im.nTokens} tokens exceed 150,000 pixels`);
+  });
+
+  it('Stop cancels the answer being generated', async () => {
+    const a = await api();
+    const panel = a.lastAnswerPanel()!;
+    const pending = panel.ask('Describe every detail of this image.');
+    panel.stop();
+    const turn = await pending;
+    assert.equal(turn.state, 'cancelled');
+  });
+
+  it('Mockup to Code writes the generated code into a new editor', async () => {
+    const out = await vscode.commands.executeCommand<MockupOutcome>('vlcache.mockupToCode', workspaceFile('docs/screenshot-large.png'));
+    assert.ok(out, 'no outcome');
+    assert.equal(out.document.languageId, 'html');
+    assert.equal(out.document.isUntitled, true);
+    assert.ok(out.document.getText().trim().length > 0, 'the editor is empty');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+});
+
+describe('Bad input', () => {
+  it('refuses a path outside the workspace', async () => {
+    const a = await api();
+    await assert.rejects(a.daemon.ask({ images: [vscode.Uri.file('/etc/hostname.png').toString()], question: 'What?' }, () => {}),
+      (e: { code?: number }) => e.code === ErrorCodes.PathOutsideWorkspace);
+  });
+
+  it('says clearly that a text file with an image extension is not an image', async () => {
+    const a = await api();
+    await assert.rejects(a.daemon.ask({ images: [workspaceFile('docs/not-an-image.png').toString()], question: 'What?' }, () => {}),
+      (e: { code?: number; message: string }) => e.code === ErrorCodes.InvalidImage && /not-an-image\.png/.test(e.message));
+  });
+
+  it('an image that has disappeared is a clear error, and nothing else breaks', async () => {
+    const a = await api();
+    const gone = workspaceFile('docs/gone.png');
+    await vscode.workspace.fs.copy(workspaceFile('docs/diagram.png'), gone, { overwrite: true });
+    await vscode.workspace.fs.delete(gone);
+    await assert.rejects(a.daemon.ask({ images: [gone.toString()], question: 'What?' }, () => {}),
+      (e: { code?: number; message: string }) => e.code === ErrorCodes.InvalidImage && /no such image file/.test(e.message));
+    const stats = await a.daemon.stats();
+    assert.equal(stats.model.state, 'ready');
+  });
+});
+
+describe('Hovers and code lenses', () => {
+  it('hovering a Markdown image link explains the image (prepared in the background if needed)', async () => {
+    await api();
+    const readme = await vscode.workspace.openTextDocument(workspaceFile('README.md'));
+    await vscode.window.showTextDocument(readme);
+    const at = readme.positionAt(readme.getText().indexOf('docs/diagram.png') + 3);
+    const text = await until('a ready hover', async () => {
+      const t = hoverText(await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', readme.uri, at));
+      return /TTFT/.test(t) ? t : undefined;
+    });
+    assert.match(text, /data:image\/png;base64,/, 'no thumbnail');
+    assert.match(text, /400\s*×\s*300/);
+  });
+
+  it('hovers a string literal naming an image in TypeScript', async () => {
+    const doc = await vscode.workspace.openTextDocument(workspaceFile('src/app.ts'));
+    const at = doc.positionAt(doc.getText().indexOf('diagram.png'));
+    const text = await until('a hover', async () =>
+      hoverText(await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, at)));
+    assert.match(text, /diagram\.png|data:image\/png/);
+  });
+
+  it('offers Ask / Explain code lenses on Markdown image links', async () => {
+    const readme = await vscode.workspace.openTextDocument(workspaceFile('README.md'));
+    const lenses = await until('code lenses', async () => {
+      const l = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', readme.uri);
+      return l?.length ? l : undefined;
+    });
+    const commands = lenses.map((l) => l.command?.command);
+    assert.ok(commands.includes('vlcache.askAboutImage'));
+    assert.ok(commands.includes('vlcache.explainDiagram'));
+    const explain = lenses.find((l) => l.command?.command === 'vlcache.explainDiagram')!;
+    assert.match(String(explain.command!.arguments?.[0]), /^file:.*docs\/(diagram|screenshot-large)\.png$/);
+  });
+});
+
+describe('Statistics and cache', () => {
+  it('Show Cache Statistics opens the view with the recent requests and the status bar shows hits and TTFT', async () => {
+    const a = await api();
+    const shown = await vscode.commands.executeCommand<StatsResult>('vlcache.showCacheStatistics');
+    assert.ok(shown?.cache, 'no cache statistics');
+    assert.ok(shown.requests.nAsks >= 4);
+    assert.ok((shown.requests.recent ?? []).some((r) => r.cacheHit), 'no cache hit among the recent requests');
+    await until('the status bar to show hits and TTFT', () => /% hits/.test(a.statusBar().text) && /TTFT/.test(a.statusBar().text));
+    assert.match(a.statusBar().tooltip, /RAM/);
+  });
+
+  it('Clear Workspace Cache empties it', async () => {
+    const a = await api();
+    const r = await vscode.commands.executeCommand<{ nEntriesRemoved: number }>('vlcache.clearWorkspaceCache', { confirm: false });
+    assert.ok(r && r.nEntriesRemoved > 0, `removed ${r?.nEntriesRemoved}`);
+    const s = await a.daemon.stats();
+    assert.equal(s.cache!.ram.nEntries, 0);
+    assert.equal(s.cache!.disk?.nEntries ?? 0, 0);
+  });
+});
+
+describe('Daemon lifecycle', () => {
+  it('Restart Daemon starts a new process', async () => {
+    const a = await api();
+    const before = a.daemon.pid;
+    assert.equal(await vscode.commands.executeCommand('vlcache.restartDaemon'), 'running');
+    assert.ok(a.daemon.pid && a.daemon.pid !== before);
+  });
+
+  it('a daemon that dies is restarted with backoff, and requests work again', async () => {
+    const a = await api();
+    const pid = a.daemon.pid!;
+    process.kill(pid, 'SIGKILL');
+    await until('the restart to begin', () => a.daemon.currentState === 'restarting');
+    await until('a new daemon', () => a.daemon.currentState === 'running' && a.daemon.pid !== pid);
+    const turn = await vscode.commands.executeCommand<Turn>('vlcache.explainDiagram', workspaceFile('docs/diagram.png'));
+    assert.equal(turn?.state, 'done', turn?.error);
+  });
+
+  it('a model folder that is not a model gives ModelLoadFailed, and the built-in model comes back', async () => {
+    const a = await api();
+    const bad = mkdtempSync(join(tmpdir(), 'vlcache-not-a-model-'));
+    writeFileSync(join(bad, 'README.txt'), 'not a checkpoint');
+    const config = vscode.workspace.getConfiguration('vlcache');
+    try {
+      await config.update('modelPath', bad, vscode.ConfigurationTarget.Global);
+      await vscode.commands.executeCommand('vlcache.restartDaemon');
+      await assert.rejects(a.daemon.ask({ images: [workspaceFile('docs/diagram.png').toString()], question: 'What?' }, () => {}),
+        (e: { code?: number; message: string }) => e.code === ErrorCodes.ModelLoadFailed && e.message.includes(bad));
+    } finally {
+      await config.update('modelPath', undefined, vscode.ConfigurationTarget.Global);
+      rmSync(bad, { recursive: true, force: true });
+    }
+    await vscode.commands.executeCommand('vlcache.restartDaemon');
+    const s = await a.daemon.stats();
+    assert.equal(s.model.path.endsWith('media/model'), true, s.model.path);
   });
 });

@@ -12,7 +12,7 @@
 // Everything listens on 127.0.0.1 only. Run scripts/e2e-setup.sh first
 // (npm run test:e2e does both).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -269,6 +269,15 @@ async function runUiTests(server) {
   return counts;
 }
 
+/** The extension's output channel (VLCache.log: the client and the daemon's stderr), for a failed run. */
+function printExtensionLogs() {
+  const logs = readdirSync(join(dirs.userData, 'logs'), { recursive: true, encoding: 'utf8' }).filter((f) => /VLCache\.log$/.test(f));
+  for (const f of logs) {
+    console.error(`--- ${f} (last 6000 characters) ---`);
+    console.error(readFileSync(join(dirs.userData, 'logs', f), 'utf8').slice(-6000));
+  }
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     console.error(`[e2e] watchdog: still running after ${WATCHDOG_MS / 1000} s; stopping`);
@@ -294,6 +303,7 @@ async function main() {
     if (total.failed > 0 && codeServerLog) {
       console.error('--- code-server output (last 4000 characters) ---');
       console.error(codeServerLog.slice(-4000));
+      printExtensionLogs();
     }
     await cleanup();
   }
