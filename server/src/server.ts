@@ -328,7 +328,7 @@ export class VlcacheServer {
     if (ms === 0 || this.closing || !this.engine || q.running || q.nInteractive + q.nBackground > 0) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.releaseIfIdle(), ms);
-    this.idleTimer.unref(); // The clock never keeps the process alive.
+    this.idleTimer.unref(); // The clock alone never keeps the process alive (the connection does).
   }
 
   /**
@@ -347,7 +347,7 @@ export class VlcacheServer {
     });
     try {
       if (!await job.result) return;
-      const s = Math.round(this.requireConfig().idleTimeoutMs / 1000);
+      const s = this.requireConfig().idleTimeoutMs / 1000;
       this.sink.log(`released the model after ${s} s without requests`);
       this.sink.sendStatus({ kind: 'released', reason: `no requests for ${s} s; the next request loads the model again` });
     } catch (e) {

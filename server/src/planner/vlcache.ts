@@ -152,7 +152,7 @@ export class ReuseEngine {
   /** The encoder output for an image key: from the cache, or computed once by `compute` and stored. */
   async encoder(key: string, stats: CacheStats, compute: () => Promise<EncodedImage>): Promise<EncodedImage> {
     const entryKey = sha('encoder\0', key);
-    const hit = this.store?.get(entryKey);
+    const hit = this.store?.get(entryKey, 'encoder');
     if (hit && hit.entry.kind === 'encoder') {
       stats.encoder_hits++;
       stats.tier.push(`encoder:${hit.tier}`);
@@ -182,7 +182,7 @@ export class ReuseEngine {
     // The first look-up of an entry says which tier served it (a disk hit is promoted to RAM).
     const hits: KvHits = new Map();
     const hasKv = (key: string) => {
-      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key)));
+      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key), 'kv'));
       return hits.get(key) !== undefined;
     };
     const exactAt = (key: string, start: number) => {
@@ -199,7 +199,7 @@ export class ReuseEngine {
     const best = this.prefixes.longest(symbols);
     const hits: KvHits = new Map();
     const hasKv = (key: string) => {
-      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key)));
+      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key), 'kv'));
       return hits.get(key) !== undefined;
     };
     const layered = planLayeredPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, ratios);
