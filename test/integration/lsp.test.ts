@@ -1,20 +1,26 @@
 /**
  * The daemon over a real LSP connection: in-process over crossed in-memory streams,
- * and as a spawned `node dist/cli.js serve --stdio` process.
+ * and as a spawned `node dist/cli.js serve --stdio` process; and what a client sees
+ * when the daemon crashes or hangs.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import {
-  CancellationTokenSource, createProtocolConnection, InitializeRequest, ShutdownRequest, ExitNotification,
-  StreamMessageReader, StreamMessageWriter, ResponseError, type ProtocolConnection,
+  CancellationTokenSource, CodeLensRequest, createProtocolConnection, DidChangeTextDocumentNotification,
+  DidOpenTextDocumentNotification, ErrorCodes as RpcErrorCodes, ExitNotification, HoverRequest, InitializeRequest,
+  LSPErrorCodes, RequestType0, ResponseError, ShutdownRequest, StreamMessageReader, StreamMessageWriter,
+  type CancellationToken, type Hover, type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
 import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
 import { listen } from '../../server/src/main';
-import { AskPartialResultType, AskRequest, PROTOCOL_VERSION, StatsRequest, StatusNotification, ErrorCodes } from '../../server/src/protocol';
-import type { StatusParams } from '../../server/src/protocol';
+import {
+  AskPartialResultType, AskRequest, ErrorCodes, ExplainRequest, PROTOCOL_VERSION, StatsRequest, StatusNotification,
+  type InitializationOptions, type StatusParams,
+} from '../../server/src/protocol';
 import { initializeParams, makeWorkspace, repoRoot, type Workspace } from '../support/server-fixture';
 
 let ws: Workspace;
@@ -23,13 +29,31 @@ before(() => {
   process.env.VLCACHE_HOME = ws.home;
 });
 
-/** Initialize, one streamed ask, a cancelled ask, and a refused path: the same on both transports. */
-async function exercise(client: ProtocolConnection): Promise<void> {
-  const statuses: StatusParams[] = [];
-  client.onNotification(StatusNotification.type, (s) => { statuses.push(s); });
-  const init = await client.sendRequest(InitializeRequest.type, initializeParams(ws));
-  assert.equal((init as { protocolVersion?: number }).protocolVersion, PROTOCOL_VERSION);
+/** The statuses the server sent, and a way to wait for the next of a kind (one handler per method: it replaces). */
+class Statuses extends Array<StatusParams> {
+  private waiters: { kind: StatusParams['kind']; resolve: (s: StatusParams) => void }[] = [];
+  add(s: StatusParams): void {
+    this.push(s);
+    for (const w of this.waiters.filter((w) => w.kind === s.kind)) w.resolve(s);
+    this.waiters = this.waiters.filter((w) => w.kind !== s.kind);
+  }
+  next<K extends StatusParams['kind']>(kind: K): Promise<Extract<StatusParams, { kind: K }>> {
+    return new Promise((resolve) => this.waiters.push({ kind, resolve: resolve as (s: StatusParams) => void }));
+  }
+}
 
+/** Initializes, recording the statuses the server sends. */
+async function initialize(client: ProtocolConnection, options: InitializationOptions = {}): Promise<Statuses> {
+  const statuses = new Statuses();
+  client.onNotification(StatusNotification.type, (s) => statuses.add(s));
+  const init = await client.sendRequest(InitializeRequest.type, initializeParams(ws, options));
+  assert.equal((init as { protocolVersion?: number }).protocolVersion, PROTOCOL_VERSION);
+  assert.equal(init.capabilities.hoverProvider, true);
+  return statuses;
+}
+
+/** One streamed ask, a cancelled ask, and a refused path. */
+async function exerciseAsk(client: ProtocolConnection, statuses: Statuses): Promise<void> {
   let streamed = '';
   const sub = client.onProgress(AskPartialResultType, 'p1', (v) => { streamed += v.delta; });
   const r = await client.sendRequest(AskRequest.type, { images: ['docs/diagram.png'], question: 'What does this show?', maxTokens: 8, partialResultToken: 'p1' });
@@ -44,22 +68,105 @@ async function exercise(client: ProtocolConnection): Promise<void> {
   const c = await client.sendRequest(AskRequest.type, { images: ['a.png'], question: 'Describe every detail at length.', maxTokens: 200, partialResultToken: 'p2' }, source.token);
   sub2.dispose();
   assert.equal(c.stopReason, 'cancelled');
+  assert.ok(c.nGeneratedTokens < 200);
 
   await assert.rejects(client.sendRequest(AskRequest.type, { images: [ws.outside], question: 'What is it?' }), (e: unknown) =>
     e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace);
   const stats = await client.sendRequest(StatsRequest.type, {});
   assert.equal(stats.requests.nAsks, 2);
+  assert.equal(stats.requests.recent.length, 2);
+}
+
+/** didOpen, a hover on nothing, didChange adding an image link, a pending hover, `explained`, code lenses, explain. */
+async function exerciseEditor(client: ProtocolConnection, statuses: Statuses): Promise<void> {
+  const uri = pathToFileURL(join(ws.dir, 'notes.md')).href;
+  const hover = (line: number, character: number) =>
+    client.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line, character } }) as Promise<Hover | null>;
+  await client.sendNotification(DidOpenTextDocumentNotification.type,
+    { textDocument: { uri, languageId: 'markdown', version: 1, text: '# Notes\n\nNothing yet.\n' } });
+  assert.equal(await hover(2, 2), null);
+  await client.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [
+    { range: { start: { line: 2, character: 0 }, end: { line: 2, character: 12 } }, text: 'See ![arch](docs/diagram.png).' }] });
+  const explained = statuses.next('explained');
+  const pending = await hover(2, 8); // hoverWaitMs 0: answered at once
+  assert.match((pending!.contents as { value: string }).value, /data:image\/png;base64,.*preparing an explanation/s);
+  const { text } = await explained;
+  const ready = (await hover(2, 8))!.contents as { value: string };
+  assert.match(ready.value, /docs\/diagram\.png\*\* · 400 × 300 px · (cold|⚡ cache hit) · TTFT \d+ ms/);
+  assert.ok(ready.value.endsWith(text.trim() || "_(the model gave no explanation)_"), 'the hover shows the explanation');
+
+  const lenses = await client.sendRequest(CodeLensRequest.type, { textDocument: { uri } });
+  assert.deepEqual(lenses?.map((l) => [l.command?.command, l.command?.arguments]), [
+    ['vlcache.askAboutImage', [pathToFileURL(join(ws.dir, 'docs', 'diagram.png')).href]],
+    ['vlcache.explainDiagram', [pathToFileURL(join(ws.dir, 'docs', 'diagram.png')).href]]]);
+  const ex = await client.sendRequest(ExplainRequest.type, { image: 'docs/diagram.png', wait: true });
+  assert.equal(ex.state, 'ready');
+  assert.equal(ex.text, text);
+}
+
+/** A crossed pair of in-memory streams with the daemon on one end; returns the client end. */
+function inMemoryDaemon() {
+  const up = new PassThrough(), down = new PassThrough(); // client -> server, server -> client
+  // Message readers/writers (not raw streams): with raw streams the library exits the process when they end.
+  const serverConnection = createConnection(ProposedFeatures.all, new StreamMessageReader(up), new StreamMessageWriter(down));
+  listen(serverConnection);
+  const client = createProtocolConnection(new StreamMessageReader(down), new StreamMessageWriter(up));
+  client.listen();
+  return { client, serverConnection };
+}
+
+/** `vlcache serve --stdio` as a child process, and a client connection to it. */
+function spawnDaemon() {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'serve', '--stdio'], {
+    env: { ...process.env, VLCACHE_HOME: ws.home }, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stderr!.resume(); // The engine's log lines; read so the pipe never fills.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const client = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  client.listen();
+  return { child, exited, client };
+}
+
+/**
+ * What an editor does with a request it cancels: stop waiting at once (VS Code does so
+ * for its own providers; the extension does so for vlcache/* requests), whether or not
+ * the server ever answers.
+ */
+function untilCancelled<T>(request: Promise<T>, token: CancellationToken): Promise<T> {
+  return Promise.race([request, new Promise<never>((_, reject) => token.onCancellationRequested(() =>
+    reject(new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled by the client'))))]);
 }
 
 describe('the daemon over in-memory streams', () => {
   it('initializes, streams an answer, honours $/cancelRequest and refuses outside paths', async () => {
-    const up = new PassThrough(), down = new PassThrough(); // client -> server, server -> client
-    // Message readers/writers (not raw streams): with raw streams the library exits the process when they end.
-    const serverConnection = createConnection(ProposedFeatures.all, new StreamMessageReader(up), new StreamMessageWriter(down));
-    listen(serverConnection);
-    const client = createProtocolConnection(new StreamMessageReader(down), new StreamMessageWriter(up));
-    client.listen();
-    await exercise(client);
+    const { client, serverConnection } = inMemoryDaemon();
+    const statuses = await initialize(client, { cacheDir: join(ws.home, 'cache-mem'), hoverWaitMs: 0 });
+    await exerciseAsk(client, statuses);
+    await exerciseEditor(client, statuses);
+    await client.sendRequest(ShutdownRequest.type);
+    client.dispose();
+    serverConnection.dispose();
+  });
+
+  it('stays responsive while a handler never answers, and the client stops waiting when it cancels', async () => {
+    const { client, serverConnection } = inMemoryDaemon();
+    let serverSawCancel!: () => void;
+    const cancelled = new Promise<void>((r) => { serverSawCancel = r; });
+    const hangType = new RequestType0<never, void>('test/hang');
+    serverConnection.onRequest(hangType, (token) => {
+      token.onCancellationRequested(() => serverSawCancel());
+      return new Promise<never>(() => {}); // never answers
+    });
+    await initialize(client, { cacheDir: undefined });
+    const source = new CancellationTokenSource();
+    const hung = untilCancelled(client.sendRequest(hangType, source.token), source.token);
+    // Other requests are answered meanwhile, on the same connection.
+    const r = await client.sendRequest(AskRequest.type, { images: ['a.png'], question: 'Hi?', maxTokens: 1 });
+    assert.ok(r.nPromptTokens > 0);
+    source.cancel();
+    await assert.rejects(hung, (e: unknown) => e instanceof ResponseError && e.code === LSPErrorCodes.RequestCancelled);
+    await cancelled; // $/cancelRequest reached the handler
+    assert.equal((await client.sendRequest(StatsRequest.type, {})).requests.nAsks, 1);
     await client.sendRequest(ShutdownRequest.type);
     client.dispose();
     serverConnection.dispose();
@@ -67,24 +174,59 @@ describe('the daemon over in-memory streams', () => {
 });
 
 describe('vlcache serve --stdio', () => {
-  let child: ChildProcess;
-  let exited: Promise<number | null>;
-  before(() => {
-    child = spawn(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'serve', '--stdio'], {
-      env: { ...process.env, VLCACHE_HOME: ws.home }, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    child.stderr!.resume(); // The engine's log lines; read so the pipe never fills.
-    exited = new Promise((r) => child.once('exit', (code) => r(code)));
-  });
-  after(() => { if (child.exitCode === null) child.kill(); });
+  let daemon: ReturnType<typeof spawnDaemon>;
+  before(() => { daemon = spawnDaemon(); });
+  after(() => { if (daemon.child.exitCode === null) daemon.child.kill(); });
 
   it('serves the protocol on stdio and exits after shutdown and exit', async () => {
-    const client = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-    client.listen();
-    await exercise(client);
+    const { client, exited } = daemon;
+    const statuses = await initialize(client, { cacheDir: join(ws.home, 'cache-stdio'), hoverWaitMs: 0 });
+    await exerciseAsk(client, statuses);
+    await exerciseEditor(client, statuses);
     await client.sendRequest(ShutdownRequest.type);
     await client.sendNotification(ExitNotification.type);
-    assert.equal(await exited, 0);
+    assert.deepEqual(await exited, { code: 0, signal: null });
     client.dispose();
+  });
+});
+
+describe('a daemon that crashes or hangs', () => {
+  it('crashing mid-request: the client sees the connection close and the request fail, not a hang', async () => {
+    const { child, exited, client } = spawnDaemon();
+    try {
+      await initialize(client, { cacheDir: undefined });
+      const closed = new Promise<void>((r) => client.onClose(() => r()));
+      client.onProgress(AskPartialResultType, 'crash', () => { child.kill('SIGKILL'); });
+      const request = client.sendRequest(AskRequest.type, { images: ['a.png'], question: 'Describe it at length.', maxTokens: 200, partialResultToken: 'crash' });
+      await closed;
+      client.dispose(); // What vscode-languageclient does on close: pending requests are rejected.
+      await assert.rejects(request, (e: unknown) => e instanceof ResponseError && e.code === RpcErrorCodes.PendingResponseRejected);
+      assert.deepEqual(await exited, { code: null, signal: 'SIGKILL' });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('hanging (the process stopped): a cancelled request stops the waiting and the client goes on', { skip: process.platform === 'win32' }, async () => {
+    const { child, exited, client } = spawnDaemon();
+    try {
+      await initialize(client, { cacheDir: undefined });
+      child.kill('SIGSTOP'); // The daemon's event loop no longer runs: nothing is answered.
+      const source = new CancellationTokenSource();
+      const request = untilCancelled(client.sendRequest(StatsRequest.type, {}, source.token), source.token);
+      let ticked = false;
+      await new Promise<void>((r) => setTimeout(() => { ticked = true; r(); }, 20)); // The client's own loop runs.
+      source.cancel();
+      await assert.rejects(request, (e: unknown) => e instanceof ResponseError && e.code === LSPErrorCodes.RequestCancelled);
+      assert.ok(ticked);
+      // Once it runs again, the daemon answers what was queued on the connection.
+      child.kill('SIGCONT');
+      assert.equal((await client.sendRequest(StatsRequest.type, {})).requests.nAsks, 0);
+      child.kill('SIGKILL');
+      await exited;
+      client.dispose();
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 });

@@ -39,7 +39,8 @@ export interface CacheEntry {
 
 /** What the reuse engine needs of a store (server/src/cache/store.ts). */
 export interface EntryStore {
-  get(key: string): { entry: CacheEntry; tier: string } | undefined;
+  /** `kind` names what is looked for, so the store counts a miss as an encoder or KV miss. */
+  get(key: string, kind?: 'encoder' | 'kv'): { entry: CacheEntry; tier: string } | undefined;
   put(entry: CacheEntry): void;
   /** Presence without reading the entry (a disk tier can answer from its index). */
   has?(key: string): boolean;
