@@ -12,7 +12,7 @@
 // Everything listens on 127.0.0.1 only. Run scripts/e2e-setup.sh first
 // (npm run test:e2e does both).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,11 +162,11 @@ function mkdirp(d) {
 }
 
 /** The workbench URL with the extension loaded from the repository (and optionally its tests). */
-function workbenchUrl(server, { tests = false } = {}) {
+function workbenchUrl(server, { tests = false, folder = workspace } = {}) {
   const remote = (p) => `vscode-remote://127.0.0.1:${server.port}${p}`;
   const payload = [['extensionDevelopmentPath', remote(root)]];
   if (tests) payload.push(['extensionTestsPath', remote(join(root, 'out', 'test', 'e2e', 'index.js'))]);
-  return `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  return `${server.url}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
 async function launchChromium() {
@@ -223,20 +223,133 @@ async function runExtensionTests(server) {
   return counts;
 }
 
-/** (b) UI smoke tests: each is a name and a function of the page; each saves a screenshot. */
+/** Runs a command from the palette by its title. */
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  // Wait until the palette lists the command (the extension's contributions are loaded).
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+/** Opens a workspace file with Quick Open (Ctrl+P). */
+async function openFile(page, name) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor();
+}
+
+/** The first frame (webviews nest two iframes deep) where `selector` matches, polled until `timeoutMs`. */
+async function frameWith(page, selector, timeoutMs = UI_STEP_TIMEOUT_MS) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    for (const f of page.frames()) {
+      if (await f.locator(selector).count().catch(() => 0)) return f;
+    }
+    if (Date.now() > end) {
+      for (const f of page.frames()) log(`    frame ${f.url().slice(0, 120)}: ${(await f.content().catch((e) => e.message)).slice(0, 400).replace(/\s+/g, ' ')}`);
+      throw new Error(`no frame shows ${selector} after ${timeoutMs} ms`);
+    }
+    await page.waitForTimeout(100);
+  }
+}
+
+/** The VLCache status-bar item's text. */
+async function statusBarText(page) {
+  return (await page.locator('.statusbar-item', { hasText: 'VLCache' }).first().innerText()).replace(/\s+/g, ' ').trim();
+}
+
+const hitPercent = (text) => Number(/(\d+)% hits/.exec(text)?.[1] ?? NaN);
+
+/**
+ * Runs "Explain Diagram" from the explorer's context menu on docs/diagram.png and
+ * returns the answer view's badge once the answer is done.
+ * NOTE: not from the image preview: in code-server 4.100 under headless Chromium a
+ * second webview opened beside the image preview (itself a webview) can wait forever
+ * for its service worker ("Found unexpected service worker controller").
+ */
+async function explainDiagram(page, nTurnsBefore) {
+  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'diagram.png' }).first();
+  if (!(await row.isVisible())) await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'docs' }).first().click();
+  await row.click({ button: 'right' });
+  // The menu item: hovered, then Enter (a synthetic click right after the menu opens is sometimes lost).
+  const item = page.locator('.context-view .action-item', { hasText: 'Explain Diagram' }).first();
+  await item.hover();
+  await page.locator('.context-view .action-item.focused', { hasText: 'Explain Diagram' }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.context-view .action-item').first().waitFor({ state: 'detached' });
+  const done = `.turn:nth-of-type(${nTurnsBefore + 1}):not(.streaming) .badge`;
+  const frame = await frameWith(page, done, 60_000);
+  return frame.locator(done).innerText();
+}
+
+/** (b) UI smoke tests: each is a name and a function of the page; each saves a screenshot. They run in order. */
+const ui = { statusAfterFirstAnswer: '' };
 const uiTests = [
   {
     name: 'show-version',
     title: 'VLCache: Show Version from the command palette shows a notification with the version',
     async run(page) {
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible' });
-      await input.fill('>VLCache: Show Version');
-      // Wait until the palette lists the command (the extension's contributions are loaded).
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'VLCache: Show Version' }).first().waitFor();
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'VLCache: Show Version');
       await page.locator('.notifications-toasts .notification-toast', { hasText: `VLCache ${version}` }).waitFor();
+    },
+  },
+  {
+    name: 'explain-diagram',
+    title: 'Explain Diagram on the open image streams an answer into the answer view, with a cold-cache badge',
+    async run(page) {
+      const badge = await explainDiagram(page, 0);
+      if (!/^cold · TTFT \d+/.test(badge)) throw new Error(`the first answer's badge is "${badge}", not a cold one`);
+      const frame = await frameWith(page, '.turn .answer');
+      const answer = (await frame.locator('.turn .answer').first().innerText()).trim();
+      if (!answer) throw new Error('the answer is empty');
+      await page.locator('.statusbar-item', { hasText: /TTFT/ }).first().waitFor();
+      ui.statusAfterFirstAnswer = await statusBarText(page);
+    },
+  },
+  {
+    name: 'hover-markdown-image',
+    title: 'hovering ![](docs/diagram.png) in README.md shows the explanation, thumbnail and timing',
+    async run(page) {
+      await openFile(page, 'README.md');
+      const link = page.locator('.monaco-editor .view-line span', { hasText: 'docs/diagram.png' }).first();
+      await link.waitFor();
+      const hover = page.locator('.monaco-hover:not(.hidden)');
+      // The first hover may say the explanation is being prepared; hover again until it is there.
+      const end = Date.now() + 60_000;
+      for (;;) {
+        await page.mouse.move(5, 5);
+        await link.hover();
+        await hover.first().waitFor();
+        const text = await hover.first().innerText();
+        if (/TTFT/.test(text)) break;
+        if (Date.now() > end) throw new Error(`the hover still says: ${text.slice(0, 200)}`);
+        await page.waitForTimeout(500);
+      }
+      await hover.locator('img').first().waitFor();
+    },
+  },
+  {
+    name: 'status-bar-cache-hit',
+    title: 'the status bar before and after a repeated question: the hit rate rises and the answer is a cache hit',
+    async run(page) {
+      const before = await statusBarText(page);
+      const badge = await explainDiagram(page, 1);
+      if (!/cache hit/.test(badge)) throw new Error(`the repeated question's badge is "${badge}", not a cache hit`);
+      let after = '';
+      const end = Date.now() + UI_STEP_TIMEOUT_MS;
+      while (!(hitPercent(after) > hitPercent(before))) {
+        if (Date.now() > end) throw new Error(`status bar "${before}" → "${after}": the hit rate did not rise`);
+        await page.waitForTimeout(100);
+        after = await statusBarText(page);
+      }
+      log(`    status bar after the first answer: "${ui.statusAfterFirstAnswer}"; before: "${before}"; after the hit: "${after}"`);
     },
   },
 ];
@@ -245,8 +358,12 @@ async function runUiTests(server) {
   mkdirSync(screenshots, { recursive: true });
   const page = await context.newPage();
   page.setDefaultTimeout(UI_STEP_TIMEOUT_MS);
+  page.on('console', (m) => { if (m.type() === 'error' || /webview|CSP|Refused/i.test(m.text())) log(`    console ${m.type()}: ${m.text().slice(0, 300)}`); });
+  // A copy of the fixture workspace: its own workspace storage, so its cache starts empty.
+  const folder = join(scratch, 'ui-workspace');
+  cpSync(workspace, folder, { recursive: true });
   log('UI tests: opening the workbench');
-  await page.goto(workbenchUrl(server));
+  await page.goto(workbenchUrl(server, { folder }));
   await page.locator('.monaco-workbench .part.editor').waitFor();
   // The explorer shows the fixture workspace once the remote file system is up.
   await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).first().waitFor();
