@@ -169,8 +169,9 @@ class Builder:
         n_before = rng.choices([0, 1, 2], [0.5, 0.35, 0.15])[0]
         return system, history, n_before
 
-    def encode(self, images, system, history, question, answer):
-        """-> ids [L], label mask [L] (1 where ids[t] is an answer token to predict), patches, grids."""
+    def encode(self, images, system, history, question, answer, more=()):
+        """-> ids [L], label mask [L] (1 where ids[t] is an answer token to predict), patches, grids.
+        `more`: follow-up (question, answer) turns about the same images, also supervised."""
         pats, grids = zip(*(patches_u8(im) for im in images))
         text = render(system, history, len(images), question)
         parts = text.split("<|image_pad|>")
@@ -178,17 +179,27 @@ class Builder:
         for g, part in zip(grids, parts[1:]):
             exp += "<|image_pad|>" * (g[0] * g[1] // 4) + part
         ids = self.tok.encode(exp).ids
-        ans = self.tok.encode(answer).ids + [self.im_end]
-        mask = [0] * len(ids) + [1] * len(ans)
-        return ids + ans, mask, list(pats), list(grids)
+        mask = [0] * len(ids)
+        for k, a in enumerate([answer] + [a for _, a in more]):
+            if k > 0:
+                turn = self.tok.encode(f"\n<|im_start|>user\n{more[k - 1][0]}<|im_end|>\n<|im_start|>assistant\n").ids
+                ids += turn
+                mask += [0] * len(turn)
+            ans = self.tok.encode(a).ids + [self.im_end]
+            ids += ans
+            mask += [1] * len(ans)
+        return ids, mask, list(pats), list(grids)
 
     def sample(self, rng, seed=None):
         seed = rng.randrange(10 ** 9) if seed is None else seed
         kind, im, qa = synthetic.sample(seed)
-        qtype, q, a = rng.choice(qa)
+        qa = rng.sample(qa, len(qa))
+        qtype, q, a = qa[0]
+        # Half the samples ask 1-3 follow-up questions about the same image (more supervision per image).
+        more = [(q2, a2) for _, q2, a2 in qa[1:1 + rng.choice([0, 0, 0, 1, 2, 3])]]
         system, history, n_before = self.context(rng)
         before = [synthetic.distractor(rng.randrange(10 ** 9)) for _ in range(n_before)]
-        ids, mask, pats, grids = self.encode(before + [im], system, history, q, a)
+        ids, mask, pats, grids = self.encode(before + [im], system, history, q, a, more if seed is None else ())
         return dict(ids=ids, mask=mask, patches=pats, grids=grids, qtype=qtype)
 
     def collate(self, samples):
@@ -214,11 +225,32 @@ class Builder:
         patches = np.concatenate([p for s in samples for p in s["patches"]], 0)
         grid = np.array([[1, g[0], g[1]] for s in samples for g in s["grids"]], dtype=np.int64)
         return dict(ids=ids, mask=mask, attn=attn, pos=pos, patches=patches, grid=grid,
-                    qtypes=[s["qtype"] for s in samples])
+                    groups=vision_groups(grid), qtypes=[s["qtype"] for s in samples])
+
+
+def vision_groups(grid):
+    """Images of one grid shape, batched through the vision tower together. Per group: [patch rows of its images
+    (index into patches), their image-token rows (index into the concatenated image tokens), grid_thw rows]."""
+    n_patch = grid.prod(1)
+    p_off = np.concatenate([[0], np.cumsum(n_patch)])
+    t_off = p_off // 4
+    out = []
+    for g in sorted({tuple(r) for r in grid.tolist()}):
+        idx = [i for i, r in enumerate(grid.tolist()) if tuple(r) == g]
+        prow = np.concatenate([np.arange(p_off[i], p_off[i + 1]) for i in idx])
+        trow = np.concatenate([np.arange(t_off[i], t_off[i + 1]) for i in idx])
+        out.append([prow, trow, grid[idx]])
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Data workers
+
+
+def tensors(c):
+    import torch
+    conv = lambda v: torch.from_numpy(v) if isinstance(v, np.ndarray) else v  # noqa: E731
+    return {k: ([[conv(x) for x in g] for g in v] if k == "groups" else conv(v)) for k, v in c.items()}
 
 
 def batches(batch, seed):
@@ -232,7 +264,7 @@ def batches(batch, seed):
             b = Builder()
             while True:
                 c = b.collate([b.sample(rng) for _ in range(batch)])
-                yield {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in c.items()}
+                yield tensors(c)
 
     workers = max(1, min(14, (os.cpu_count() or 2) - 2))
     return torch.utils.data.DataLoader(DS(), batch_size=None, num_workers=workers, prefetch_factor=6,
@@ -259,7 +291,33 @@ def build_model(ids, vocab):
 
 
 def to_device(batch, dev):
-    return {k: (v.to(dev, non_blocking=True) if hasattr(v, "to") else v) for k, v in batch.items()}
+    mv = lambda v: v.to(dev, non_blocking=True) if hasattr(v, "to") else v  # noqa: E731
+    return {k: ([[mv(x) for x in g] for g in v] if k == "groups" else mv(v)) for k, v in batch.items()}
+
+
+def patch_vision_attention():
+    """transformers' Qwen2-VL vision attention loops over images (cu_seqlens). When every image of a call has the
+    same length, one batched SDPA over [n_images, heads, L, d] computes the same thing; checked in check_vision."""
+    import torch
+    import transformers.models.qwen2_vl.modeling_qwen2_vl as m
+    orig = m.VisionAttention.forward
+    rot = m.apply_rotary_pos_emb_vision
+
+    def forward(self, hidden_states, cu_seqlens, rotary_pos_emb=None, position_embeddings=None, **kw):
+        lens = cu_seqlens[1:] - cu_seqlens[:-1]
+        if position_embeddings is None or lens.numel() < 2 or not bool((lens == lens[0]).all()):
+            return orig(self, hidden_states, cu_seqlens, rotary_pos_emb=rotary_pos_emb,
+                        position_embeddings=position_embeddings, **kw)
+        S, n = hidden_states.shape[0], lens.numel()
+        q, k, v = self.qkv(hidden_states).reshape(S, 3, self.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
+        cos, sin = position_embeddings
+        q, k = rot(q, k, cos, sin)
+        q, k, v = (x.reshape(n, S // n, self.num_heads, -1).transpose(1, 2) for x in (q, k, v))
+        o = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=self.scaling)
+        return self.proj(o.transpose(1, 2).reshape(S, -1))
+
+    m.VisionAttention.forward = forward
+    return orig
 
 
 POS_ROWS = [4]  # position_ids rows given to the text model: 4 = [text; t; h; w] (transformers 5.x), 3 = [t; h; w]
@@ -281,8 +339,7 @@ def forward(model, b, image_id):
     """Logits [N, vocab] at the N rows that predict an answer token, and those tokens [N]."""
     import torch
     emb = model.model.get_input_embeddings()(b["ids"])                       # [B, L, H]
-    o = model.model.visual(pixel_values(b["patches"]), grid_thw=b["grid"])
-    img = o.pooler_output if hasattr(o, "pooler_output") else o              # [n_image_tokens, H]
+    img = vision(model, pixel_values(b["patches"]), b["groups"])            # [n_image_tokens, H]
     sel = b["ids"] == image_id
     assert int(sel.sum()) == img.shape[0], (int(sel.sum()), img.shape)
     emb = emb.masked_scatter(sel[..., None], img.to(emb.dtype))
@@ -292,6 +349,42 @@ def forward(model, b, image_id):
     tgt = b["mask"][:, 1:].bool()                                             # row t predicts token t+1
     logits = model.lm_head(h[:, :-1][tgt])
     return logits, b["ids"][:, 1:][tgt]
+
+
+def vision(model, pv, groups):
+    """Merged vision embeddings [n_image_tokens, H] in image order, computed one grid shape at a time."""
+    import torch
+    parts, rows = [], []
+    for prow, trow, grid in groups:
+        o = model.model.visual(pv[prow], grid_thw=grid)
+        parts.append(o.pooler_output if hasattr(o, "pooler_output") else o)
+        rows.append(trow)
+    rows = torch.cat(rows)
+    out = torch.empty((rows.numel(), parts[0].shape[1]), dtype=parts[0].dtype, device=parts[0].device)
+    out[rows] = torch.cat(parts)
+    return out
+
+
+def check_vision(model, b, dev):
+    """Grouped + batched-attention vision == transformers' own per-image path, on a mixed batch (fp32)."""
+    import torch
+    import transformers.models.qwen2_vl.modeling_qwen2_vl as m
+    rng = random.Random(3)
+    c = to_device(tensors(b.collate([b.sample(rng) for _ in range(6)])), dev)
+    pv = pixel_values(c["patches"])
+    with torch.no_grad():
+        mine = vision(model, pv, c["groups"])
+        fast = m.VisionAttention.forward
+        m.VisionAttention.forward = ORIG_ATTN[0]
+        o = model.model.visual(pv, grid_thw=c["grid"])
+        m.VisionAttention.forward = fast
+        ref = o.pooler_output if hasattr(o, "pooler_output") else o
+    d = float((mine - ref).abs().max())
+    print(f"[check] grouped vision vs transformers: {len(c['groups'])} groups, {c['grid'].shape[0]} images, max diff {d:.2e}")
+    assert d < 1e-3 * max(1.0, float(ref.abs().max())), d
+
+
+ORIG_ATTN = [None]
 
 
 def answer_correct(logits, targets, mask):
@@ -383,7 +476,7 @@ def smoke(args, model, b, dev):
             lref = ref(**{kk: v.to(dev) for kk, v in inputs.items()}).logits[0, -1]
             # one answer row: row n-1 (the last prompt row) predicts token n
             c = b.collate([dict(ids=ids[:n] + [b.im_end], mask=[0] * n + [1], patches=pats, grids=grids, qtype="x")])
-            c = to_device({kk: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for kk, v in c.items()}, dev)
+            c = to_device(tensors(c), dev)
             # Same (bf16-rounded) weights in fp32: our forward must reproduce the processor path's logits. Try the
             # 4-row position ids (text row first, transformers 5.x) and plain 3-row ones; keep what matches.
             diffs = {}
@@ -426,6 +519,7 @@ def main():
     b = Builder()
     n_tok = b.tok.get_vocab_size(with_added_tokens=True)
     vocab = ((n_tok + 63) // 64) * 64
+    ORIG_ATTN[0] = patch_vision_attention()
     model = build_model(b.ids, vocab)
     n_params = sum(p.numel() for p in model.parameters())
     start, meta = 0, {}
@@ -440,6 +534,8 @@ def main():
     print(f"model: {n_params} params ({n_params * 2 / 1e6:.1f} MB bf16), attn "
           f"{getattr(model.config, '_attn_implementation', '?')}, vocab {vocab}, device {dev}")
 
+    model.float()
+    check_vision(model, b, dev)
     if args.smoke:
         smoke(args, model, b, dev)
 
@@ -447,7 +543,7 @@ def main():
     vrng = random.Random(99)
     val = [b.collate([b.sample(vrng, seed=synthetic.EVAL_SEED0 + 10 ** 6 + k * 64 + j) for j in range(64)])
            for k in range(6)]
-    val = [to_device({k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in c.items()}, dev) for c in val]
+    val = [to_device(tensors(c), dev) for c in val]
 
     def evaluate():
         model.eval()
