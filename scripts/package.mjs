@@ -1,0 +1,74 @@
+// Builds the installable extension: vlcache-<version>-<platform>.vsix with the bundled
+// extension and daemon, the built-in model, the webview assets, and the native
+// runtime pieces that stay outside the bundle (onnxruntime-node with only this
+// platform's binaries, onnxruntime-common, @jsquash/webp) under dist/node_modules,
+// where `require` from dist/cli.js finds them.
+//
+//   node scripts/package.mjs [--target linux-x64] [--out FILE]   (npm run package)
+//
+// Works offline: the files come from this checkout's node_modules (after npm ci).
+// The staging folder .package/ is rebuilt each time and ignored by git.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const option = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const target = option('--target', `${process.platform === 'win32' ? 'win32' : process.platform}-${process.arch}`);
+const [platform, arch] = target.split('-');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const out = resolve(option('--out', join(root, `vlcache-${pkg.version}-${target}.vsix`)));
+const stage = join(root, '.package');
+
+function run(cmd, argv, cwd) {
+  const r = spawnSync(cmd, argv, { cwd, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status ?? r.signal})`);
+}
+
+/** Copies a package from node_modules into the staging dist/node_modules; `filter` sees paths relative to the package. */
+function copyModule(name, filter = () => true) {
+  const from = join(root, 'node_modules', name);
+  if (!existsSync(from)) throw new Error(`node_modules/${name} is missing: run npm ci first`);
+  cpSync(from, join(stage, 'dist', 'node_modules', name), {
+    recursive: true,
+    filter: (src) => filter(src.slice(from.length + 1).replace(/\\/g, '/')),
+  });
+}
+
+run(process.execPath, ['esbuild.mjs'], root);
+rmSync(stage, { recursive: true, force: true });
+mkdirSync(join(stage, 'dist'), { recursive: true });
+for (const f of ['dist/cli.js', 'dist/extension.js', 'README.md', 'LICENSE']) cpSync(join(root, f), join(stage, f));
+cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true });
+
+// onnxruntime-node: its JS, and the binaries of the target platform only (45 MB of 200 MB for linux-x64).
+const nativeDir = `bin/napi-v6/${platform}/${arch}`;
+copyModule('onnxruntime-node', (rel) =>
+  rel === '' || !rel.startsWith('bin/') || rel === 'bin' || rel === 'bin/napi-v6' || rel === `bin/napi-v6/${platform}` || rel === nativeDir || rel.startsWith(`${nativeDir}/`));
+if (!existsSync(join(stage, 'dist', 'node_modules', 'onnxruntime-node', nativeDir))) {
+  throw new Error(`onnxruntime-node has no binaries for ${target} (${nativeDir})`);
+}
+copyModule('onnxruntime-common');
+copyModule('@jsquash/webp');
+copyModule('wasm-feature-detect');
+
+// The manifest without what only development needs.
+const manifest = { ...pkg };
+delete manifest.devDependencies;
+delete manifest.scripts;
+delete manifest.private;
+delete manifest.bin;
+manifest.dependencies = {}; // everything else is inside the bundles; the natives ship under dist/node_modules
+writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
+writeFileSync(join(stage, '.vscodeignore'), ['**/*.map', '**/*.d.ts', '**/*.md', '!README.md', ''].join('\n'));
+
+mkdirSync(dirname(out), { recursive: true });
+const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
+run(process.execPath, [vsce, 'package', '--no-dependencies', '--no-rewrite-relative-links', '--allow-missing-repository',
+  '--skip-license', '--target', target, '--out', out], stage);
+console.log(`packaged ${out}`);
