@@ -58,28 +58,42 @@ export function findImageReferences(text: string, languageId: string): ImageRefe
   const out: ImageReference[] = [];
   let lineStart = 0;
   for (const line of text.split(/(?<=\r\n|\n|\r)/)) {
-    const add = (form: ReferenceForm, start: number, end: number, raw: string | undefined) => {
-      const target = raw === undefined ? undefined : cleanTarget(raw, md);
-      if (target && isImagePath(target)) out.push({ start: lineStart + start, end: lineStart + end, target, form });
-    };
-    if (md) {
-      for (const m of line.matchAll(MD_INLINE)) add('markdown', m.index!, m.index! + m[0].length, m[2]);
-      for (const m of line.matchAll(MD_REF)) add('markdown-ref', m.index!, m.index! + m[0].length, defs.get(label(m[2] || m[1])));
-      const d = MD_DEF.exec(line);
-      if (d) add('markdown-def', d.index, d.index + d[0].length, d[2]);
-    }
-    for (const m of line.matchAll(IMG_SRC)) add('img', m.index!, m.index! + m[0].length, m[1] ?? m[2]);
-    for (const m of line.matchAll(CSS_URL)) add('css-url', m.index!, m.index! + m[0].length, m[1] ?? m[2] ?? m[3]);
-    for (const m of line.matchAll(STRING)) add('string', m.index!, m.index! + m[0].length, m[2]);
+    scanLine(line, lineStart, md, defs, out);
     lineStart += line.length;
   }
   return out.sort((a, b) => a.start - b.start || RANK[a.form] - RANK[b.form]);
 }
 
-/** The most specific reference whose span holds `offset` (its end included: the cursor may sit right after it). */
+/**
+ * The most specific reference whose span holds `offset` (its end included: the cursor may
+ * sit right after it). Scans only the line of `offset` (and, in Markdown, the definitions).
+ */
 export function imageReferenceAt(text: string, offset: number, languageId: string): ImageReference | undefined {
-  const hits = findImageReferences(text, languageId).filter((r) => offset >= r.start && offset <= r.end);
-  return hits.sort((a, b) => RANK[a.form] - RANK[b.form])[0];
+  const md = isMarkdown(languageId);
+  const lineStart = Math.max(text.lastIndexOf('\n', offset - 1), text.lastIndexOf('\r', offset - 1)) + 1;
+  const lineEnd = text.slice(lineStart).search(/[\r\n]|$/) + lineStart;
+  const line = text.slice(lineStart, lineEnd);
+  const defs = md && line.includes('![') ? markdownDefinitions(text) : new Map<string, string>();
+  const out: ImageReference[] = [];
+  scanLine(line, lineStart, md, defs, out);
+  return out.filter((r) => offset >= r.start && offset <= r.end).sort((a, b) => RANK[a.form] - RANK[b.form])[0];
+}
+
+/** Appends the references on one line (starting at offset `lineStart` of the text) to `out`. */
+function scanLine(line: string, lineStart: number, md: boolean, defs: ReadonlyMap<string, string>, out: ImageReference[]): void {
+  const add = (form: ReferenceForm, start: number, end: number, raw: string | undefined) => {
+    const target = raw === undefined ? undefined : cleanTarget(raw, md);
+    if (target && isImagePath(target)) out.push({ start: lineStart + start, end: lineStart + end, target, form });
+  };
+  if (md) {
+    for (const m of line.matchAll(MD_INLINE)) add('markdown', m.index!, m.index! + m[0].length, m[2]);
+    for (const m of line.matchAll(MD_REF)) add('markdown-ref', m.index!, m.index! + m[0].length, defs.get(label(m[2] || m[1])));
+    const d = MD_DEF.exec(line);
+    if (d) add('markdown-def', d.index, d.index + d[0].length, d[2]);
+  }
+  for (const m of line.matchAll(IMG_SRC)) add('img', m.index!, m.index! + m[0].length, m[1] ?? m[2]);
+  for (const m of line.matchAll(CSS_URL)) add('css-url', m.index!, m.index! + m[0].length, m[1] ?? m[2] ?? m[3]);
+  for (const m of line.matchAll(STRING)) add('string', m.index!, m.index! + m[0].length, m[2]);
 }
 
 /** `[label]: path` definitions, by normalised label (the first definition of a label wins, as in CommonMark). */

@@ -22,6 +22,10 @@ describe('image references', () => {
     assert.equal(md.slice(refs[0].start, refs[0].end), '![the arch](docs/arch.png "Architecture")');
     assert.equal(at(md, 'arch]', 'markdown')?.target, 'docs/arch.png');
     assert.equal(at(md, 'See', 'markdown'), undefined);
+    // On a later line of a CRLF document, and with the cursor just after the reference.
+    const crlf = 'first line\r\n![a](a.png)\r\nlast';
+    assert.equal(imageReferenceAt(crlf, crlf.indexOf(')') + 1, 'markdown')?.target, 'a.png');
+    assert.equal(imageReferenceAt(crlf, crlf.indexOf('last'), 'markdown'), undefined);
   });
 
   it('resolves Markdown reference images through their definitions, case-insensitively', () => {
