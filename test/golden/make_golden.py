@@ -973,23 +973,24 @@ def run_reference(name, family, model_dir, cases, image_paths, hidden_cases, gen
     return meta_cases, info, sorted(tensors.keys())
 
 
-def builtin_demo(model_dir, image_path, device, steps=16):
-    """Greedy run of the built-in model on the demo diagram: a cheap end-to-end golden (tokens are noise)."""
+def builtin_demo(model_dir, image_path, device, steps=16, question="Explain this diagram.", trained=False):
+    """Greedy run of the built-in model on the demo diagram: a cheap end-to-end golden. Random weights: `steps`
+    tokens with eos masked (the tokens are noise). Trained weights: up to `steps` tokens, stopping at eos, which is
+    kept (the engine's ignoreEos run of the same length then emits the same ids, eos included)."""
     import torch
     from transformers import GenerationConfig, Qwen2VLForConditionalGeneration
 
     model = Qwen2VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32,
                                                             attn_implementation="eager").to(device).eval()
     proc = load_processor(model_dir)
-    question = "Explain this diagram."
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
     prompt = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     img = Image.open(image_path)
     img.load()
     inputs = {k: v.to(device) for k, v in proc(text=[prompt], images=[img], return_tensors="pt").items()}
     eos = [proc.tokenizer.convert_tokens_to_ids("<|im_end|>"), proc.tokenizer.convert_tokens_to_ids("<|endoftext|>")]
-    gcfg = GenerationConfig(do_sample=False, max_new_tokens=steps, min_new_tokens=steps, eos_token_id=eos,
-                            pad_token_id=eos[1], bos_token_id=eos[1])
+    gcfg = GenerationConfig(do_sample=False, max_new_tokens=steps, min_new_tokens=0 if trained else steps,
+                            eos_token_id=eos, pad_token_id=eos[1], bos_token_id=eos[1])
     model.model.rope_deltas = None
     with torch.no_grad():
         g = model.generate(**inputs, generation_config=gcfg, output_logits=True, return_dict_in_generate=True)
@@ -1004,10 +1005,49 @@ def builtin_demo(model_dir, image_path, device, steps=16):
         "greedy_tokens": toks, "greedy_text": proc.tokenizer.decode(toks, skip_special_tokens=False),
         "top5_per_step": [topk_pairs(v, 5) for v in lg], "top1_top2_margins": margins,
         "eos_was_argmax": [int(np.argmax(v)) in eos for v in lg],
-        "note": "float32 CPU reference; the built-in model is random-init, so the text is noise",
+        "note": ("float32 reference; the built-in model is trained on test/reference/synthetic.py questions "
+                 "(test/reference/train.py): generation stops at eos, which is the last greedy token") if trained else
+                "float32 CPU reference; the built-in model is random-init, so the text is noise",
     }
     log(f"[builtin] diagram: grid {res['image_grid_thw']} seq {n0} greedy {toks} min margin {min(margins):.5f}")
     return res
+
+
+def builtin_only(args):
+    """--builtin-from DIR: the trained built-in model (test/reference/train.py) replaces media/model; its demo
+    reference is regenerated; the tiny golden checkpoints, tokenizer and images are left as they are."""
+    import torch
+    import transformers
+
+    fix = os.path.join(args.out, "test", "golden", "fixtures")
+    media_model = os.path.join(args.out, "media", "model")
+    names = ["config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
+             "tokenizer.json", "tokenizer_config.json"]
+    if os.path.abspath(args.builtin_from) != os.path.abspath(media_model):
+        shutil.rmtree(media_model, ignore_errors=True)
+        os.makedirs(media_model)
+        for n in names:
+            shutil.copyfile(os.path.join(args.builtin_from, n), os.path.join(media_model, n))
+    diagram = os.path.join(args.out, "media", "samples", "diagram.png")
+    demo = builtin_demo(media_model, diagram, args.device, steps=16, question=args.demo_question, trained=True)
+    from safetensors import safe_open
+    with safe_open(os.path.join(media_model, "model.safetensors"), "pt") as f:
+        n_params = sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
+    demo.update({"versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+                 "command": f"python3 test/golden/make_golden.py --builtin-from DIR --demo-question '{args.demo_question}'",
+                 "seed": "trained", "n_params": n_params})
+    write_json(os.path.join(fix, "builtin-demo.json"), demo)
+    mf = os.path.join(fix, "manifest.json")
+    with open(mf) as f:
+        man = json.load(f)
+    man["n_params"]["builtin"] = n_params
+    man["seeds"]["builtin"] = "trained (test/reference/train.py)"
+    man["sizes_bytes"]["media_model"] = dir_size(media_model)
+    man["files"] = {k: v for k, v in man["files"].items() if not k.startswith("media/model/")}
+    for p in [os.path.join(media_model, n) for n in names] + [diagram, os.path.join(fix, "builtin-demo.json")]:
+        man["files"][os.path.relpath(p, args.out)] = sha256_file(p)
+    write_json(mf, man)
+    log(f"[builtin] {demo['greedy_text']!r} (margins {[round(m, 3) for m in demo['top1_top2_margins']]})")
 
 
 def main():
@@ -1022,7 +1062,12 @@ def main():
                     help="smallest top1-top2 logit margin accepted over all greedy steps of a tiny model")
     ap.add_argument("--max-seed-tries", type=int, default=12)
     ap.add_argument("--skip-builtin", action="store_true")
+    ap.add_argument("--builtin-from", help="only the built-in model: copy this trained HF folder to media/model and "
+                                           "regenerate builtin-demo.json (+ its manifest entries); nothing else")
+    ap.add_argument("--demo-question", default="How many boxes are there?")
     args = ap.parse_args()
+    if args.builtin_from:
+        return builtin_only(args)
 
     import tokenizers
     import torch

@@ -225,22 +225,7 @@ class Builder:
         patches = np.concatenate([p for s in samples for p in s["patches"]], 0)
         grid = np.array([[1, g[0], g[1]] for s in samples for g in s["grids"]], dtype=np.int64)
         return dict(ids=ids, mask=mask, attn=attn, pos=pos, patches=patches, grid=grid,
-                    groups=vision_groups(grid), qtypes=[s["qtype"] for s in samples])
-
-
-def vision_groups(grid):
-    """Images of one grid shape, batched through the vision tower together. Per group: [patch rows of its images
-    (index into patches), their image-token rows (index into the concatenated image tokens), grid_thw rows]."""
-    n_patch = grid.prod(1)
-    p_off = np.concatenate([[0], np.cumsum(n_patch)])
-    t_off = p_off // 4
-    out = []
-    for g in sorted({tuple(r) for r in grid.tolist()}):
-        idx = [i for i, r in enumerate(grid.tolist()) if tuple(r) == g]
-        prow = np.concatenate([np.arange(p_off[i], p_off[i + 1]) for i in idx])
-        trow = np.concatenate([np.arange(t_off[i], t_off[i + 1]) for i in idx])
-        out.append([prow, trow, grid[idx]])
-    return out
+                    qtypes=[s["qtype"] for s in samples])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -250,7 +235,7 @@ def vision_groups(grid):
 def tensors(c):
     import torch
     conv = lambda v: torch.from_numpy(v) if isinstance(v, np.ndarray) else v  # noqa: E731
-    return {k: ([[conv(x) for x in g] for g in v] if k == "groups" else conv(v)) for k, v in c.items()}
+    return {k: conv(v) for k, v in c.items()}
 
 
 def batches(batch, seed):
@@ -291,33 +276,7 @@ def build_model(ids, vocab):
 
 
 def to_device(batch, dev):
-    mv = lambda v: v.to(dev, non_blocking=True) if hasattr(v, "to") else v  # noqa: E731
-    return {k: ([[mv(x) for x in g] for g in v] if k == "groups" else mv(v)) for k, v in batch.items()}
-
-
-def patch_vision_attention():
-    """transformers' Qwen2-VL vision attention loops over images (cu_seqlens). When every image of a call has the
-    same length, one batched SDPA over [n_images, heads, L, d] computes the same thing; checked in check_vision."""
-    import torch
-    import transformers.models.qwen2_vl.modeling_qwen2_vl as m
-    orig = m.VisionAttention.forward
-    rot = m.apply_rotary_pos_emb_vision
-
-    def forward(self, hidden_states, cu_seqlens, rotary_pos_emb=None, position_embeddings=None, **kw):
-        lens = cu_seqlens[1:] - cu_seqlens[:-1]
-        if position_embeddings is None or lens.numel() < 2 or not bool((lens == lens[0]).all()):
-            return orig(self, hidden_states, cu_seqlens, rotary_pos_emb=rotary_pos_emb,
-                        position_embeddings=position_embeddings, **kw)
-        S, n = hidden_states.shape[0], lens.numel()
-        q, k, v = self.qkv(hidden_states).reshape(S, 3, self.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
-        cos, sin = position_embeddings
-        q, k = rot(q, k, cos, sin)
-        q, k, v = (x.reshape(n, S // n, self.num_heads, -1).transpose(1, 2) for x in (q, k, v))
-        o = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=self.scaling)
-        return self.proj(o.transpose(1, 2).reshape(S, -1))
-
-    m.VisionAttention.forward = forward
-    return orig
+    return {k: (v.to(dev, non_blocking=True) if hasattr(v, "to") else v) for k, v in batch.items()}
 
 
 POS_ROWS = [4]  # position_ids rows given to the text model: 4 = [text; t; h; w] (transformers 5.x), 3 = [t; h; w]
@@ -339,7 +298,8 @@ def forward(model, b, image_id):
     """Logits [N, vocab] at the N rows that predict an answer token, and those tokens [N]."""
     import torch
     emb = model.model.get_input_embeddings()(b["ids"])                       # [B, L, H]
-    img = vision(model, pixel_values(b["patches"]), b["groups"])            # [n_image_tokens, H]
+    o = model.model.visual(pixel_values(b["patches"]), grid_thw=b["grid"])
+    img = o.pooler_output if hasattr(o, "pooler_output") else o              # [n_image_tokens, H]
     sel = b["ids"] == image_id
     assert int(sel.sum()) == img.shape[0], (int(sel.sum()), img.shape)
     emb = emb.masked_scatter(sel[..., None], img.to(emb.dtype))
@@ -349,42 +309,6 @@ def forward(model, b, image_id):
     tgt = b["mask"][:, 1:].bool()                                             # row t predicts token t+1
     logits = model.lm_head(h[:, :-1][tgt])
     return logits, b["ids"][:, 1:][tgt]
-
-
-def vision(model, pv, groups):
-    """Merged vision embeddings [n_image_tokens, H] in image order, computed one grid shape at a time."""
-    import torch
-    parts, rows = [], []
-    for prow, trow, grid in groups:
-        o = model.model.visual(pv[prow], grid_thw=grid)
-        parts.append(o.pooler_output if hasattr(o, "pooler_output") else o)
-        rows.append(trow)
-    rows = torch.cat(rows)
-    out = torch.empty((rows.numel(), parts[0].shape[1]), dtype=parts[0].dtype, device=parts[0].device)
-    out[rows] = torch.cat(parts)
-    return out
-
-
-def check_vision(model, b, dev):
-    """Grouped + batched-attention vision == transformers' own per-image path, on a mixed batch (fp32)."""
-    import torch
-    import transformers.models.qwen2_vl.modeling_qwen2_vl as m
-    rng = random.Random(3)
-    c = to_device(tensors(b.collate([b.sample(rng) for _ in range(6)])), dev)
-    pv = pixel_values(c["patches"])
-    with torch.no_grad():
-        mine = vision(model, pv, c["groups"])
-        fast = m.VisionAttention.forward
-        m.VisionAttention.forward = ORIG_ATTN[0]
-        o = model.model.visual(pv, grid_thw=c["grid"])
-        m.VisionAttention.forward = fast
-        ref = o.pooler_output if hasattr(o, "pooler_output") else o
-    d = float((mine - ref).abs().max())
-    print(f"[check] grouped vision vs transformers: {len(c['groups'])} groups, {c['grid'].shape[0]} images, max diff {d:.2e}")
-    assert d < 1e-3 * max(1.0, float(ref.abs().max())), d
-
-
-ORIG_ATTN = [None]
 
 
 def answer_correct(logits, targets, mask):
@@ -519,7 +443,6 @@ def main():
     b = Builder()
     n_tok = b.tok.get_vocab_size(with_added_tokens=True)
     vocab = ((n_tok + 63) // 64) * 64
-    ORIG_ATTN[0] = patch_vision_attention()
     model = build_model(b.ids, vocab)
     n_params = sum(p.numel() for p in model.parameters())
     start, meta = 0, {}
@@ -534,8 +457,6 @@ def main():
     print(f"model: {n_params} params ({n_params * 2 / 1e6:.1f} MB bf16), attn "
           f"{getattr(model.config, '_attn_implementation', '?')}, vocab {vocab}, device {dev}")
 
-    model.float()
-    check_vision(model, b, dev)
     if args.smoke:
         smoke(args, model, b, dev)
 
