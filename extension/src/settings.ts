@@ -3,6 +3,7 @@
  * and what each request carries. A change to a boot-time setting needs a daemon
  * restart; everything else applies to the next request.
  */
+import { resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { DeviceSetting, InitializationOptions, ReuseMode } from '../../server/src/protocol';
 
@@ -28,13 +29,16 @@ function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('vlcache');
 }
 
-/** The model folder the user set, with `~` and `${workspaceFolder}` expanded; undefined: the built-in model. */
+/**
+ * The model folder the user set, with `~` and `${workspaceFolder}` expanded and a
+ * relative path taken from the first workspace folder; undefined: the built-in model.
+ */
 export function modelPath(): string | undefined {
   const raw = config().get<string>('modelPath', '').trim();
   if (!raw) return undefined;
   const home = process.env.HOME ?? process.env.USERPROFILE ?? '';
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
-  return raw.replace(/^~(?=$|[\\/])/, home).replace(/\$\{workspaceFolder\}/g, folder);
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+  return resolve(folder, raw.replace(/^~(?=$|[\\/])/, home).replace(/\$\{workspaceFolder\}/g, folder));
 }
 
 /** `initializationOptions` for the daemon; `cacheDir` is the extension's workspace storage. */

@@ -256,4 +256,20 @@ describe('Daemon lifecycle', () => {
     const s = await a.daemon.stats();
     assert.equal(s.model.path.endsWith('media/model'), true, s.model.path);
   });
+
+  it('a daemon that cannot start (a bad setting) is reported, and Restart Daemon brings it back once fixed', async () => {
+    const a = await api();
+    const config = vscode.workspace.getConfiguration('vlcache');
+    try {
+      // settings.json can hold what the schema forbids; the daemon refuses it at initialize.
+      await config.update('cache.ramBudgetMb', -1, vscode.ConfigurationTarget.Global);
+      await vscode.commands.executeCommand('vlcache.restartDaemon');
+      assert.equal(a.daemon.currentState, 'failed');
+      assert.match(a.statusBar().text, /error/);
+    } finally {
+      await config.update('cache.ramBudgetMb', undefined, vscode.ConfigurationTarget.Global);
+    }
+    assert.equal(await vscode.commands.executeCommand('vlcache.restartDaemon'), 'running');
+    assert.doesNotMatch(a.statusBar().text, /error/);
+  });
 });
