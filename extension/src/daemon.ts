@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
-  CloseAction, ErrorAction, LanguageClient, ResponseError, State, TransportKind,
+  CloseAction, ErrorAction, LanguageClient, LSPErrorCodes as ErrorCodesLsp, ResponseError, State, TransportKind,
   type LanguageClientOptions, type ServerOptions,
 } from 'vscode-languageclient/node';
 import {
@@ -23,6 +23,8 @@ import * as settings from './settings';
 
 /** Waits between automatic restarts: 1 s, 2 s, 4 s, 8 s, 16 s; then it stays down until a manual restart. */
 const RESTART_DELAYS_MS = [1000, 2000, 4000, 8000, 16000];
+/** After a cancellation, how long a request waits for the daemon's own (partial) answer. */
+const CANCEL_GRACE_MS = 3000;
 /** A daemon that ran this long without dying resets the backoff. */
 const HEALTHY_AFTER_MS = 60_000;
 
@@ -220,7 +222,19 @@ export class Daemon implements vscode.Disposable {
  * second parameter.
  */
 function send<R>(client: LanguageClient, method: string, params: object, token?: vscode.CancellationToken): Promise<R> {
-  return token ? client.sendRequest<R>(method, params, token) : client.sendRequest<R>(method, params);
+  if (!token) return client.sendRequest<R>(method, params);
+  const reply = client.sendRequest<R>(method, params, token);
+  // The client sends $/cancelRequest but keeps waiting for the reply. A live daemon answers
+  // at once (the partial answer, or RequestCancelled); a hung one never does: stop waiting
+  // after a grace period so Stop always returns.
+  let sub: vscode.Disposable | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<never>((_, reject) => {
+    sub = token.onCancellationRequested(() => {
+      timer = setTimeout(() => reject(new ResponseError(ErrorCodesLsp.RequestCancelled, `${method}: cancelled; the daemon did not confirm within ${CANCEL_GRACE_MS / 1000} s`)), CANCEL_GRACE_MS);
+    });
+  });
+  return Promise.race([reply, gaveUp]).finally(() => { sub?.dispose(); clearTimeout(timer); });
 }
 
 /** A readable line for an error from the daemon (ResponseError codes from server/src/protocol/errors.ts). */

@@ -238,6 +238,26 @@ describe('Daemon lifecycle', () => {
     assert.equal(turn?.state, 'done', turn?.error);
   });
 
+  it('Stop returns even when the daemon hangs (stopped with SIGSTOP), and the daemon goes on after it resumes', async () => {
+    const a = await api();
+    const panel = a.lastAnswerPanel()!;
+    const pid = a.daemon.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const pending = panel.ask('Is anybody there?');
+      await new Promise((r) => setTimeout(r, 200));
+      panel.stop();
+      const t0 = Date.now();
+      const turn = await pending;
+      assert.equal(turn.state, 'cancelled');
+      assert.ok(Date.now() - t0 < 10_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const turn = await panel.ask('And now?');
+    assert.equal(turn.state, 'done', turn.error);
+  });
+
   it('a model folder that is not a model gives ModelLoadFailed, and the built-in model comes back', async () => {
     const a = await api();
     const bad = mkdtempSync(join(tmpdir(), 'vlcache-not-a-model-'));
