@@ -47,7 +47,7 @@ const dirs = Object.fromEntries(
   }),
 );
 
-let codeServer; // ChildProcess, in its own process group
+const codeServers = []; // ChildProcesses, each in its own process group
 let codeServerLog = '';
 let context; // playwright BrowserContext (owns the Chromium process)
 let cleanedUp = false;
@@ -56,20 +56,23 @@ async function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
   if (context) await context.close().catch(() => {});
-  if (codeServer && codeServer.exitCode === null && codeServer.signalCode === null) {
-    const exited = new Promise((resolve) => codeServer.once('exit', resolve));
-    try {
-      process.kill(-codeServer.pid, 'SIGTERM'); // the whole group: code-server and its extension hosts
-    } catch {}
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-codeServer.pid, 'SIGKILL');
-      } catch {}
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
-  }
+  for (const cs of codeServers) await stopCodeServer(cs);
   rmSync(scratch, { recursive: true, force: true });
+}
+
+async function stopCodeServer(cs) {
+  if (cs.exitCode !== null || cs.signalCode !== null) return;
+  const exited = new Promise((resolve) => cs.once('exit', resolve));
+  try {
+    process.kill(-cs.pid, 'SIGTERM'); // the whole group: code-server and its extension hosts
+  } catch {}
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-cs.pid, 'SIGKILL');
+    } catch {}
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
 }
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -80,9 +83,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 // Last resort when the process exits some other way: kill the group synchronously.
 process.on('exit', () => {
-  if (codeServer && codeServer.exitCode === null) {
+  for (const cs of codeServers) {
+    if (cs.exitCode !== null) continue;
     try {
-      process.kill(-codeServer.pid, 'SIGKILL');
+      process.kill(-cs.pid, 'SIGKILL');
     } catch {}
   }
 });
@@ -94,7 +98,7 @@ function buildAll() {
 }
 
 /** Starts code-server on 127.0.0.1 (port 0: the OS picks a free one) and resolves with its URL. */
-function startCodeServer() {
+function startCodeServer({ extensionsDir = dirs.extensions } = {}) {
   writeFileSync(
     join(mkdirp(join(dirs.userData, 'User')), 'settings.json'),
     JSON.stringify({
@@ -117,9 +121,9 @@ function startCodeServer() {
     '--disable-workspace-trust',
     '--disable-getting-started-override',
     '--user-data-dir', dirs.userData,
-    '--extensions-dir', dirs.extensions,
+    '--extensions-dir', extensionsDir,
   ];
-  codeServer = spawn(codeServerBin, args, {
+  const codeServer = spawn(codeServerBin, args, {
     cwd: root,
     detached: true, // its own process group, so cleanup() can stop every child
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -133,14 +137,17 @@ function startCodeServer() {
       EXTENSIONS_GALLERY: '{}',
     },
   });
+  codeServers.push(codeServer);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`code-server did not listen within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
+    let own = ''; // this server's output (codeServerLog has every server's)
     const onData = (chunk) => {
       codeServerLog += chunk;
-      const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(codeServerLog);
+      own += chunk;
+      const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(own);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: m[1], port: Number(m[2]) });
+        resolve({ url: m[1], port: Number(m[2]), process: codeServer });
       }
     };
     codeServer.stdout.setEncoding('utf8').on('data', onData);
@@ -395,6 +402,47 @@ function printExtensionLogs() {
   }
 }
 
+/**
+ * (c) The packaged extension: `npm run package`'s .vsix installed into a fresh
+ * extensions folder of a second code-server (no development path), then Explain
+ * Diagram from the explorer's context menu must stream an answer.
+ */
+async function runInstalledVsix() {
+  const vsix = join(scratch, 'vlcache.vsix');
+  const built = spawnSync(process.execPath, ['scripts/package.mjs', '--out', vsix], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`npm run package failed: ${built.stderr || built.stdout}`);
+  const extensionsDir = mkdirp(join(scratch, 'vsix-extensions'));
+  const installed = spawnSync(codeServerBin, ['--extensions-dir', extensionsDir, '--user-data-dir', dirs.userData, '--install-extension', vsix],
+    { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dirs.xdgConfig, XDG_DATA_HOME: dirs.xdgData, TMPDIR: dirs.tmp } });
+  if (installed.status !== 0) throw new Error(`code-server --install-extension failed: ${installed.stderr || installed.stdout}`);
+  const server = await startCodeServer({ extensionsDir });
+  const folder = join(scratch, 'vsix-workspace');
+  cpSync(workspace, folder, { recursive: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_STEP_TIMEOUT_MS);
+  const shot = join(screenshots, 'installed-vsix.png');
+  const started = Date.now();
+  const title = `the installed .vsix (${version}): Explain Diagram from the explorer streams an answer`;
+  try {
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}`);
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).first().waitFor();
+    const badge = await explainDiagram(page, 0);
+    if (!/TTFT \d+/.test(badge)) throw new Error(`the answer's badge is "${badge}"`);
+    // The model loaded for this first answer: its progress notification must have closed.
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'loading the model' }).waitFor({ state: 'detached', timeout: 10_000 });
+    await page.screenshot({ path: shot });
+    log(`  ✔ ${title} (${Date.now() - started} ms) -> ${shot}`);
+    return { passed: 1, failed: 0 };
+  } catch (e) {
+    await page.screenshot({ path: shot }).catch(() => {});
+    log(`  ✖ ${title}: ${e.message.split('\n')[0]} -> ${shot}`);
+    return { passed: 0, failed: 1 };
+  } finally {
+    await page.close().catch(() => {});
+    await stopCodeServer(server.process);
+  }
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     console.error(`[e2e] watchdog: still running after ${WATCHDOG_MS / 1000} s; stopping`);
@@ -413,6 +461,11 @@ async function main() {
       total.passed += c.passed;
       total.failed += c.failed;
     }
+    await stopCodeServer(server.process);
+    log('packaging the extension and installing the .vsix into a fresh code-server');
+    const c = await runInstalledVsix();
+    total.passed += c.passed;
+    total.failed += c.failed;
   } catch (e) {
     total.failed += 1;
     console.error(`[e2e ${elapsed()}] ${e.stack ?? e}`);
