@@ -55,7 +55,8 @@ export async function runAsk(args: AskArgs): Promise<number> {
   const demo = args.demo ?? false;
   const modelDir = args.model ?? builtinModelDir();
   const images = demo ? [demoImage()] : args.images ?? [];
-  const question = demo ? 'Describe this diagram: which boxes are there and how are they connected?' : args.question!;
+  // The built-in model is trained on short synthetic questions (test/reference/synthetic.py): it answers in a word.
+  const question = demo ? 'How many boxes are there?' : args.question!;
   const log = (m: string) => { if (!args.json) console.error(m); };
 
   const tLoad = performance.now();
@@ -71,7 +72,8 @@ export async function runAsk(args: AskArgs): Promise<number> {
   const loadMs = performance.now() - tLoad;
   log(`device: ${model.device}${model.fallbackReasons.length ? ` (skipped ${model.fallbackReasons.join('; ')})` : ''}`);
   if (demo) {
-    log(`model: ${modelDir} (built-in tiny random model: its answers are noise; use --model for a real Qwen2-VL)`);
+    log(`model: ${modelDir} (built-in 6.5M-parameter Qwen2-VL trained on synthetic diagrams, UI mockups, bar charts and ` +
+      'labels: it answers short questions about such images, one word or number; use --model for a real Qwen2-VL)');
     log(`image: ${images[0]}\nquestion: ${question}\n`);
   }
 
