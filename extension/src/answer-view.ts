@@ -31,6 +31,7 @@ export interface Turn {
 type ToWebview =
   | { type: 'turn'; index: number; question: string }
   | { type: 'answer'; index: number; html: string }
+  | { type: 'progress'; index: number; message: string }
   | { type: 'done'; index: number; badge: string; hit: boolean; details: string; notes: string[]; state: Turn['state'] }
   | { type: 'busy'; busy: boolean };
 
@@ -102,7 +103,7 @@ export class AnswerPanel implements vscode.Disposable {
       }, (delta) => {
         turn.answer += delta;
         timer ??= setTimeout(flush, RENDER_INTERVAL_MS);
-      }, cts.token);
+      }, cts.token, (message) => this.post({ type: 'progress', index, message }));
       turn.answer = turn.result.text;
       turn.state = turn.result.stopReason === 'cancelled' ? 'cancelled' : 'done';
     } catch (e) {

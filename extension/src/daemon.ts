@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
-  CloseAction, ErrorAction, LanguageClient, LSPErrorCodes as ErrorCodesLsp, ResponseError, State, TransportKind,
+  CloseAction, ErrorAction, LanguageClient, LSPErrorCodes as ErrorCodesLsp, ResponseError, State, TransportKind, WorkDoneProgress,
   type LanguageClientOptions, type ServerOptions,
 } from 'vscode-languageclient/node';
 import {
@@ -105,14 +105,23 @@ export class Daemon implements vscode.Disposable {
     await this.start();
   }
 
-  async ask(params: Omit<AskParams, 'partialResultToken'>, onDelta: (delta: string) => void, token?: vscode.CancellationToken): Promise<AskResult> {
+  /**
+   * `vlcache/ask`: text deltas go to `onDelta`, the daemon's work-done messages
+   * ("queued", "loading the model", "generating") to `onProgress`.
+   */
+  async ask(params: Omit<AskParams, 'partialResultToken' | 'workDoneToken'>, onDelta: (delta: string) => void,
+    token?: vscode.CancellationToken, onProgress?: (message: string) => void): Promise<AskResult> {
     const client = await this.start();
     const partial = randomUUID();
-    const sub = client.onProgress(AskPartialResultType, partial, (p) => onDelta(p.delta));
+    const work = randomUUID();
+    const subs = [
+      client.onProgress(AskPartialResultType, partial, (p) => onDelta(p.delta)),
+      client.onProgress(WorkDoneProgress.type, work, (p) => { if (p.kind !== 'end' && p.message) onProgress?.(p.message); }),
+    ];
     try {
-      return await send<AskResult>(client, AskRequest.method, { ...params, partialResultToken: partial }, token);
+      return await send<AskResult>(client, AskRequest.method, { ...params, partialResultToken: partial, workDoneToken: work }, token);
     } finally {
-      sub.dispose();
+      for (const s of subs) s.dispose();
     }
   }
 

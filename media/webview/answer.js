@@ -39,6 +39,12 @@
         el.scrollIntoView({ block: 'end' });
         break;
       }
+      case 'progress': {
+        // "queued", "loading the model", "generating": shown in the badge until the answer is done.
+        const el = turnElement(m.index);
+        if (el.classList.contains('streaming')) /** @type {HTMLElement} */ (el.querySelector('.badge')).textContent = `${m.message}…`;
+        break;
+      }
       case 'done': {
         const el = turnElement(m.index);
         el.classList.remove('streaming');

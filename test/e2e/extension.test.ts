@@ -103,6 +103,14 @@ describe('Answers', () => {
     assert.ok(c.tokensComputed < c.tokensTotal, `everything was recomputed: ${JSON.stringify(c)}`);
   });
 
+  it("reports the daemon's work-done progress while answering", async () => {
+    const a = await api();
+    const messages: string[] = [];
+    const r = await a.daemon.ask({ images: [diagram().toString()], question: 'What is this?', maxTokens: 4 }, () => {}, undefined, (m) => messages.push(m));
+    assert.equal(r.nGeneratedTokens, 4);
+    assert.deepEqual(messages.filter((m) => m === 'queued' || m === 'generating'), ['queued', 'generating']);
+  });
+
   it('asks about several images at once (explorer multi-select arguments)', async () => {
     const images = [diagram(), workspaceFile('docs/screenshot-large.png')];
     const turn = await vscode.commands.executeCommand<Turn>('vlcache.askAboutImage', images[0], images, { question: 'How do these differ?' });
