@@ -13,7 +13,10 @@ import { Generator } from '../planner/generate';
 import { reuseFor } from '../planner/vlcache';
 import { MapStore } from '../planner/map-store';
 import { readImage } from './ask';
-import { builtinModelDir, demoImage } from '../paths';
+import { builtinModelDir, demoImage, packageRoot } from '../paths';
+import { join } from 'node:path';
+import { InputError } from './errors';
+import { runSyntheticEval } from './eval-synthetic';
 
 export async function runEval(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -21,9 +24,11 @@ export async function runEval(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, image: { type: 'string' }, 'other-image': { type: 'string' },
       device: { type: 'string' }, precision: { type: 'string' }, tokens: { type: 'string' }, json: { type: 'boolean' },
-      'no-schedule': { type: 'boolean' },
+      'no-schedule': { type: 'boolean' }, task: { type: 'string' }, 'eval-dir': { type: 'string' },
+      limit: { type: 'string' }, 'max-tokens': { type: 'string' },
     },
   });
+  if (values.task !== undefined && values.task !== 'synthetic') throw new InputError(`--task takes 'synthetic', not '${values.task}'`);
   const ckpt = loadCheckpoint(values.model ?? builtinModelDir());
   // With a calibrated layer schedule (`vlcache calibrate`), "vlcache scheduled" runs beside the
   // uniform ratios, on the layered step graph (which gives every other mode the same logits).
@@ -36,6 +41,17 @@ export async function runEval(argv: string[]): Promise<number> {
   }
   const model = await VlModel.load(ckpt, { device: (values.device ?? 'auto') as DeviceRequest,
     precision: values.precision as 'fp32' | 'fp16' | undefined, layered: schedule !== undefined });
+  if (values.task === 'synthetic') {
+    try {
+      return await runSyntheticEval(model, modes, schedule?.ratios, {
+        dir: values['eval-dir'] ?? join(packageRoot(), 'test', 'reference', 'eval'), json: values.json ?? false,
+        limit: values.limit === undefined ? undefined : Number(values.limit), maxTokens: Number(values['max-tokens'] ?? 8),
+        modelName: values.model ?? 'builtin',
+      });
+    } finally {
+      await model.dispose();
+    }
+  }
   const image = values.image ?? demoImage();
   const other = values['other-image'] ? { name: values['other-image'], bytes: readImage(values['other-image']) } : syntheticImage();
   if (!values.json) {

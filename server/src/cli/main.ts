@@ -20,6 +20,7 @@ const USAGE = `usage:
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--no-schedule] [--json]
+  vlcache eval --task synthetic [--eval-dir DIR] [--limit N] [--max-tokens N] [--no-schedule] [--json]
   vlcache calibrate [--model DIR] [--image PATH]... [--budget R (0.05)] [--device D] [--json]
   vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--json]
   vlcache serve --stdio   the language-server daemon (the extension starts it)

@@ -116,14 +116,20 @@ export async function runFidelity(o: FidelityOptions): Promise<FidelityRow[]> {
   return rows;
 }
 
-function compare(variant: string, mode: string, full: { res: AskResult; first: Float32Array }, run: { res: AskResult; first: Float32Array }, n: number): FidelityRow {
-  const p = softmax(full.first), q = softmax(run.first);
+/** KL(softmax(full) || softmax(run)) in nats (>= 0) and whether the two argmaxes agree. */
+export function firstTokenKl(full: Float32Array, run: Float32Array): { kl: number; top1Agree: boolean } {
+  const p = softmax(full), q = softmax(run);
   let kl = 0;
   for (let i = 0; i < p.length; i++) if (p[i] > 0) kl += p[i] * (Math.log(p[i]) - Math.log(Math.max(q[i], 1e-30)));
+  return { kl: Math.max(0, kl), top1Agree: argmax(full) === argmax(run) };
+}
+
+function compare(variant: string, mode: string, full: { res: AskResult; first: Float32Array }, run: { res: AskResult; first: Float32Array }, n: number): FidelityRow {
+  const { kl, top1Agree } = firstTokenKl(full.first, run.first);
   let match = 0;
   while (match < n && full.res.token_ids[match] === run.res.token_ids[match]) match++;
   return {
-    variant, mode, first_token_kl: Math.max(0, kl), first_token_top1_agree: argmax(full.first) === argmax(run.first),
+    variant, mode, first_token_kl: kl, first_token_top1_agree: top1Agree,
     greedy_match: match, greedy_tokens: n, tokens_computed: run.res.cache.tokens_computed, tokens_total: run.res.cache.tokens_total,
     ...(run.res.cache.layer_rows_computed ? { layer_rows_computed: run.res.cache.layer_rows_computed } : {}),
     ttft_ms: run.res.timings.ttft_ms, ttft_speedup: full.res.timings.ttft_ms / run.res.timings.ttft_ms,
