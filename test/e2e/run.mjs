@@ -325,7 +325,9 @@ const uiTests = [
     title: 'hovering ![](docs/diagram.png) in README.md shows the explanation, thumbnail and timing',
     async run(page) {
       await openFile(page, 'README.md');
-      const link = page.locator('.monaco-editor .view-line span', { hasText: 'docs/diagram.png' }).first();
+      // The code lenses move the lines down when they arrive: wait for them so the link stays put.
+      await page.locator('.monaco-editor .codelens-decoration').first().waitFor();
+      const link = page.locator('.monaco-editor .view-line span', { hasText: /^docs\/diagram\.png$/ }).first();
       await link.waitFor();
       const hover = page.locator('.monaco-hover:not(.hidden)');
       // The first hover may say the explanation is being prepared; hover again until it is there.
@@ -333,10 +335,10 @@ const uiTests = [
       for (;;) {
         await page.mouse.move(5, 5);
         await link.hover();
-        await hover.first().waitFor();
-        const text = await hover.first().innerText();
+        const shown = await hover.first().waitFor({ timeout: 5000 }).then(() => true, () => false);
+        const text = shown ? await hover.first().innerText() : '';
         if (/TTFT/.test(text)) break;
-        if (Date.now() > end) throw new Error(`the hover still says: ${text.slice(0, 200)}`);
+        if (Date.now() > end) throw new Error(`the hover still says: "${text.slice(0, 200)}"`);
         await page.waitForTimeout(500);
       }
       await hover.locator('img').first().waitFor();
