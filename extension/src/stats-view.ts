@@ -52,11 +52,11 @@ function render(s: StatsResult, w: vscode.Webview, extensionUri: vscode.Uri): st
   const nonce = randomBytes(8).toString('hex');
   const c = s.cache;
   const rate = hitRate(s);
-  const row = (name: string, t: { nEntries: number; bytes: number; budgetBytes: number; nEvictions: number }, extra = '') =>
-    `<tr><td>${name}</td><td>${t.nEntries}</td><td>${formatBytes(t.bytes)}</td><td>${formatBytes(t.budgetBytes)}</td><td>${t.nEvictions}</td><td>${extra}</td></tr>`;
+  const row = (name: string, t: { nEntries: number; bytes: number; budgetBytes: number; nEvictions: number }) =>
+    `<tr><td>${name}</td><td>${t.nEntries}</td><td>${formatBytes(t.bytes)}</td><td>${formatBytes(t.budgetBytes)}</td><td>${t.nEvictions}</td></tr>`;
   const tiers = c
-    ? `<table><tr><th>tier</th><th>entries</th><th>size</th><th>budget</th><th>evictions</th><th></th></tr>
-${row('RAM', c.ram)}${c.disk ? row('disk', c.disk, `<code>${esc(c.disk.dir)}</code>`) : '<tr><td>disk</td><td colspan="5">off (no workspace storage or budget 0)</td></tr>'}</table>
+    ? `<table><tr><th>tier</th><th>entries</th><th>size</th><th>budget</th><th>evictions</th></tr>
+${row('RAM', c.ram)}${c.disk ? row('disk', c.disk) : '<tr><td>disk</td><td colspan="4">off (no workspace storage or budget 0)</td></tr>'}</table>
 <table><tr><th></th><th>hits</th><th>misses</th></tr>
 <tr><td>vision encoder</td><td>${c.hits.encoder}</td><td>${c.misses.encoder}</td></tr>
 <tr><td>image KV</td><td>${c.hits.kv}</td><td>${c.misses.kv}</td></tr></table>`

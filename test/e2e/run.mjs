@@ -361,6 +361,20 @@ const uiTests = [
       log(`    status bar after the first answer: "${ui.statusAfterFirstAnswer}"; before: "${before}"; after the hit: "${after}"`);
     },
   },
+  {
+    name: 'cache-statistics',
+    title: 'clicking the status bar opens Cache Statistics: hit rate, tiers and the TTFT chart of the requests so far',
+    async run(page) {
+      await page.locator('.statusbar-item', { hasText: 'VLCache' }).first().click();
+      const frame = await frameWith(page, '#hit-rate');
+      const rate = await frame.locator('#hit-rate').innerText();
+      if (!/^\d+%$/.test(rate)) throw new Error(`hit rate "${rate}"`);
+      const bars = await frame.locator('svg.chart rect').count();
+      const hits = await frame.locator('svg.chart rect.hit').count();
+      if (bars < 2 || hits < 1) throw new Error(`the TTFT chart has ${bars} bars, ${hits} of them hits`);
+      await frame.locator('table td', { hasText: 'RAM' }).first().waitFor();
+    },
+  },
 ];
 
 async function runUiTests(server) {
