@@ -59,6 +59,6 @@ describe('npm run package', () => {
       '--max-tokens', '4', '--no-cache', '--json', 'What is this?'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.equal(out.token_ids.length, 4, r.stdout.slice(0, 500));
+    assert.ok(out.token_ids.length >= 1 && out.token_ids.length <= 4, r.stdout.slice(0, 500));
   });
 });
