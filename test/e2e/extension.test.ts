@@ -173,7 +173,7 @@ describe('Hovers and code lenses', () => {
       return /TTFT/.test(t) ? t : undefined;
     });
     assert.match(text, /data:image\/png;base64,/, 'no thumbnail');
-    assert.match(text, /400\s*×\s*300/);
+    assert.match(text, /392\s*×\s*308/);
   });
 
   it('hovers a string literal naming an image in TypeScript', async () => {
