@@ -1,8 +1,8 @@
 /**
  * Opens a Hugging Face Qwen2-VL / Qwen2.5-VL model folder: parses its JSON files into the
  * typed configs of `config.ts`, indexes every weight by name from the safetensors headers
- * (no weight bytes are read), checks that the weights are complete and consistent, and
- * fingerprints the whole thing. Everything that can be wrong with a download is reported
+ * (only the ends of each tensor are read, for the fingerprint), checks that the weights are
+ * complete and consistent, and fingerprints the whole thing. Everything that can be wrong with a download is reported
  * here, before any graph is built, as a `CheckpointError` that says what to do.
  *
  * Config parsing lives in checkpoint-config.ts, the weight list and checks in
@@ -18,7 +18,7 @@ export { SUPPORTED_MODEL_TYPES, asObject, parseModelConfig, parsePreprocessConfi
 export type { Json } from './checkpoint-config';
 export { expectedWeightShapes, normaliseWeightName } from './checkpoint-weights';
 import { CheckpointError, REDOWNLOAD_HINT } from './errors';
-import { readSafetensorsHeader, type SafetensorsHeader, type TensorEntry } from './safetensors';
+import { readSafetensorsHeader, tensorEdgeSamples, type SafetensorsHeader, type TensorEntry } from './safetensors';
 
 // ---------------------------------------------------------------------------------------
 // Loading a folder
@@ -41,7 +41,11 @@ export interface Checkpoint {
   readonly weights: ReadonlyMap<string, TensorEntry>;
   /** The dtype most weights are stored in. */
   readonly weightDtype: WeightDtype;
-  /** Hex sha256 over config.json, preprocessor_config.json and the safetensors headers. */
+  /**
+   * Hex sha256 over config.json, preprocessor_config.json, the safetensors headers and
+   * the first and last 4 KiB of every tensor (other weights, other fingerprint; the key
+   * of every cache entry and calibrated schedule).
+   */
   readonly fingerprint: string;
   readonly tokenizerJson: Json;
   readonly tokenizerConfig: Json;
@@ -169,7 +173,7 @@ function parseGenerationDefaults(g: Json | undefined): GenerationDefaults {
 /** Hashes length-prefixed labelled chunks so that no two different inputs collide by concatenation. */
 function fingerprintOf(chunks: readonly [string, Uint8Array][]): string {
   const h = createHash('sha256');
-  h.update('vlcache-checkpoint-v1');
+  h.update('vlcache-checkpoint-v2');
   for (const [label, bytes] of chunks) {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(bytes.byteLength));
@@ -179,7 +183,8 @@ function fingerprintOf(chunks: readonly [string, Uint8Array][]): string {
 }
 
 /**
- * Loads and validates a model folder. Reads only JSON files and safetensors headers.
+ * Loads and validates a model folder. Reads the JSON files, the safetensors headers and the
+ * first and last 4 KiB of each tensor (for the fingerprint), never the whole weights.
  * @throws CheckpointError with one of the codes in `errors.ts`; the message names the
  *   file and says how to fix it.
  */
@@ -263,7 +268,10 @@ export function loadCheckpoint(dirArg: string): Checkpoint {
   const fingerprint = fingerprintOf([
     ['config.json', configBytes],
     ['preprocessor_config.json', preprocessBytes],
-    ...headers.map((h): [string, Uint8Array] => [path.relative(dir, h.file), h.headerBytes]),
+    ...headers.flatMap((h): [string, Uint8Array][] => [
+      [path.relative(dir, h.file), h.headerBytes],
+      [`${path.relative(dir, h.file)}#edges`, tensorEdgeSamples(h)],
+    ]),
   ]);
 
   return {

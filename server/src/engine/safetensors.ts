@@ -66,6 +66,31 @@ function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * The first and last `edgeBytes` of every tensor of one file, concatenated in header
+ * order (a tensor up to 2 × edgeBytes long: all of it). The checkpoint fingerprint hashes
+ * these so that two checkpoints with the same shapes but other weights (a fine-tune, a
+ * retrained model) never share cached image KV; any retrained or merged tensor differs
+ * at its ends. Cost: two small reads per tensor (~3 MB for a 3B model), not the weights.
+ */
+export function tensorEdgeSamples(header: SafetensorsHeader, edgeBytes = 4096): Buffer {
+  const parts: Buffer[] = [];
+  const fd = fs.openSync(header.file, 'r');
+  try {
+    for (const t of header.tensors) {
+      if (t.byteLength <= 2 * edgeBytes) {
+        parts.push(readExactly(fd, header.file, t.offset, t.byteLength));
+      } else {
+        parts.push(readExactly(fd, header.file, t.offset, edgeBytes));
+        parts.push(readExactly(fd, header.file, t.offset + t.byteLength - edgeBytes, edgeBytes));
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return Buffer.concat(parts);
+}
+
 /** Reads exactly `length` bytes at `position`, or throws if the file ends first. */
 function readExactly(fd: number, file: string, position: number, length: number): Buffer {
   const buf = Buffer.allocUnsafe(length);

@@ -101,20 +101,22 @@ describe('loadCheckpoint', () => {
     assert.equal(expectedWeightShapes(parseModelConfig(readFixture('qwen2.5-vl-3b-instruct.config.json'))).size, 824);
   });
 
-  it('fingerprints the JSON configs and headers, not the weight bytes', () => {
+  it('fingerprints the configs, the headers and the ends of every tensor: other weights, other fingerprint', () => {
     const dir = path.join(tempDir(), 'fp');
     writeModelFolder(dir, NESTED());
     const a = loadCheckpoint(dir).fingerprint;
     assert.equal(loadCheckpoint(dir).fingerprint, a);
-    // Changing weight bytes in place keeps the fingerprint (no weight bytes are hashed) ...
+    // Other weights with the same shapes (a fine-tune, a retrained model) must not share cached KV:
+    // the last bytes of the file are the last tensor's end.
     const file = path.join(dir, 'model.safetensors');
     const fd = fs.openSync(file, 'r+');
     fs.writeSync(fd, Buffer.from([1, 2, 3]), 0, 3, fs.statSync(file).size - 3);
     fs.closeSync(fd);
-    assert.equal(loadCheckpoint(dir).fingerprint, a);
-    // ... while any config change alters it.
+    const b = loadCheckpoint(dir).fingerprint;
+    assert.notEqual(b, a);
+    // ... and any config change alters it too.
     fs.writeFileSync(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ max_pixels: 1003520 }));
-    assert.notEqual(loadCheckpoint(dir).fingerprint, a);
+    assert.notEqual(loadCheckpoint(dir).fingerprint, b);
   });
 
   it('flags weight files that are symlinks resolving outside the folder', () => {
