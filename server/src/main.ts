@@ -27,6 +27,14 @@ export function listen(connection: Connection): VlcacheServer {
   const documents = new TextDocuments(textDocuments);
   const server = new VlcacheServer(sink, documents);
   connection.onInitialize((params) => server.initialize(params));
+  connection.onInitialized(() => {
+    // Only a client that announced workspace-folder support sends the changes (VS Code does).
+    try {
+      connection.workspace.onDidChangeWorkspaceFolders((e) => server.workspaceFoldersChanged(e));
+    } catch {
+      // A client without workspace folders: the folders given at initialize stay.
+    }
+  });
   connection.onHover((params, token) => server.hover(params, abortSignal(token)));
   connection.onCodeLens((params) => server.codeLens(params));
   connection.onRequest(ExplainRequest.type, (params, token) => server.explain(params, abortSignal(token)));

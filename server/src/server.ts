@@ -104,10 +104,20 @@ export class VlcacheServer {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
         codeLensProvider: { resolveProvider: false },
         ...(cfg.hover ? { hoverProvider: true } : {}),
+        // Folders added to the window later hold images that may be asked about too.
+        workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
       serverInfo: { name: 'vlcache' },
       protocolVersion: PROTOCOL_VERSION,
     };
+  }
+
+  /** `workspace/didChangeWorkspaceFolders`: images may come from the folders open now, no others. */
+  workspaceFoldersChanged(change: { added: readonly { uri: string }[]; removed: readonly { uri: string }[] }): void {
+    const removed = new Set(workspaceRoots(change.removed.map((f) => f.uri)));
+    const kept = this.roots.filter((r) => !removed.has(r));
+    this.roots = [...kept, ...workspaceRoots(change.added.map((f) => f.uri)).filter((r) => !kept.includes(r))];
+    this.sink.log(`workspace folders: ${this.roots.join(', ') || '(none)'}`);
   }
 
   /**

@@ -6,12 +6,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import {
   CancellationTokenSource, CodeLensRequest, createProtocolConnection, DidChangeTextDocumentNotification,
-  DidOpenTextDocumentNotification, ErrorCodes as RpcErrorCodes, ExitNotification, HoverRequest, InitializeRequest,
+  DidChangeWorkspaceFoldersNotification, DidOpenTextDocumentNotification, ErrorCodes as RpcErrorCodes, ExitNotification,
+  HoverRequest, InitializedNotification, InitializeRequest,
   LSPErrorCodes, RequestType0, ResponseError, ShutdownRequest, StreamMessageReader, StreamMessageWriter,
   type CancellationToken, type Hover, type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
@@ -150,6 +151,22 @@ describe('the daemon over in-memory streams', () => {
     const statuses = await initialize(client, { cacheDir: join(ws.home, 'cache-mem'), hoverWaitMs: 0 });
     await exerciseAsk(client, statuses);
     await exerciseEditor(client, statuses);
+    await client.sendRequest(ShutdownRequest.type);
+    client.dispose();
+    serverConnection.dispose();
+  });
+
+  it('follows workspace/didChangeWorkspaceFolders from a client that announces folder support', async () => {
+    const { client, serverConnection } = inMemoryDaemon();
+    const params = initializeParams(ws, { cacheDir: join(ws.home, 'cache-folders'), modelPath: RANDOM_MODEL });
+    const init = await client.sendRequest(InitializeRequest.type, { ...params, capabilities: { workspace: { workspaceFolders: true } } });
+    assert.deepEqual(init.capabilities.workspace?.workspaceFolders, { supported: true, changeNotifications: true });
+    await client.sendNotification(InitializedNotification.type, {});
+    const ask = () => client.sendRequest(AskRequest.type, { images: [ws.outside], question: 'What is it?', maxTokens: 1 });
+    await assert.rejects(ask(), (e: unknown) => e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace);
+    const parent = { uri: pathToFileURL(dirname(ws.outside)).href, name: 'parent' };
+    await client.sendNotification(DidChangeWorkspaceFoldersNotification.type, { event: { added: [parent], removed: [] } });
+    assert.equal((await ask()).images.length, 1);
     await client.sendRequest(ShutdownRequest.type);
     client.dispose();
     serverConnection.dispose();

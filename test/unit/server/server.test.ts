@@ -4,6 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ResponseError, LSPErrorCodes } from 'vscode-languageserver-protocol';
 import { VlcacheServer } from '../../../server/src/server';
 import { ErrorCodes } from '../../../server/src/protocol/errors';
@@ -72,6 +74,22 @@ describe('VlcacheServer', () => {
     }
     await assert.rejects(server.prefetch({ images: [ws.outside] }), (e: unknown) =>
       e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace);
+  });
+
+  it('follows workspace folders added and removed after initialize', async () => {
+    const parent = { uri: pathToFileURL(dirname(ws.outside)).href };
+    const folder = { uri: pathToFileURL(ws.dir).href };
+    server.workspaceFoldersChanged({ added: [parent], removed: [] });
+    const r = await server.ask({ images: [ws.outside], question: 'What is it?', maxTokens: 1 });
+    assert.equal(r.images.length, 1);
+    server.workspaceFoldersChanged({ added: [], removed: [parent] });
+    await assert.rejects(server.ask({ images: [ws.outside], question: 'What is it?' }), (e: unknown) =>
+      e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace);
+    server.workspaceFoldersChanged({ added: [], removed: [folder] });
+    await assert.rejects(server.ask({ images: ['docs/diagram.png'], question: 'What is it?' }), (e: unknown) =>
+      e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace && /no workspace folder is open/.test(e.message));
+    server.workspaceFoldersChanged({ added: [folder], removed: [] });
+    assert.equal((await server.ask({ images: ['docs/diagram.png'], question: 'What is it?', maxTokens: 1 })).images.length, 1);
   });
 
   it('answers a missing image with InvalidImage', async () => {
