@@ -16,6 +16,7 @@ export const RESTART_SETTINGS = [
   'vlcache.cache.ramBudgetMb',
   'vlcache.cache.diskBudgetMb',
   'vlcache.idleTimeoutSeconds',
+  'vlcache.prefetch.onOpen',
 ] as const;
 
 /** Per-request settings (sent with every ask). */
@@ -56,6 +57,7 @@ export function initializationOptions(cacheDir: string | undefined): Initializat
     diskBudgetMb: c.get<number>('cache.diskBudgetMb', 20480),
     maxPixels: orNull(c.get<number | null>('maxImagePixels')),
     idleTimeoutS: c.get<number>('idleTimeoutSeconds', 600),
+    prefetchOnOpen: c.get<boolean>('prefetch.onOpen', true),
     // Hovers are switched on and off in the client (middleware), so that setting needs no restart.
     hover: true,
   };

@@ -19,6 +19,7 @@ export interface ServerConfig {
   readonly idleTimeoutMs: number; // 0: never release
   readonly hover: boolean;
   readonly hoverWaitMs: number;
+  readonly prefetchOnOpen: boolean;
 }
 
 const DEVICES: readonly DeviceSetting[] = ['auto', 'cpu', 'webgpu', 'cuda'];
@@ -63,5 +64,6 @@ export function parseConfig(raw: unknown): ServerConfig {
     idleTimeoutMs: (num('idleTimeoutS', 0) ?? 600) * 1000,
     hover: bool('hover', true),
     hoverWaitMs: num('hoverWaitMs', 0) ?? 400,
+    prefetchOnOpen: bool('prefetchOnOpen', true),
   });
 }

@@ -43,6 +43,7 @@ export function listen(connection: Connection): VlcacheServer {
   connection.onRequest(ClearCacheRequest.type, (_params, token) => server.clearCache(abortSignal(token)));
   connection.onRequest(PrefetchRequest.type, (params, token) => server.prefetch(params, abortSignal(token)));
   connection.onShutdown(() => server.shutdown());
+  documents.onDidOpen((e) => server.documentOpened(e.document.uri));
   documents.listen(connection);
   connection.listen();
   return server;

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { LSPErrorCodes, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver-protocol';
 import type {
   CodeLens, CodeLensParams, Hover, HoverParams, InitializeParams, ProgressToken, ProgressType, WorkDoneProgressBegin,
@@ -27,6 +28,8 @@ import { EXPLAIN_MAX_TOKENS, EXPLAIN_QUESTION, Explainer, within } from './hover
 import { Explanations, type Explanation } from './hover/explanations';
 import { errorMarkdown, hoverMarkdown, hoverTarget } from './hover/hover';
 import type { DocumentSource } from './hover/text-document';
+import { findImageReferences, isMarkdown } from './hover/references';
+import { resolveReference } from './hover/resolve';
 import { AskPartialResultType, type AskParams, type AskResult } from './protocol/ask';
 import type { ClearCacheResult } from './protocol/clear-cache';
 import { ErrorCodes, type PathErrorData } from './protocol/errors';
@@ -58,6 +61,9 @@ interface Engine {
 
 /** How many finished asks `stats().requests.recent` keeps. */
 const N_RECENT = 50;
+
+/** At most this many images of one opened Markdown document are prefetched. */
+export const PREFETCH_ON_OPEN_MAX = 8;
 
 export class VlcacheServer {
   private config?: ServerConfig;
@@ -259,6 +265,26 @@ export class VlcacheServer {
       if (e instanceof ResponseError) throw e;
       return markdown(errorMarkdown(target.name, (e as Error)?.message ?? String(e)));
     }
+  }
+
+  /**
+   * A document was opened: when it is Markdown and the model is loaded, prefetch the
+   * workspace images it shows (the first {@link PREFETCH_ON_OPEN_MAX}, background
+   * priority: any question overtakes them), so a first question is already a cache hit.
+   * Opening a file never loads the model.
+   */
+  documentOpened(uri: string): void {
+    const doc = this.documents.get(uri);
+    if (!this.config?.prefetchOnOpen || !this.loaded || !doc || !isMarkdown(doc.languageId)) return;
+    const paths = new Set<string>();
+    for (const ref of findImageReferences(doc.getText(), doc.languageId)) {
+      const path = resolveReference(ref.target, doc.uri, this.roots);
+      if (path && paths.size < PREFETCH_ON_OPEN_MAX) paths.add(path);
+    }
+    if (paths.size === 0) return;
+    void this.prefetch({ images: [...paths].map((p) => pathToFileURL(p).href) }).then(
+      (r) => this.sink.log(`prefetched ${r.images.filter((i) => i.state === 'computed').length} of ${paths.size} images of ${uri}`),
+      (e) => this.sink.log(`prefetching the images of ${uri}: ${(e as Error)?.message ?? String(e)}`));
   }
 
   /** `textDocument/codeLens`: "Ask about image" and "Explain diagram" on Markdown image links and `<img>` tags. */

@@ -199,6 +199,16 @@ describe('Hovers and code lenses', () => {
 });
 
 describe('Statistics and cache', () => {
+  it('opening a Markdown file prefetches its images, so the first question about them is a cache hit', async () => {
+    const a = await api();
+    const before = (await a.daemon.stats()).requests.nPrefetches;
+    await vscode.workspace.openTextDocument(workspaceFile('docs/gallery.md'));
+    await until('the prefetch', async () => (await a.daemon.stats()).requests.nPrefetches > before);
+    const r = await a.daemon.ask({ images: [workspaceFile('docs/chart.png').toString()], question: 'Which bar is tallest?', maxTokens: 2 }, () => {});
+    assert.equal(r.cache.encoderHits, 1, JSON.stringify(r.cache));
+    assert.ok(r.cache.tokensComputed < r.cache.tokensTotal, JSON.stringify(r.cache));
+  });
+
   it('Show Cache Statistics opens the view with the recent requests and the status bar shows hits and TTFT', async () => {
     const a = await api();
     const shown = await vscode.commands.executeCommand<StatsResult>('vlcache.showCacheStatistics');

@@ -42,6 +42,12 @@ export interface InitializationOptions {
   hover?: boolean;
   /** How long a hover waits for its explanation before answering "being prepared" (default 400 ms). */
   hoverWaitMs?: number;
+  /**
+   * When a Markdown document opens and the model is already loaded, encode and prefill the
+   * workspace images it shows in the background (default true), so a first question about
+   * them is a cache hit. Never loads the model by itself.
+   */
+  prefetchOnOpen?: boolean;
 }
 
 /** The server's own part of the InitializeResult. */
