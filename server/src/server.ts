@@ -11,14 +11,10 @@ import type {
   CodeLens, CodeLensParams, Hover, HoverParams, InitializeParams, ProgressToken, ProgressType, WorkDoneProgressBegin,
   WorkDoneProgressEnd, WorkDoneProgressReport,
 } from 'vscode-languageserver-protocol';
-import { loadCheckpoint } from './engine/checkpoint';
-import { VlModel } from './engine/model';
-import { TieredStore } from './cache/store';
+import { EngineHost, type Engine } from './engine-host';
 import { ImageError } from './engine/image/errors';
-import { Generator, type AskRequest as EngineAskRequest, type ImageInput } from './planner/generate';
+import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
 import type { CacheStats } from './planner/vlcache';
-import { loadSchedule, type LayerSchedule } from './planner/schedule';
-import { reuseFor } from './planner/vlcache';
 import { builtinModelDir } from './paths';
 import { parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
@@ -51,14 +47,6 @@ export interface ClientSink {
   log(message: string): void;
 }
 
-/** The loaded model and everything that depends on it. */
-interface Engine {
-  model: VlModel;
-  store: TieredStore;
-  gen: Generator;
-  schedule?: LayerSchedule;
-}
-
 /** How many finished asks `stats().requests.recent` keeps. */
 const N_RECENT = 50;
 
@@ -69,13 +57,10 @@ export class VlcacheServer {
   private config?: ServerConfig;
   private roots: string[] = [];
   private readonly scheduler = new Scheduler();
-  private engine?: Promise<Engine>;
-  private loaded?: Engine;
-  private modelState: StatsResult['model'] = { state: 'unloaded', path: '', fallbackReasons: [] };
+  /** Set at initialize. */
+  private host?: EngineHost;
   private readonly counts = { nAsks: 0, nPrefetches: 0, nCancelled: 0 } as Omit<StatsResult['requests'], 'recent' | 'hitRate'>;
   private readonly recent: RecentAsk[] = [];
-  /** Encoder + image-KV lookups of the stores released for idleness (hitRate spans them). */
-  private readonly releasedLookups = { hits: 0, misses: 0 };
   private explainer?: Explainer;
   private idleTimer?: NodeJS.Timeout;
   private closing = false;
@@ -92,9 +77,10 @@ export class VlcacheServer {
     const cfg = this.config = parseConfig(params.initializationOptions);
     const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : params.rootPath ? [params.rootPath] : []);
     this.roots = workspaceRoots(folders);
-    this.modelState = { state: 'unloaded', path: cfg.modelPath ?? builtinModelDir(), fallbackReasons: [] };
     const log = (m: string) => this.sink.log(m);
-    const recipe = JSON.stringify({ model: this.modelState.path, question: EXPLAIN_QUESTION, maxTokens: EXPLAIN_MAX_TOKENS });
+    const modelPath = cfg.modelPath ?? builtinModelDir();
+    this.host = new EngineHost(cfg, modelPath, (p) => this.sink.sendStatus(p), log);
+    const recipe = JSON.stringify({ model: modelPath, question: EXPLAIN_QUESTION, maxTokens: EXPLAIN_MAX_TOKENS });
     this.explainer = new Explainer({
       explanations: new Explanations(cfg.cacheDir, recipe, log),
       run: (image) => this.runExplanation(image),
@@ -147,7 +133,7 @@ export class VlcacheServer {
       const job = this.enqueue('interactive', async (abort) => {
         // NOTE: the files are read when the job starts; the answer is about these bytes even if a file changes later.
         const images = paths.map((p, i) => readImage(refs[i], p));
-        if (!this.engine) report('loading the model');
+        if (!this.requireHost().active) report('loading the model');
         const engine = await this.loadEngine();
         const queueMs = performance.now() - tQueued;
         report('generating');
@@ -215,13 +201,12 @@ export class VlcacheServer {
     this.requireConfig();
     const job = this.enqueue('interactive', async () => {
       this.explainer?.explanations.clear();
-      if (!this.engine) return { nEntriesRemoved: 0, bytesRemoved: 0 };
-      const e = await this.engine;
+      const host = this.requireHost();
+      if (!host.active) return { nEntriesRemoved: 0, bytesRemoved: 0 };
+      const e = await host.get();
       const before = e.store.stats();
       e.store.clear();
-      await e.gen.reuse?.deviceKv?.dispose();
-      // A fresh ReuseEngine forgets the exact-prefix index and the device tier of the old one.
-      e.gen = newGenerator(e.model, e.store, (m) => this.sink.log(m));
+      await host.resetReuse(e);
       const count = (s: typeof before) => s.ram.nEntries + (s.disk?.nEntries ?? 0);
       const bytes = (s: typeof before) => s.ram.bytes + (s.disk?.bytes ?? 0);
       const after = e.store.stats();
@@ -275,7 +260,7 @@ export class VlcacheServer {
    */
   documentOpened(uri: string): void {
     const doc = this.documents.get(uri);
-    if (!this.config?.prefetchOnOpen || !this.loaded || !doc || !isMarkdown(doc.languageId)) return;
+    if (!this.config?.prefetchOnOpen || !this.host?.loaded || !doc || !isMarkdown(doc.languageId)) return;
     const paths = new Set<string>();
     for (const ref of findImageReferences(doc.getText(), doc.languageId)) {
       const path = resolveReference(ref.target, doc.uri, this.roots);
@@ -317,13 +302,14 @@ export class VlcacheServer {
 
   /** `vlcache/stats`. */
   stats(): StatsResult {
-    const s = this.loaded?.store.stats();
+    const s = this.host?.loaded?.store.stats();
+    const released = this.host?.releasedLookups ?? { hits: 0, misses: 0 };
     const tier = (t: { nEntries: number; bytes: number; budgetBytes: number; nEvictions: number }): TierSummary =>
       ({ nEntries: t.nEntries, bytes: t.bytes, budgetBytes: t.budgetBytes, nEvictions: t.nEvictions });
-    const hits = this.releasedLookups.hits + (s ? s.hits.encoder + s.hits.kv : 0);
-    const lookups = hits + this.releasedLookups.misses + (s ? s.misses.encoder + s.misses.kv : 0);
+    const hits = released.hits + (s ? s.hits.encoder + s.hits.kv : 0);
+    const lookups = hits + released.misses + (s ? s.misses.encoder + s.misses.kv : 0);
     return {
-      model: { ...this.modelState, fallbackReasons: [...this.modelState.fallbackReasons] },
+      model: this.host?.state ?? { state: 'unloaded', path: '', fallbackReasons: [] },
       cacheDir: this.config?.cacheDir,
       cache: s && {
         ram: tier(s.ram),
@@ -341,7 +327,7 @@ export class VlcacheServer {
     this.closing = true;
     clearTimeout(this.idleTimer);
     await this.scheduler.close();
-    await this.unload();
+    await this.host?.unload();
     await this.explainer?.explanations.flush();
   }
 
@@ -361,7 +347,7 @@ export class VlcacheServer {
   private armIdleTimer(): void {
     const ms = this.config?.idleTimeoutMs ?? 0;
     const q = this.scheduler.counts();
-    if (ms === 0 || this.closing || !this.engine || q.running || q.nInteractive + q.nBackground > 0) return;
+    if (ms === 0 || this.closing || !this.host?.active || q.running || q.nInteractive + q.nBackground > 0) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.releaseIfIdle(), ms);
     this.idleTimer.unref(); // The clock alone never keeps the process alive (the connection does).
@@ -375,10 +361,9 @@ export class VlcacheServer {
     this.idleTimer = undefined;
     const job = this.scheduler.enqueue('interactive', async () => {
       const q = this.scheduler.counts();
-      if (q.nInteractive + q.nBackground > 0 || !this.engine) return false;
-      await this.unload();
+      if (q.nInteractive + q.nBackground > 0 || !this.host?.active) return false;
+      await this.host.unload(true);
       await this.explainer?.explanations.flush();
-      this.modelState = { state: 'released', path: this.modelState.path, fallbackReasons: [] };
       return true;
     });
     try {
@@ -389,20 +374,6 @@ export class VlcacheServer {
     } catch (e) {
       if (!(e instanceof QueueClosedError)) this.sink.log(`idle release failed: ${(e as Error)?.message ?? String(e)}`);
     }
-  }
-
-  /** Writes the cache out, frees the device KV and the model; the next request loads them again. */
-  private async unload(): Promise<void> {
-    const e = await this.engine?.catch(() => undefined);
-    this.engine = undefined;
-    this.loaded = undefined;
-    if (!e) return;
-    const s = e.store.stats();
-    this.releasedLookups.hits += s.hits.encoder + s.hits.kv;
-    this.releasedLookups.misses += s.misses.encoder + s.misses.kv;
-    await e.store.close();
-    await e.gen.reuse?.deviceKv?.dispose();
-    await e.model.dispose();
   }
 
   /** One explanation (hover, vlcache/explain), at background priority: interactive asks go first. */
@@ -437,49 +408,20 @@ export class VlcacheServer {
     return this.config;
   }
 
-  /** Loads the model once (a failed load is retried by the next request), reporting progress as vlcache/status. */
-  private loadEngine(): Promise<Engine> {
-    this.engine ??= this.load().then(
-      (e) => { this.loaded = e; return e; },
-      (err) => {
-        this.engine = undefined;
-        this.modelState = { ...this.modelState, state: 'failed' };
-        this.sink.sendStatus({ kind: 'error', message: (err as Error).message, code: ErrorCodes.ModelLoadFailed });
-        throw err;
-      });
-    return this.engine;
+  private requireHost(): EngineHost {
+    if (!this.host) throw new ResponseError(ErrorCodes.InvalidParams, 'the server is not initialized yet');
+    return this.host;
   }
 
-  private async load(): Promise<Engine> {
-    const cfg = this.requireConfig();
-    const log = (m: string) => this.sink.log(m);
-    const path = this.modelState.path;
-    const t0 = performance.now();
-    this.modelState = { ...this.modelState, state: 'loading' };
-    this.sink.sendStatus({ kind: 'loading', message: `reading the checkpoint ${path}`, percentage: 0 });
-    const ckpt = loadCheckpoint(path);
-    for (const w of ckpt.warnings) log(`note: ${w}`);
-    const schedule = cfg.mode === 'vlcache' && cfg.ratio === undefined
-      ? loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, log) : undefined;
-    this.sink.sendStatus({ kind: 'loading', message: `loading the model graphs (device ${cfg.device})`, percentage: 30 });
-    const model = await VlModel.load(ckpt, { device: cfg.device, precision: cfg.precision, log, layered: schedule !== undefined });
-    this.sink.sendStatus({ kind: 'loading', message: 'opening the workspace cache', percentage: 90 });
-    const store = new TieredStore({ dir: cfg.cacheDir, modelFingerprint: ckpt.fingerprint, ramBytes: cfg.ramBytes,
-      diskBytes: cfg.diskBytes, log });
-    const loadMs = performance.now() - t0;
-    this.modelState = { state: 'ready', path, device: model.device, fallbackReasons: [...model.fallbackReasons] };
-    this.sink.sendStatus({ kind: 'ready', device: model.device, modelPath: path, fallbackReasons: [...model.fallbackReasons], loadMs });
-    return { model, store, gen: newGenerator(model, store, log), schedule };
+  /** The engine, loaded on first use (EngineHost reports loading and failures as vlcache/status). */
+  private loadEngine(): Promise<Engine> {
+    return this.requireHost().get();
   }
 }
 
 /** Any encoder, image-KV or exact-prefix reuse. */
 function isCacheHit(c: CacheStats): boolean {
   return c.encoder_hits + c.kv_hits + c.prefix_tokens_reused > 0;
-}
-
-function newGenerator(model: VlModel, store: TieredStore, log: (m: string) => void): Generator {
-  return new Generator(model, log, reuseFor(model, store));
 }
 
 /** @throws ResponseError InvalidImage when the file cannot be read. */
