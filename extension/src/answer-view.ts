@@ -29,13 +29,23 @@ export interface Turn {
 }
 
 type ToWebview =
+  | { type: 'init'; images: string[] }
   | { type: 'turn'; index: number; question: string }
   | { type: 'answer'; index: number; html: string }
   | { type: 'progress'; index: number; message: string }
-  | { type: 'done'; index: number; badge: string; hit: boolean; details: string; notes: string[]; state: Turn['state'] }
+  | { type: 'done'; index: number; text: string; badge: string; hit: boolean; details: string; notes: string[]; state: Turn['state'] }
   | { type: 'busy'; busy: boolean };
 
 type FromWebview = { type: 'ask'; question: string } | { type: 'stop' };
+
+/**
+ * What the page keeps with `vscode.setState` (media/webview/answer.js) and VS Code hands
+ * back after a window reload: enough to show the conversation again and go on with it.
+ */
+export interface SavedAnswerView {
+  images: string[];
+  turns: { question: string; text?: string; badge?: string; hit?: boolean; details?: string; notes?: string[]; state?: Turn['state'] }[];
+}
 
 export class AnswerPanel implements vscode.Disposable {
   private static readonly panels = new Map<string, AnswerPanel>();
@@ -52,32 +62,53 @@ export class AnswerPanel implements vscode.Disposable {
 
   /** The panel for these images: the existing one (the conversation continues) or a new one. */
   static forImages(context: vscode.ExtensionContext, daemon: Daemon, images: vscode.Uri[]): AnswerPanel {
-    const key = images.map((u) => u.toString()).sort().join('\n');
-    let p = AnswerPanel.panels.get(key);
-    if (!p) {
-      p = new AnswerPanel(context, daemon, images, key);
-      AnswerPanel.panels.set(key, p);
-    } else {
+    const p = AnswerPanel.panels.get(keyOf(images));
+    if (p) {
       p.panel.reveal(undefined, true);
+      return p;
     }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, title(images), { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      webviewOptions(context, images));
+    return new AnswerPanel(context, daemon, images, panel, []);
+  }
+
+  /** A panel VS Code restores after a window reload, with the conversation its page saved. */
+  static revive(context: vscode.ExtensionContext, daemon: Daemon, panel: vscode.WebviewPanel, saved: SavedAnswerView | undefined): AnswerPanel {
+    const images = (saved?.images ?? []).map((u) => vscode.Uri.parse(u));
+    panel.webview.options = webviewOptions(context, images);
+    const p = new AnswerPanel(context, daemon, images, panel, saved?.turns ?? []);
+    AnswerPanel.last ??= p;
     return p;
   }
+
+  private readonly key: string;
 
   private constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly daemon: Daemon,
     readonly images: vscode.Uri[],
-    private readonly key: string,
+    panel: vscode.WebviewPanel,
+    saved: SavedAnswerView['turns'],
   ) {
-    const roots = [vscode.Uri.joinPath(context.extensionUri, 'media'), ...images.map((u) => vscode.Uri.joinPath(u, '..'))];
-    this.panel = vscode.window.createWebviewPanel('vlcache.answer', title(images), { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: roots });
+    this.key = keyOf(images);
+    AnswerPanel.panels.set(this.key, this);
+    this.panel = panel;
     this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
     this.panel.webview.html = this.html();
     this.disposables.push(
       this.panel.onDidDispose(() => this.dispose()),
       this.panel.webview.onDidReceiveMessage((m: FromWebview) => this.onMessage(m)),
     );
+    this.post({ type: 'init', images: images.map((u) => u.toString()) });
+    // A restored conversation: shown again as it was; its finished turns are the history of the next question.
+    for (const t of saved) {
+      const turn: Turn = { question: t.question, answer: t.text ?? '', state: t.state === 'streaming' || !t.state ? 'cancelled' : t.state };
+      const index = this.turns.push(turn) - 1;
+      this.post({ type: 'turn', index, question: turn.question });
+      this.post({ type: 'answer', index, html: md.render(turn.answer) });
+      this.post({ type: 'done', index, text: turn.answer, badge: t.badge ?? turn.state, hit: t.hit ?? false, details: t.details ?? '',
+        notes: t.notes ?? [], state: turn.state });
+    }
   }
 
   /** Asks `question` about the panel's images with the conversation so far; resolves when the turn ends. */
@@ -154,7 +185,7 @@ export class AnswerPanel implements vscode.Disposable {
       // width × height are the file's own; the model saw it smaller (nTokens image tokens).
       if (im.downscaled) notes.push(`${basename(vscode.Uri.parse(im.image).path)} (${im.width}×${im.height}) was downscaled to ${im.nTokens} image tokens to fit vlcache.maxImagePixels.`);
     }
-    if (!r) return { type: 'done', index, badge: turn.state, hit: false, details: '', notes, state: turn.state };
+    if (!r) return { type: 'done', index, text: turn.answer, badge: turn.state, hit: false, details: '', notes, state: turn.state };
     const t = r.timings;
     const c = r.cache;
     const details = [
@@ -163,7 +194,7 @@ export class AnswerPanel implements vscode.Disposable {
       `mode ${c.mode}: computed ${c.tokensComputed} of ${c.tokensTotal} prompt tokens (${(c.recomputeFraction * 100).toFixed(1)}%)`,
       `encoder ${c.encoderHits} hit / ${c.encoderMisses} miss · image KV ${c.kvHits} hit / ${c.kvMisses} miss · prefix ${c.prefixTokensReused} tokens${c.tier.length ? ` · from ${c.tier.join(', ')}` : ''}`,
     ].join('\n');
-    return { type: 'done', index, badge: cacheBadge(r), hit: wasCacheHit(r), details, notes, state: turn.state };
+    return { type: 'done', index, text: turn.answer, badge: cacheBadge(r), hit: wasCacheHit(r), details, notes, state: turn.state };
   }
 
   private html(): string {
@@ -184,6 +215,18 @@ export class AnswerPanel implements vscode.Disposable {
 <script nonce="${nonce}" src="${media('answer.js')}"></script>
 </body></html>`;
   }
+}
+
+export const VIEW_TYPE = 'vlcache.answer';
+
+function keyOf(images: vscode.Uri[]): string {
+  return images.map((u) => u.toString()).sort().join('\n');
+}
+
+/** Scripts on; local files: the extension's media and the images' folders. */
+function webviewOptions(context: vscode.ExtensionContext, images: vscode.Uri[]): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  const roots = [vscode.Uri.joinPath(context.extensionUri, 'media'), ...images.map((u) => vscode.Uri.joinPath(u, '..'))];
+  return { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: roots };
 }
 
 function title(images: vscode.Uri[]): string {

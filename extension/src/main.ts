@@ -5,7 +5,7 @@
  * changes. Hovers and code lenses on image references come from the daemon itself.
  */
 import * as vscode from 'vscode';
-import { AnswerPanel } from './answer-view';
+import { AnswerPanel, VIEW_TYPE, type SavedAnswerView } from './answer-view';
 import { registerCommands } from './commands';
 import { Daemon, describe, ErrorCodes } from './daemon';
 import { StatsPanel } from './stats-view';
@@ -45,6 +45,10 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
       if (p.kind === 'error') reportStatusError(p, output);
     }),
     ...registerCommands(context, d),
+    // Answer views come back after a window reload with their conversation (the page saved it).
+    vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state) => { AnswerPanel.revive(context, d, panel, state as SavedAnswerView | undefined); },
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       const changed = restartSettingsChanged(e);
       if (changed.length === 0) return;

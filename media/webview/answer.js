@@ -10,6 +10,11 @@
   const question = /** @type {HTMLTextAreaElement} */ (document.getElementById('question'));
   const send = /** @type {HTMLButtonElement} */ (document.getElementById('send'));
   const stop = /** @type {HTMLButtonElement} */ (document.getElementById('stop'));
+  // What VS Code hands back to the extension after a window reload (SavedAnswerView in answer-view.ts).
+  // The extension replays it into a fresh page, so the page starts from an empty conversation.
+  /** @type {{ images: string[], turns: any[] }} */
+  const saved = { images: [], turns: [] };
+  const save = () => vscode.setState(saved);
 
   /** @param {number} index */
   function turnElement(index) {
@@ -27,7 +32,14 @@
   window.addEventListener('message', (event) => {
     const m = event.data;
     switch (m.type) {
+      case 'init':
+        saved.images = m.images;
+        saved.turns = [];
+        save();
+        break;
       case 'turn': {
+        saved.turns[m.index] = { question: m.question, state: 'streaming' };
+        save();
         const el = turnElement(m.index);
         /** @type {HTMLElement} */ (el.querySelector('.question')).textContent = m.question;
         el.scrollIntoView({ block: 'end' });
@@ -56,6 +68,8 @@
         /** @type {HTMLElement} */ (el.querySelector('details')).hidden = !m.details;
         const notes = /** @type {HTMLElement} */ (el.querySelector('.notes'));
         notes.replaceChildren(...m.notes.map((/** @type {string} */ n) => Object.assign(document.createElement('li'), { textContent: n })));
+        saved.turns[m.index] = { ...saved.turns[m.index], text: m.text, badge: m.badge, hit: m.hit, details: m.details, notes: m.notes, state: m.state };
+        save();
         break;
       }
       case 'busy':

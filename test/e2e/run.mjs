@@ -399,6 +399,24 @@ const uiTests = [
       await frame.locator('table td', { hasText: 'RAM' }).first().waitFor();
     },
   },
+  {
+    name: 'answer-view-restored',
+    title: 'after a window reload the answer view comes back with its conversation, and a follow-up typed there is answered',
+    async run(page) {
+      await page.reload();
+      await page.locator('.monaco-workbench .part.editor').waitFor();
+      await page.locator('.tabs-container .tab', { hasText: 'VLCache: diagram.png' }).first().click();
+      const frame = await finishedTurn(page, 3);
+      const restored = await frame.locator('.turn').count();
+      if (restored !== 3) throw new Error(`${restored} turns restored, not 3`);
+      await frame.locator('#question').fill('How many boxes are there?');
+      await frame.locator('#question').press('Enter');
+      await finishedTurn(page, 4);
+      const answer = (await frame.locator('.turn:nth-of-type(4) .answer').innerText()).trim();
+      if (!/^\d{1,2}$/.test(answer)) throw new Error(`the follow-up's answer is "${answer}", not a number`);
+      log(`    follow-up after the reload: ${answer} (${await frame.locator('.turn:nth-of-type(4) .badge').innerText()})`);
+    },
+  },
 ];
 
 async function runUiTests(server) {
