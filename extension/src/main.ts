@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { AnswerPanel, VIEW_TYPE, type SavedAnswerView } from './answer-view';
 import { registerCommands } from './commands';
 import { Daemon, describe, ErrorCodes } from './daemon';
-import { StatsPanel } from './stats-view';
+import { STATS_VIEW_TYPE, StatsPanel } from './stats-view';
 import { CacheStatusBar } from './status-bar';
 import { restartSettingsChanged } from './settings';
 import type { StatusParams } from '../../server/src/protocol';
@@ -48,6 +48,9 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
     // Answer views come back after a window reload with their conversation (the page saved it).
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state) => { AnswerPanel.revive(context, d, panel, state as SavedAnswerView | undefined); },
+    }),
+    vscode.window.registerWebviewPanelSerializer(STATS_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel) => { StatsPanel.revive(context, panel, d.stats()); },
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       const changed = restartSettingsChanged(e);

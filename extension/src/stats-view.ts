@@ -9,6 +9,8 @@ import * as vscode from 'vscode';
 import type { StatsResult } from '../../server/src/protocol';
 import { formatBytes, formatMs, hitRate } from './format';
 
+export const STATS_VIEW_TYPE = 'vlcache.stats';
+
 export class StatsPanel implements vscode.Disposable {
   private static current?: StatsPanel;
   private readonly panel: vscode.WebviewPanel;
@@ -23,13 +25,21 @@ export class StatsPanel implements vscode.Disposable {
     return StatsPanel.current;
   }
 
+  /** The panel VS Code restores after a window reload: filled with fresh statistics. */
+  static revive(context: vscode.ExtensionContext, panel: vscode.WebviewPanel, stats: Promise<StatsResult>): void {
+    StatsPanel.current?.dispose();
+    const p = new StatsPanel(context, panel);
+    StatsPanel.current = p;
+    void stats.then((s) => p.update(s), () => undefined);
+  }
+
   /** Refreshes the open panel, if any. */
   static refresh(stats: StatsResult): void {
     StatsPanel.current?.update(stats);
   }
 
-  private constructor(private readonly context: vscode.ExtensionContext) {
-    this.panel = vscode.window.createWebviewPanel('vlcache.stats', 'VLCache: Cache Statistics', vscode.ViewColumn.Active,
+  private constructor(private readonly context: vscode.ExtensionContext, panel?: vscode.WebviewPanel) {
+    this.panel = panel ?? vscode.window.createWebviewPanel(STATS_VIEW_TYPE, 'VLCache: Cache Statistics', vscode.ViewColumn.Active,
       { enableScripts: false, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')] });
     this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
     this.disposables.push(this.panel.onDidDispose(() => this.dispose()));

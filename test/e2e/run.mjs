@@ -403,6 +403,9 @@ const uiTests = [
     name: 'answer-view-restored',
     title: 'after a window reload the answer view comes back with its conversation, and a follow-up typed there is answered',
     async run(page) {
+      // The web workbench writes webview state to its storage on a timer, not at every change:
+      // give it time to hold the last answer before the reload.
+      await page.waitForTimeout(8000);
       await page.reload();
       await page.locator('.monaco-workbench .part.editor').waitFor();
       await page.locator('.tabs-container .tab', { hasText: 'VLCache: diagram.png' }).first().click();
@@ -415,6 +418,10 @@ const uiTests = [
       const answer = (await frame.locator('.turn:nth-of-type(4) .answer').innerText()).trim();
       if (!/^\d{1,2}$/.test(answer)) throw new Error(`the follow-up's answer is "${answer}", not a number`);
       log(`    follow-up after the reload: ${answer} (${await frame.locator('.turn:nth-of-type(4) .badge').innerText()})`);
+      // The statistics view came back too, with fresh figures.
+      await page.locator('.tabs-container .tab', { hasText: 'VLCache: Cache Statistics' }).first().click();
+      const stats = await frameWith(page, '#hit-rate');
+      await stats.locator('svg.chart rect').first().waitFor();
     },
   },
 ];
