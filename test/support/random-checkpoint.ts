@@ -3,8 +3,10 @@
  * the transformers-5 nested layout + model.safetensors) for invariant tests that
  * need no reference numbers (selective prefill == full prefill, etc.).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadCheckpoint, type Checkpoint } from '../../server/src/engine/checkpoint';
 import { decodeToF32, encodeFromF32, writeSafetensors, TensorToWrite } from '../../server/src/engine/safetensors';
 
 export interface RandomCheckpointOptions {
@@ -142,4 +144,15 @@ function minimalTokenizer(ids: Record<string, number>): unknown {
     model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',
       fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
   };
+}
+
+/**
+ * A random checkpoint in a fresh temp folder, loaded: `tmp/model` holds it, `tmp/home` is
+ * VLCACHE_HOME (graph folders and schedules stay inside). `remove()` deletes it all.
+ */
+export function randomCheckpointInTemp(prefix: string, o: RandomCheckpointOptions): { tmp: string; ckpt: Checkpoint; remove: () => void } {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  process.env.VLCACHE_HOME = join(tmp, 'home');
+  writeRandomCheckpoint(join(tmp, 'model'), o);
+  return { tmp, ckpt: loadCheckpoint(join(tmp, 'model')), remove: () => rmSync(tmp, { recursive: true, force: true }) };
 }

@@ -6,17 +6,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildStepGraph } from '../../../kernels/graphs/llm';
-import { Checkpoint, loadCheckpoint } from '../../../server/src/engine/checkpoint';
+import { Checkpoint } from '../../../server/src/engine/checkpoint';
 import { GraphFolder } from '../../../server/src/engine/graph-files';
 import { PROBE_LAYERS, Past, VlModel } from '../../../server/src/engine/model';
 import { toFloat32 } from '../../../server/src/engine/ort';
 import { ropePositions, selectPositions } from '../../../server/src/engine/positions';
 import { visionInputs } from '../../../server/src/engine/vision-inputs';
-import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
   assert.equal(a.length, b.length);
@@ -35,7 +32,7 @@ async function pastDiff(a: Past, b: Past, layers: number): Promise<number> {
 }
 
 describe('probe graph (3 layers, random weights, CPU)', () => {
-  let tmp: string;
+  let remove: () => void;
   let ckpt: Checkpoint;
   let model: VlModel;
   let emb: Float32Array;
@@ -51,17 +48,15 @@ describe('probe graph (3 layers, random weights, CPU)', () => {
   const all = Array.from({ length: n }, (_, i) => i);
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'vlcache-probe-'));
-    process.env.VLCACHE_HOME = join(tmp, 'home');
-    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 5, tied: false, layers: 3 });
-    ckpt = loadCheckpoint(join(tmp, 'model'));
+    const folder = randomCheckpointInTemp('vlcache-probe-', { family: 'qwen2_5_vl', seed: 5, tied: false, layers: 3 });
+    ({ ckpt, remove } = folder);
     model = await VlModel.load(ckpt, { device: 'cpu' });
     const pv = Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.cos(i * 0.29));
     emb = await model.encodeImage(visionInputs(ckpt.config.vision, pv, gh, gw));
   });
   after(async () => {
     await model.dispose();
-    rmSync(tmp, { recursive: true, force: true });
+    remove();
   });
 
   it('returns the present K/V of layers 0-1 of a full prefill, as the step graph does', async () => {

@@ -8,11 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { Past, VlModel } from '../../../server/src/engine/model';
 import { toFloat32 } from '../../../server/src/engine/ort';
 import { blendCount, selectByDeviation } from '../../../server/src/planner/cacheblend';
@@ -20,7 +16,7 @@ import { AskRequest, AskResult, Generator } from '../../../server/src/planner/ge
 import { MapStore } from '../../../server/src/planner/map-store';
 import { Plan } from '../../../server/src/planner/plan';
 import { CacheEntry, ReuseEngine } from '../../../server/src/planner/vlcache';
-import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { maxAbsDiff } from '../../support/images';
 
 function png(w: number, h: number, seed: number): Uint8Array {
@@ -40,7 +36,7 @@ class RecordingStore extends MapStore {
 
 
 describe('CacheBlend reuse (random weights, 3 layers, CPU)', () => {
-  let tmp: string;
+  let remove: () => void;
   let model: VlModel;
   const cat = { name: 'cat.png', bytes: png(224, 168, 1) }; // 16x12 patches -> 8x6 = 48 image tokens
   const dog = { name: 'dog.png', bytes: png(168, 168, 2) }; // 12x12 patches -> 6x6 = 36 image tokens
@@ -88,14 +84,13 @@ describe('CacheBlend reuse (random weights, 3 layers, CPU)', () => {
   };
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'vlcache-blend-'));
-    process.env.VLCACHE_HOME = join(tmp, 'home');
-    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 13, tied: true, layers: 3 });
-    model = await VlModel.load(loadCheckpoint(join(tmp, 'model')), { device: 'cpu' });
+    const folder = randomCheckpointInTemp('vlcache-blend-', { family: 'qwen2_5_vl', seed: 13, tied: true, layers: 3 });
+    remove = folder.remove;
+    model = await VlModel.load(folder.ckpt, { device: 'cpu' });
   });
   after(async () => {
     await model.dispose();
-    rmSync(tmp, { recursive: true, force: true });
+    remove();
   });
 
   it('recomputes exactly ceil(r * nImg) rows of each hit image: those of highest layer-1 V deviation', async () => {

@@ -5,33 +5,29 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { DeviceKv } from '../../../server/src/engine/kv-device';
 import { VlModel } from '../../../server/src/engine/model';
 import { Generator } from '../../../server/src/planner/generate';
 import { MapStore } from '../../../server/src/planner/map-store';
 import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
-import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { patternPng } from '../../support/images';
 
 
 describe('device tier of image KV (CPU provider)', () => {
-  let tmp: string;
+  let remove: () => void;
   let model: VlModel;
   const cat = { name: 'cat.png', bytes: patternPng(112, 84, 1) };
   const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'vlcache-dev-'));
-    process.env.VLCACHE_HOME = join(tmp, 'home');
-    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 9, tied: true });
-    model = await VlModel.load(loadCheckpoint(join(tmp, 'model')), { device: 'cpu' });
+    const folder = randomCheckpointInTemp('vlcache-dev-', { family: 'qwen2_5_vl', seed: 9, tied: true });
+    remove = folder.remove;
+    model = await VlModel.load(folder.ckpt, { device: 'cpu' });
   });
   after(async () => {
     await model.dispose();
-    rmSync(tmp, { recursive: true, force: true });
+    remove();
   });
 
   it('gives the host path\'s logits, with the exact prefix from the host and image rows from the device', async () => {

@@ -7,16 +7,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { VlModel } from '../../../server/src/engine/model';
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
 import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
 import { MapStore } from '../../../server/src/planner/map-store';
 import { TieredStore } from '../../../server/src/cache/store';
-import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { patternPng, maxAbsDiff } from '../../support/images';
 
 
@@ -24,6 +21,7 @@ import { patternPng, maxAbsDiff } from '../../support/images';
 
 describe('VLCache reuse (random weights, CPU)', () => {
   let tmp: string;
+  let remove: () => void;
   let model: VlModel;
   const cat = { name: 'cat.png', bytes: patternPng(112, 84, 1) }; // 112x84 -> 8x6 patches -> 12 image tokens
   const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
@@ -41,14 +39,13 @@ describe('VLCache reuse (random weights, CPU)', () => {
   };
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'vlcache-reuse-'));
-    process.env.VLCACHE_HOME = join(tmp, 'home');
-    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 9, tied: true });
-    model = await VlModel.load(loadCheckpoint(join(tmp, 'model')), { device: 'cpu' });
+    const folder = randomCheckpointInTemp('vlcache-reuse-', { family: 'qwen2_5_vl', seed: 9, tied: true });
+    ({ tmp, remove } = folder);
+    model = await VlModel.load(folder.ckpt, { device: 'cpu' });
   });
   after(async () => {
     await model.dispose();
-    rmSync(tmp, { recursive: true, force: true });
+    remove();
   });
 
   it('serves a repeated image from the encoder cache without running the vision encoder', async () => {

@@ -6,10 +6,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { VlModel } from '../../../server/src/engine/model';
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
 import type { LayeredPlan } from '../../../server/src/planner/plan';
@@ -17,14 +13,14 @@ import { ReuseEngine } from '../../../server/src/planner/vlcache';
 import { MapStore } from '../../../server/src/planner/map-store';
 import { exitSchedule, measureSensitivity } from '../../../server/src/planner/calibrate';
 import { allocateRatios, scheduleError } from '../../../server/src/planner/schedule';
-import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { patternPng, maxAbsDiff } from '../../support/images';
 
 
 const LAYERS = 4;
 
 describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => {
-  let tmp: string;
+  let remove: () => void;
   let uniform: VlModel;
   let layered: VlModel;
   const cat = { name: 'cat.png', bytes: patternPng(224, 168, 1) }; // 16x12 patches -> 48 image tokens
@@ -47,17 +43,15 @@ describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => 
   };
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'vlcache-scheduled-'));
-    process.env.VLCACHE_HOME = join(tmp, 'home');
-    writeRandomCheckpoint(join(tmp, 'model'), { family: 'qwen2_5_vl', seed: 11, tied: true, layers: LAYERS });
-    const ckpt = loadCheckpoint(join(tmp, 'model'));
+    const { ckpt, remove: removeFolder } = randomCheckpointInTemp('vlcache-scheduled-', { family: 'qwen2_5_vl', seed: 11, tied: true, layers: LAYERS });
+    remove = removeFolder;
     uniform = await VlModel.load(ckpt, { device: 'cpu' });
     layered = await VlModel.load(ckpt, { device: 'cpu', layered: true });
   });
   after(async () => {
     await uniform.dispose();
     await layered.dispose();
-    rmSync(tmp, { recursive: true, force: true });
+    remove();
   });
 
   it('a uniform schedule equal to r gives the uniform path\'s logits and tokens', async () => {
