@@ -13,7 +13,7 @@ import MarkdownIt from 'markdown-it';
 import * as vscode from 'vscode';
 import type { AskResult } from '../../server/src/protocol';
 import { describe, errorCode, ErrorCodes, type Daemon } from './daemon';
-import { cacheBadge, formatMs, wasCacheHit } from './format';
+import { cacheBadge, escapeHtml, formatMs, wasCacheHit } from './format';
 import * as settings from './settings';
 
 const md = new MarkdownIt({ html: false, linkify: true, breaks: false });
@@ -234,20 +234,13 @@ function title(images: vscode.Uri[]): string {
   return `VLCache: ${names.length > 2 ? `${names.slice(0, 2).join(', ')} +${names.length - 2}` : names.join(', ')}`;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** A failed ask, told the user with the action that fixes it. */
 export async function showAskError(e: unknown): Promise<void> {
   const message = describe(e);
   switch (errorCode(e)) {
-    case ErrorCodes.ModelLoadFailed: {
-      const pick = await vscode.window.showErrorMessage(`VLCache could not load the model: ${message}`, 'Open Settings', 'Show Output');
-      if (pick === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'vlcache.modelPath');
-      if (pick === 'Show Output') await vscode.commands.executeCommand('vlcache.showOutput');
+    case ErrorCodes.ModelLoadFailed:
+      // The daemon's `error` status has told the user already (main.ts, with Open Settings), once per message.
       return;
-    }
     case ErrorCodes.PathOutsideWorkspace:
       await vscode.window.showErrorMessage(`VLCache only reads images inside the workspace: ${message}`);
       return;

@@ -1,5 +1,5 @@
 /** Small formatting helpers shared by the status bar, the answer view and the statistics view. Plain TypeScript. */
-import type { AskResult, StatsResult } from '../../server/src/protocol';
+import type { AskResult } from '../../server/src/protocol';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -17,14 +17,9 @@ export function formatMs(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
-/** Fraction of image lookups (encoder + KV) that hit; undefined before the first lookup. */
-export function hitRate(s: StatsResult): number | undefined {
-  if (s.requests.hitRate !== undefined) return s.requests.hitRate;
-  const c = s.cache;
-  if (!c) return undefined;
-  const hits = c.hits.encoder + c.hits.kv;
-  const total = hits + c.misses.encoder + c.misses.kv;
-  return total === 0 ? undefined : hits / total;
+/** Escapes text for HTML (webview pages). */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Whether an answer reused anything cached (encoder output, image KV or an exact prefix). */

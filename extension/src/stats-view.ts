@@ -4,10 +4,9 @@
  * requests as a small bar chart (green: served with a cache hit). Static HTML made
  * here (no page script); it is re-rendered on every `stats` status.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { StatsResult } from '../../server/src/protocol';
-import { formatBytes, formatMs, hitRate } from './format';
+import { escapeHtml as esc, formatBytes, formatMs } from './format';
 
 export const STATS_VIEW_TYPE = 'vlcache.stats';
 
@@ -59,9 +58,8 @@ export class StatsPanel implements vscode.Disposable {
 
 function render(s: StatsResult, w: vscode.Webview, extensionUri: vscode.Uri): string {
   const css = w.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'webview', 'answer.css'));
-  const nonce = randomBytes(8).toString('hex');
   const c = s.cache;
-  const rate = hitRate(s);
+  const rate = s.requests.hitRate;
   const row = (name: string, t: { nEntries: number; bytes: number; budgetBytes: number; nEvictions: number }) =>
     `<tr><td>${name}</td><td>${t.nEntries}</td><td>${formatBytes(t.bytes)}</td><td>${formatBytes(t.budgetBytes)}</td><td>${t.nEvictions}</td></tr>`;
   const tiers = c
@@ -73,7 +71,7 @@ ${row('RAM', c.ram)}${c.disk ? row('disk', c.disk) : '<tr><td>disk</td><td colsp
     : '<p>The cache opens when the model loads (on the first request).</p>';
   const q = s.requests;
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${w.cspSource} 'nonce-${nonce}';">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${w.cspSource};">
 <link rel="stylesheet" href="${css}"><title>VLCache: Cache Statistics</title></head><body>
 <h2>Model</h2>
 <p>${esc(s.model.state)}${s.model.device ? ` on <b>${esc(s.model.device)}</b>` : ''} · <code>${esc(s.model.path)}</code></p>
@@ -104,8 +102,4 @@ function chart(recent: NonNullable<StatsResult['requests']['recent']>): string {
   return `<svg class="chart" width="${W}" height="${H}" role="img" aria-label="TTFT of the last ${recent.length} requests">${bars}
 <text x="0" y="10">max ${formatMs(max)}${log ? ' (log scale)' : ''}</text></svg>
 <p class="legend"><span class="hit">■</span> cache hit · <span class="miss">■</span> cold — the last ${recent.length} requests, oldest first</p>`;
-}
-
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }

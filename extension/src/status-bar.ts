@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import type { StatsResult, StatusParams } from '../../server/src/protocol';
 import type { DaemonState } from './daemon';
-import { formatBytes, formatMs, hitRate } from './format';
+import { formatBytes, formatMs } from './format';
 
 export class CacheStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('vlcache.status', vscode.StatusBarAlignment.Right, 100);
@@ -77,7 +77,7 @@ export class CacheStatusBar implements vscode.Disposable {
       parts.push('stopped');
     }
     if (s?.cache && !this.loading && this.daemon === 'running' && !this.lastError) {
-      const rate = hitRate(s);
+      const rate = s.requests.hitRate;
       parts.push(rate === undefined ? 'no lookups' : `${Math.round(rate * 100)}% hits`);
       parts.push(formatBytes(s.cache.ram.bytes + (s.cache.disk?.bytes ?? 0)));
     }
