@@ -168,8 +168,9 @@ export function decodeHeader(bytes: Uint8Array): HeaderResult {
 
 /**
  * Decodes a whole file and verifies everything: magic, version, header checksum and fields, size, the entry it
- * names, the data checksum and (when expected) the model. Tensor data are views into `bytes` when they are 8-byte
- * aligned in memory, copies otherwise.
+ * names, the data checksum and (when expected) the model. Tensor data are plain `Uint8Array` views into `bytes` when
+ * they are 8-byte aligned in memory, into a copy otherwise: never Node `Buffer`s, whose `slice()` is a view of the
+ * whole file rather than a copy (issue 9: embeddings read back with the file's header in front of them).
  */
 export function decodeEntry(bytes: Uint8Array, expect: DecodeExpectation): DecodeResult {
   const h = decodeHeader(bytes);
@@ -193,7 +194,7 @@ export function decodeEntry(bytes: Uint8Array, expect: DecodeExpectation): Decod
     name: t.name,
     dtype: t.dtype,
     shape: t.shape,
-    data: data.subarray(t.offset, t.offset + t.length),
+    data: new Uint8Array(data.buffer, data.byteOffset + t.offset, t.length),
   }));
   const entry: CacheEntry = { key: header.key, kind: header.kind, modelFingerprint: header.model_fingerprint, meta: header.meta, tensors };
   return { ok: true, entry, header };

@@ -48,6 +48,19 @@ export function entryBytes(e: CacheEntry): number {
   return n;
 }
 
+/**
+ * A tensor's elements as a fresh float32 array of exactly `shapeElements(t.shape)` values, whatever `t.data` is a
+ * view of. NOTE: `new Float32Array(t.data.slice().buffer)` is wrong when `data` is a Node `Buffer` (its `slice()`
+ * is a view, so `.buffer` is the whole file or pool) and `new Float32Array(data.buffer, data.byteOffset)` fails on
+ * unaligned views; copying the bytes into a new buffer is right for every `Uint8Array`.
+ */
+export function tensorFloat32(t: Pick<EntryTensor, 'dtype' | 'data'>): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`tensorFloat32: dtype ${t.dtype}, expected float32`);
+  const copy = new Uint8Array(t.data.byteLength);
+  copy.set(t.data);
+  return new Float32Array(copy.buffer);
+}
+
 /** The number of elements of a shape; `[]` is a scalar (1 element). */
 export function shapeElements(shape: readonly number[]): number {
   let n = 1;

@@ -10,6 +10,7 @@
  * too; any changed pixel changes the bytes, so it is never a hit.
  */
 import { createHash } from 'node:crypto';
+import { tensorFloat32 } from '../cache/entry';
 import { performance } from 'node:perf_hooks';
 import { LayeredPast, Past, VlModel, layerRows } from '../engine/model';
 import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
@@ -158,7 +159,7 @@ export class ReuseEngine {
       stats.encoder_hits++;
       stats.tier.push(`encoder:${hit.tier}`);
       const t = hit.entry.tensors[0];
-      return { embeds: new Float32Array(t.data.slice().buffer), grid: hit.entry.meta.grid as [number, number, number], meta: hit.entry.meta, tier: hit.tier };
+      return { embeds: tensorFloat32(t), grid: hit.entry.meta.grid as [number, number, number], meta: hit.entry.meta, tier: hit.tier };
     }
     stats.encoder_misses++;
     let p = this.inflight.get(entryKey);
@@ -481,7 +482,7 @@ function reorder(src: Uint8Array, where: Int32Array, rowBytes: number): Uint8Arr
 function cachedFloat32(e: CacheEntry, name: string): Float32Array {
   const t = e.tensors.find((x) => x.name === name);
   if (!t) throw new Error(`image KV entry ${e.key.slice(0, 12)} has no tensor ${name}`);
-  return new Float32Array(convertDtype(t.data, t.dtype, 'float32').slice().buffer);
+  return tensorFloat32({ dtype: 'float32', data: convertDtype(t.data, t.dtype, 'float32') });
 }
 
 /** K and V byte arrays per layer of a KV entry, converted to `dtype` if it was stored in another. */

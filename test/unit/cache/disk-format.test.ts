@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { decodeEntry, decodeHeader, encodeEntry, FORMAT_VERSION, headerSpan, MAGIC, PREAMBLE_BYTES } from '../../../server/src/cache/disk-format';
+import { tensorFloat32 } from '../../../server/src/cache/entry';
 import { entry, key, kvEntry, MODEL, snapshot } from './helpers';
 
 const expectA = { key: key('a'), modelFingerprint: MODEL };
@@ -12,6 +13,21 @@ describe('disk format', () => {
     const r = decodeEntry(encodeEntry(e), { ...expectA, kind: 'kv' });
     assert.ok(r.ok, r.ok ? '' : r.detail);
     assert.deepEqual(snapshot(r.entry), snapshot(e));
+  });
+
+  it('decodes tensors as plain Uint8Arrays whose slice() and tensorFloat32 hold exactly the tensor (issue 9)', () => {
+    const e = entry('a', 4);
+    const file = Buffer.from(encodeEntry(e)); // what readFileSync returns: a Buffer, whose slice() is a view
+    const r = decodeEntry(file, expectA);
+    assert.ok(r.ok, r.ok ? '' : r.detail);
+    const t = r.entry.tensors[0];
+    assert.ok(!Buffer.isBuffer(t.data), 'a Buffer here would make slice() a view of the whole file');
+    assert.equal(t.data.slice().buffer.byteLength, e.tensors[0].data.byteLength);
+    const floats = tensorFloat32(t);
+    assert.equal(floats.length, e.tensors[0].data.byteLength / 4);
+    assert.deepEqual(new Uint8Array(floats.buffer), new Uint8Array(e.tensors[0].data));
+    // Also from a Buffer view that starts mid-pool, as Node's small-file reads do.
+    assert.deepEqual(tensorFloat32({ dtype: 'float32', data: file.subarray(file.length - 8) }), new Float32Array(file.buffer.slice(file.byteOffset + file.length - 8, file.byteOffset + file.length)));
   });
 
   it('lays out a self-describing file: magic, version, header length, header checksum, JSON header, aligned data', () => {
