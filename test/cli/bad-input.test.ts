@@ -96,13 +96,19 @@ describe('vlcache ask with bad input', () => {
   });
 
   it('says when a requested GPU device is unavailable, and auto falls back to the CPU saying so', () => {
-    // CI machines have no GPU: webgpu must fail with a clear message; auto must answer on the CPU.
-    const gpu = vlcache(['ask', '--model', model, '--device', 'webgpu', '--max-tokens', '2', 'hi'], env);
-    if (gpu.code === 0) return; // a machine with a working GPU adapter: nothing to check here
-    expectError(gpu, /webgpu device is not available/);
-    const auto = vlcache(['ask', '--model', model, '--max-tokens', '2', '--json', 'hi'], env);
+    const gpu = vlcache(['ask', '--model', model, '--device', 'webgpu', '--max-tokens', '2', '--json', 'hi'], env);
+    const auto = vlcache(['ask', '--model', model, '--max-tokens', '2', 'hi'], env);
     assert.equal(auto.code, 0, auto.stderr);
-    assert.equal(JSON.parse(auto.stdout).device, 'cpu');
+    const autoDevice = /^device: (.*)$/m.exec(auto.stderr)?.[1];
+    if (gpu.code === 0) {
+      // A machine with a working GPU adapter: webgpu answers on it, and auto does not settle for the CPU.
+      assert.equal(JSON.parse(gpu.stdout).device, 'webgpu');
+      assert.match(autoDevice ?? '', /^(cuda|webgpu)\b/, auto.stderr);
+    } else {
+      // No GPU (CI): webgpu fails with a clear message; auto answers on the CPU and names what it skipped.
+      expectError(gpu, /webgpu device is not available/);
+      assert.match(autoDevice ?? '', /^cpu \(skipped .*webgpu/, auto.stderr);
+    }
   });
 
   it('answers with --json carrying text, ids, top logits, device and timings', () => {

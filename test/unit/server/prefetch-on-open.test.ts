@@ -32,6 +32,14 @@ async function serverWith(options: InitializationOptions) {
 
 const MARKDOWN = '# Notes\n\n![a](a.png) and <img src="b.png">, twice: ![a again](a.png), and a missing ![x](x.png)\n';
 
+/**
+ * What the daemon has queued or is running. A prefetch queues its jobs synchronously inside
+ * documentOpened (the scheduler dispatches on a later microtask), so reading this right after
+ * an open sees every job the open started: no sleep can miss one.
+ */
+const queued = (server: VlcacheServer) => server.stats().queue;
+const IDLE = { nInteractive: 0, nBackground: 0, running: false };
+
 async function untilPrefetched(server: VlcacheServer, n: number): Promise<void> {
   const end = Date.now() + 20_000;
   while (server.stats().requests.nPrefetches < n) {
@@ -45,11 +53,11 @@ describe('prefetch when a Markdown document opens', () => {
     const { server, open } = await serverWith({});
     try {
       open('before.md', MARKDOWN);
-      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(queued(server), IDLE, 'opening a document before the model is loaded queues nothing');
       assert.equal(server.stats().model.state, 'unloaded', 'opening a document must not load the model');
-      assert.equal(server.stats().requests.nPrefetches, 0);
       await server.ask({ images: ['docs/diagram.png'], question: 'How many boxes are there?', maxTokens: 1 });
       open('notes.md', MARKDOWN);
+      assert.deepEqual(queued(server), { ...IDLE, nBackground: 2 }, 'one background job per distinct existing image (a.png, b.png)');
       await untilPrefetched(server, 1);
       for (const image of ['a.png', 'b.png']) {
         const r = await server.ask({ images: [image], question: 'What colour is it?', maxTokens: 1 });
@@ -66,9 +74,9 @@ describe('prefetch when a Markdown document opens', () => {
       const { server, open } = await serverWith(options);
       try {
         await server.ask({ images: ['docs/diagram.png'], question: 'How many boxes are there?', maxTokens: 1 });
+        assert.equal(server.stats().model.state, 'ready');
         open('notes.md', language === 'markdown' ? MARKDOWN : 'const a = "a.png";\n', language);
-        await new Promise((r) => setTimeout(r, 200));
-        assert.equal(server.stats().requests.nPrefetches, 0);
+        assert.deepEqual(queued(server), IDLE, `${language}, ${JSON.stringify(options)}: nothing is queued`);
       } finally {
         await server.shutdown();
       }
