@@ -1,4 +1,5 @@
 /** Small deterministic test images and comparisons shared by the engine and planner tests. */
+import assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
 
 /** An opaque w x h PNG with a pattern that depends on `seed`; `flip` changes one pixel's red channel. */
@@ -9,9 +10,18 @@ export function patternPng(w: number, h: number, seed: number, flip?: [number, n
   return PNG.sync.write(p);
 }
 
-/** max |a[i] - b[i]|. */
+/**
+ * max |a[i] - b[i]| over two arrays of the same, non-zero length. An empty array (a callback that
+ * never captured anything) or a NaN is a failure, never a difference of 0 that passes a tolerance.
+ */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.ok(a.length > 0, 'nothing to compare: the first array is empty');
+  assert.equal(a.length, b.length, 'the arrays differ in length');
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    assert.ok(!Number.isNaN(d), `NaN at ${i}: ${a[i]} vs ${b[i]}`);
+    m = Math.max(m, d);
+  }
   return m;
 }

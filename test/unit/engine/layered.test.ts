@@ -20,13 +20,9 @@ import { Tensor, f32, toFloat32 } from '../../../server/src/engine/ort';
 import { ropePositions, selectPositions } from '../../../server/src/engine/positions';
 import { visionInputs } from '../../../server/src/engine/vision-inputs';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
+import { maxAbsDiff } from '../../support/images';
 
 const LAYERS = 3;
-
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
-  assert.equal(a.length, b.length);
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-};
 
 /** Rows `idx` of a host [n, nKv, D] float32 tensor, as a new tensor. */
 function pick(t: Tensor, idx: readonly number[]): Tensor {

@@ -14,11 +14,7 @@ import { toFloat32 } from '../../../server/src/engine/ort';
 import { ropePositions, selectPositions } from '../../../server/src/engine/positions';
 import { visionInputs } from '../../../server/src/engine/vision-inputs';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
-
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
-  assert.equal(a.length, b.length);
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-};
+import { maxAbsDiff } from '../../support/images';
 
 /** Largest |difference| over layers [0, layers) of two Pasts' keys and values, rows in the same order. */
 async function pastDiff(a: Past, b: Past, layers: number): Promise<number> {

@@ -53,22 +53,33 @@ describe('idle release', () => {
     await server.shutdown();
   });
 
-  it('never releases with idleTimeoutS 0, and not while requests keep coming', async () => {
-    const sink = new FakeClientSink();
-    const server = new VlcacheServer(sink);
+  it('never releases with idleTimeoutS 0, and not while requests keep coming', async (t) => {
+    // The idle clock is a setTimeout: with mocked timers, time passes when the test says, and a
+    // release that fires queues its job at once (synchronously), so the queue shows it.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const releaseQueued = (s: VlcacheServer) => s.stats().queue.nInteractive > 0;
+    const server = new VlcacheServer(new FakeClientSink());
     await server.initialize(initializeParams(ws, { idleTimeoutS: 0, cacheDir: undefined }));
     await server.ask({ images: ['a.png'], question: 'Hi?', maxTokens: 1 });
-    await new Promise((r) => setTimeout(r, 100));
+    t.mock.timers.tick(24 * 3600_000);
+    assert.equal(releaseQueued(server), false, 'idleTimeoutS 0: no release after a day');
     assert.equal(server.stats().model.state, 'ready');
     await server.shutdown();
 
-    const busy = new VlcacheServer(new FakeClientSink());
+    const sink = new FakeClientSink();
+    const busy = new VlcacheServer(sink);
     await busy.initialize(initializeParams(ws, { idleTimeoutS: 0.2, cacheDir: undefined }));
     for (let i = 0; i < 4; i++) {
       await busy.ask({ images: ['b.png'], question: `Question ${i}?`, maxTokens: 1 });
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(busy.stats().model.state, 'ready');
+      t.mock.timers.tick(150); // 600 ms in all, but never 200 ms without a request
+      assert.equal(releaseQueued(busy), false, `released before question ${i + 1}`);
     }
+    // The clock runs: 200 ms after the last request the release is queued, and it happens.
+    const released = next(sink, 'released');
+    t.mock.timers.tick(50);
+    assert.equal(releaseQueued(busy), true, 'no release 200 ms after the last request');
+    await released;
+    assert.equal(busy.stats().model.state, 'released');
     await busy.shutdown();
   });
 });
