@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -136,6 +137,19 @@ function spawnDaemon() {
 }
 
 /**
+ * Resolves once more than `since` bytes were written to the child's stdin and none wait in
+ * Node's buffer: the OS pipe has them, whether or not the child reads.
+ */
+async function handedToThePipe(child: ChildProcess, since: number): Promise<void> {
+  const stdin = child.stdin as Socket; // stdio 'pipe': a net.Socket
+  const end = Date.now() + 10_000;
+  while (stdin.bytesWritten <= since || stdin.writableLength > 0) {
+    if (Date.now() > end) throw new Error(`nothing was written to the daemon's stdin within 10 s (${stdin.bytesWritten} bytes)`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
  * What an editor does with a request it cancels: stop waiting at once (VS Code does so
  * for its own providers; the extension does so for vlcache/* requests), whether or not
  * the server ever answers.
@@ -237,14 +251,16 @@ describe('a daemon that crashes or hangs', () => {
       await initialize(client, { cacheDir: undefined });
       child.kill('SIGSTOP'); // The daemon's event loop no longer runs: nothing is answered.
       const source = new CancellationTokenSource();
-      const request = untilCancelled(client.sendRequest(StatsRequest.type, {}, source.token), source.token);
-      let ticked = false;
-      await new Promise<void>((r) => setTimeout(() => { ticked = true; r(); }, 20)); // The client's own loop runs.
+      const sent = (child.stdin as Socket).bytesWritten;
+      const raw = client.sendRequest(StatsRequest.type, {}, source.token);
+      const request = untilCancelled(raw, source.token);
+      await handedToThePipe(child, sent); // The request has left the client: the daemon has it, unread.
       source.cancel();
       await assert.rejects(request, (e: unknown) => e instanceof ResponseError && e.code === LSPErrorCodes.RequestCancelled);
-      assert.ok(ticked);
-      // Once it runs again, the daemon answers what was queued on the connection.
+      // Once it runs again, the daemon answers what was queued on the connection: the request
+      // itself (answered, or refused as cancelled), then a new one.
       child.kill('SIGCONT');
+      await raw.catch((e: unknown) => assert.ok(e instanceof ResponseError && e.code === LSPErrorCodes.RequestCancelled, String(e)));
       assert.equal((await client.sendRequest(StatsRequest.type, {})).requests.nAsks, 0);
       child.kill('SIGKILL');
       await exited;
