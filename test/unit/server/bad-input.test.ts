@@ -36,6 +36,7 @@ async function whileAnswering(during: () => void): Promise<void> {
   };
   await server.ask({ images: ['docs/diagram.png'], question: 'Describe it.', maxTokens: 3, partialResultToken: 'long' });
   sink.onPartial = undefined;
+  assert.ok(done, 'the ask streamed nothing, so nothing ran while it was answering');
 }
 
 describe('bad input', () => {

@@ -160,6 +160,7 @@ describe('hover that does not block typing', () => {
     };
     await s.server.ask({ images: ['docs/diagram.png'], question: 'First?', maxTokens: 4, partialResultToken: 'first' });
     s.sink.onPartial = undefined;
+    assert.ok(asked, 'the first ask streamed nothing: the explanation and the later ask were never queued while it ran');
     await Promise.all([asked, done]);
     assert.deepEqual(order, ['ask', 'explained']);
   });
