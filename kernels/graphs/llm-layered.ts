@@ -50,7 +50,7 @@
  * Index vectors are int32 (WebGPU has no native int64); only RotaryEmbedding's position
  * ids are int64, as the operator requires.
  */
-import { TextConfig } from '../../server/src/engine/config';
+import type { TextConfig } from './config';
 import { MASKED, ModelGraph, WeightLookup } from './common';
 import { StepGraphOptions, attention, embedRows, finishLayer, givenThenFresh, lmHead, mropeAngles } from './llm-parts';
 

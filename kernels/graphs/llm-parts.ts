@@ -8,7 +8,7 @@
  * Shapes omit the batch (always 1). Hd: hidden size, H: query heads, KV: key/value
  * heads, D: head size; nQ: query rows, nT: key/value rows.
  */
-import { TextConfig } from '../../server/src/engine/config';
+import type { TextConfig } from './config';
 import { BuildOptions, ModelGraph, ropeInvFreq } from './common';
 
 export interface StepGraphOptions extends BuildOptions {

@@ -37,7 +37,7 @@
  * `layered: true` builds the layered variant instead (llm-layered.ts): every layer
  * computes its own nested subset of rows and is given its own rows.
  */
-import { TextConfig } from '../../server/src/engine/config';
+import type { TextConfig } from './config';
 import { MASKED, ModelGraph, WeightLookup } from './common';
 import { buildLayeredStepGraph } from './llm-layered';
 import { StepGraphOptions, attention, embedRows, finishLayer, givenThenFresh, lmHead, mropeAngles } from './llm-parts';

@@ -19,7 +19,7 @@
  * rows of one merge unit, which the reorder keeps together, so we keep the
  * natural order and only gather/scatter around windowed attention.
  */
-import { VisionConfig } from '../../server/src/engine/config';
+import type { VisionConfig } from './config';
 import { BuildOptions, MASKED, ModelGraph, WeightLookup } from './common';
 
 export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: BuildOptions): Uint8Array {

@@ -3,48 +3,13 @@
  * sees these objects only, never raw `config.json` fields.
  */
 
-export type ModelFamily = 'qwen2_vl' | 'qwen2_5_vl';
+import type { ModelFamily, TextConfig, VisionConfig } from '../../../kernels/graphs/config';
+
+/** The graph builders own the model shapes they need (kernels/ imports nothing above it); the engine re-exports them. */
+export type { ModelFamily, TextConfig, VisionConfig };
 
 /** Weight storage dtypes we read from safetensors. */
 export type WeightDtype = 'BF16' | 'F16' | 'F32';
-
-export interface VisionConfig {
-  readonly family: ModelFamily;
-  readonly depth: number;
-  /** ViT width (Qwen2-VL `embed_dim`; Qwen2.5-VL `hidden_size`). */
-  readonly embedDim: number;
-  readonly numHeads: number;
-  /** ViT MLP width (Qwen2-VL: embed_dim * mlp_ratio; Qwen2.5-VL: intermediate_size). */
-  readonly mlpDim: number;
-  /** 'quick_gelu' for Qwen2-VL, 'silu' (SwiGLU) for Qwen2.5-VL. */
-  readonly hiddenAct: string;
-  /** Merger output width = LLM hidden size. */
-  readonly outHidden: number;
-  readonly patchSize: number;
-  readonly temporalPatchSize: number;
-  readonly spatialMergeSize: number;
-  readonly inChannels: number;
-  /** Qwen2.5-VL only: window size in pixels (112) and the blocks that attend over the whole image. */
-  readonly windowSize: number;
-  readonly fullAttBlockIndexes: readonly number[];
-  readonly normEps: number;
-}
-
-export interface TextConfig {
-  readonly hiddenSize: number;
-  readonly numLayers: number;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headDim: number;
-  readonly intermediateSize: number;
-  readonly vocabSize: number;
-  readonly rmsNormEps: number;
-  readonly ropeTheta: number;
-  /** Frequency slots per M-RoPE stream (t, h, w); sums to headDim / 2. */
-  readonly mropeSection: readonly [number, number, number];
-  readonly maxPositionEmbeddings: number;
-  readonly tieWordEmbeddings: boolean;
-}
 
 export interface ModelConfig {
   readonly modelType: ModelFamily;
