@@ -7,7 +7,7 @@
  * sorted by sequence row and without repeats, so that the graph's causal rule on table
  * indices (key index <= query index) is the causal rule on rows.
  */
-import type { StepInput } from './model';
+import type { StepInput } from './step-io';
 import { Tensor, i32 } from './ort';
 
 /**

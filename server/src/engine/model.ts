@@ -12,10 +12,12 @@ import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
 import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
 import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, zeros } from './ort';
+import type { Past, StepInput, StepOutput } from './step-io';
 import { VisionInputs } from './vision-inputs';
 
 export { DUMMY_ROW, layeredFrom, layerRows } from './layered';
 export type { LayeredPast, LayeredStepInput, LayeredStepOutput } from './layered';
+export type { Past, StepInput, StepOutput } from './step-io';
 
 export type Precision = 'auto' | 'fp32' | 'fp16';
 
@@ -34,39 +36,6 @@ export interface LoadOptions {
    */
   readonly layered?: boolean;
   readonly log?: (message: string) => void;
-}
-
-/** Keys/values the language model is given, pre-RoPE, with their rows and positions. */
-export interface Past {
-  /** [nP] row index of each given row. */
-  readonly rows: readonly number[];
-  /** [3, nP] stream-major positions. */
-  readonly positions: readonly number[];
-  /** Per layer [nP, nKv, headDim] in the KV dtype (host or device), pre-RoPE keys. */
-  readonly keys: readonly Tensor[];
-  readonly values: readonly Tensor[];
-}
-
-export interface StepInput {
-  /** [nQ] token ids of computed rows. */
-  readonly inputIds: readonly number[];
-  /** [nQ] sequence rows of computed rows, ascending. */
-  readonly rows: readonly number[];
-  /** [3, nQ] stream-major positions. */
-  readonly positions: readonly number[];
-  /** [nV, hidden] vision embeddings and, per computed row, the image row it takes (-1 for text). */
-  readonly imageEmbeds?: Float32Array;
-  readonly imageRowOf?: readonly number[];
-  readonly past?: Past;
-  /** Indices into the computed rows whose logits are returned. */
-  readonly logitRows: readonly number[];
-}
-
-export interface StepOutput {
-  /** [nL, vocab] float32. */
-  readonly logits: Float32Array;
-  /** Given rows (the dummy first when there was no past) followed by the computed rows. */
-  readonly present: Past;
 }
 
 /** Decoder layers the probe graph computes: CacheBlend's check layer is layer 1. */
