@@ -37,6 +37,21 @@ export interface StoreHit {
   tier: StoreTier;
 }
 
+/**
+ * What the planner's reuse engine needs of a store: `TieredStore` below, or planner/map-store.ts's
+ * unbounded `MapStore` (tests and the fidelity harness).
+ */
+export interface EntryStore {
+  /** `kind` names what is looked for, so the store counts a miss as an encoder or KV miss. */
+  get(key: string, kind?: EntryKind): StoreHit | undefined;
+  put(entry: CacheEntry): void;
+  /** Presence without reading the entry (a disk tier can answer from its index). */
+  has(key: string, kind?: EntryKind): boolean;
+  /** Bytes waiting to be written to disk, and a promise for when they are. */
+  backlogBytes(): number;
+  flush(): Promise<void>;
+}
+
 /** Lookup counts by the kind asked for; `unknown` counts lookups that did not name a kind and missed. */
 export interface KindCounts {
   encoder: number;
@@ -60,7 +75,7 @@ export interface StoreVerifyReport {
   dropped: { key: string; reason: DecodeFailure | 'unreadable'; detail: string }[];
 }
 
-export class TieredStore {
+export class TieredStore implements EntryStore {
   readonly modelFingerprint: string;
   private readonly ram: RamTier;
   private readonly disk?: DiskTier;

@@ -10,7 +10,8 @@
  * too; any changed pixel changes the bytes, so it is never a hit.
  */
 import { createHash } from 'node:crypto';
-import { tensorFloat32 } from '../cache/entry';
+import { tensorFloat32, type CacheEntry, type EntryTensor } from '../cache/entry';
+import type { EntryStore } from '../cache/store';
 import { performance } from 'node:perf_hooks';
 import { LayeredPast, Past, VlModel, layerRows } from '../engine/model';
 import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
@@ -20,35 +21,6 @@ import { selectPositions } from '../engine/positions';
 import { CHECK_LAYER, blendCount, rowDeviations, selectByDeviation } from './cacheblend';
 import { ImageReuse, LayeredPlan, Mode, Plan, PlanOptions, PromptLayout, planLayeredPrefill, planPrefill, rowRuns, rowSymbols, withReuse } from './plan';
 import { PrefixCache } from './prefix-cache';
-
-/** One tensor of a cache entry: raw little-endian bytes. */
-export interface StoredTensor {
-  readonly name: string;
-  readonly dtype: 'float32' | 'float16';
-  readonly shape: readonly number[];
-  readonly data: Uint8Array;
-}
-
-/** A cache entry as the store keeps it (structurally the store's own entry type). */
-export interface CacheEntry {
-  readonly key: string;
-  readonly kind: 'encoder' | 'kv';
-  readonly modelFingerprint: string;
-  readonly meta: Record<string, unknown>;
-  readonly tensors: readonly StoredTensor[];
-}
-
-/** What the reuse engine needs of a store (server/src/cache/store.ts). */
-export interface EntryStore {
-  /** `kind` names what is looked for, so the store counts a miss as an encoder or KV miss. */
-  get(key: string, kind?: 'encoder' | 'kv'): { entry: CacheEntry; tier: string } | undefined;
-  put(entry: CacheEntry): void;
-  /** Presence without reading the entry (a disk tier can answer from its index). */
-  has?(key: string): boolean;
-  /** Bytes waiting to be written to disk, and a promise for when they are. */
-  backlogBytes?(): number;
-  flush?(): Promise<void>;
-}
 
 /** Above this many bytes of unwritten disk entries, a request waits for the disk (bounded memory under load). */
 const MAX_DISK_BACKLOG = 64 * 2 ** 20;
@@ -446,10 +418,10 @@ export class ReuseEngine {
     layout.images.forEach((img, i) => {
       if (reusedImages.has(i) || img.start < plan.prefixRows) return;
       const key = kvKey(img.key);
-      if (this.store!.has ? this.store!.has(key) : this.store!.get(key)) return;
+      if (this.store!.has(key)) return;
       stats.kv_misses++;
       const a = img.start * rowBytes, b = img.end * rowBytes;
-      const tensors: StoredTensor[] = [];
+      const tensors: EntryTensor[] = [];
       for (let l = 0; l < L; l++) {
         tensors.push({ name: `k.${l}`, dtype: kvDtype, shape: [img.end - img.start, KV, D], data: k[l].slice(a, b) });
         tensors.push({ name: `v.${l}`, dtype: kvDtype, shape: [img.end - img.start, KV, D], data: v[l].slice(a, b) });
@@ -460,7 +432,7 @@ export class ReuseEngine {
       });
     });
     // Back-pressure: writes run behind requests; never let the unwritten backlog grow without bound.
-    if ((this.store.backlogBytes?.() ?? 0) > MAX_DISK_BACKLOG) await this.store.flush?.();
+    if (this.store.backlogBytes() > MAX_DISK_BACKLOG) await this.store.flush();
   }
 }
 

@@ -15,7 +15,8 @@ import { blendCount, selectByDeviation } from '../../../server/src/planner/cache
 import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
 import { MapStore } from '../../../server/src/planner/map-store';
 import { Plan } from '../../../server/src/planner/plan';
-import { CacheEntry, ReuseEngine } from '../../../server/src/planner/vlcache';
+import type { CacheEntry } from '../../../server/src/cache/entry';
+import { ReuseEngine } from '../../../server/src/planner/vlcache';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { maxAbsDiff } from '../../support/images';
 
