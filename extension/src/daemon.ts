@@ -19,6 +19,7 @@ import {
   type AskParams, type AskResult, type ClearCacheResult, type ExplainParams, type ExplainResult, type PrefetchResult,
   type StatsResult, type StatusParams, type VlcacheInitializeResult,
 } from '../../server/src/protocol';
+import type { RequestType } from 'vscode-languageserver-protocol';
 import * as settings from './settings';
 
 /** Waits between automatic restarts: 1 s, 2 s, 4 s, 8 s, 16 s; then it stays down until a manual restart. */
@@ -119,7 +120,7 @@ export class Daemon implements vscode.Disposable {
       client.onProgress(WorkDoneProgress.type, work, (p) => { if (p.kind !== 'end' && p.message) onProgress?.(p.message); }),
     ];
     try {
-      return await send<AskResult>(client, AskRequest.method, { ...params, partialResultToken: partial, workDoneToken: work }, token);
+      return await send(client, AskRequest.type, { ...params, partialResultToken: partial, workDoneToken: work }, token);
     } finally {
       for (const s of subs) s.dispose();
     }
@@ -127,22 +128,22 @@ export class Daemon implements vscode.Disposable {
 
   async explain(params: ExplainParams, token?: vscode.CancellationToken): Promise<ExplainResult> {
     const client = await this.start();
-    return await send<ExplainResult>(client, ExplainRequest.method, params, token);
+    return await send(client, ExplainRequest.type, params, token);
   }
 
   async stats(): Promise<StatsResult> {
     const client = await this.start();
-    return await send<StatsResult>(client, StatsRequest.method, {});
+    return await send(client, StatsRequest.type, {});
   }
 
   async clearCache(): Promise<ClearCacheResult> {
     const client = await this.start();
-    return await send<ClearCacheResult>(client, ClearCacheRequest.method, {});
+    return await send(client, ClearCacheRequest.type, {});
   }
 
   async prefetch(images: string[], token?: vscode.CancellationToken): Promise<PrefetchResult> {
     const client = await this.start();
-    return await send<PrefetchResult>(client, PrefetchRequest.method, { images }, token);
+    return await send(client, PrefetchRequest.type, { images }, token);
   }
 
   dispose(): void {
@@ -225,12 +226,14 @@ export class Daemon implements vscode.Disposable {
 }
 
 /**
- * One request. By method name: the protocol's RequestType objects come from the
- * server's copy of vscode-languageserver-protocol, the client has its own. The token
- * is passed only when there is one: an explicit `undefined` would be sent as a
- * second parameter.
+ * One request, typed by the protocol's RequestType: the compiler checks `params` and the
+ * result against the method's declaration in server/src/protocol/. Sent by its method name:
+ * the RequestType objects belong to the server's copy of vscode-jsonrpc, whose parameter
+ * structure values the client's own copy rejects at run time. The token is passed only
+ * when there is one: an explicit `undefined` would be sent as a second parameter.
  */
-function send<R>(client: LanguageClient, method: string, params: object, token?: vscode.CancellationToken): Promise<R> {
+function send<P, R>(client: LanguageClient, type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+  const method = type.method;
   if (!token) return client.sendRequest<R>(method, params);
   const reply = client.sendRequest<R>(method, params, token);
   // The client sends $/cancelRequest but keeps waiting for the reply. A live daemon answers
