@@ -9,8 +9,7 @@ import { formatBytes } from './format';
 import { resolveImages } from './images';
 import { mockupToCode, type MockupOutcome } from './mockup';
 import { StatsPanel } from './stats-view';
-
-export const EXPLAIN_QUESTION = 'Explain this diagram: what are its parts and how do they connect?';
+import { EXPLAIN_QUESTION } from '../../server/src/protocol';
 
 /** Options a caller (a test, another command) can pass as the last argument. */
 interface CommandOptions {

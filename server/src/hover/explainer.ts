@@ -9,8 +9,7 @@ import type { ImageInput } from '../planner/generate';
 import type { Explanation, Explanations } from './explanations';
 import { makeThumbnail, type Thumbnail } from './thumbnail';
 
-/** The one question every explanation answers, and its token budget. */
-export const EXPLAIN_QUESTION = 'Explain this image briefly.';
+/** The token budget of an explanation (its question is the protocol's EXPLAIN_QUESTION). */
 export const EXPLAIN_MAX_TOKENS = 64;
 
 /** Thumbnails kept in memory (a few KB each), most recent last. */

@@ -1,5 +1,11 @@
 import { RequestType } from 'vscode-languageserver-protocol';
 
+/**
+ * The question every explanation answers (the hover, `vlcache/explain`), and the one the
+ * extension's Explain Diagram command asks: one text, so they never drift apart.
+ */
+export const EXPLAIN_QUESTION = 'Explain this image briefly.';
+
 export interface ExplainParams {
   /** A file:// URI or workspace-relative path; it must lie inside a workspace folder. */
   image: string;
