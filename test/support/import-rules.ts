@@ -24,7 +24,9 @@ export const LAYER_RULES: readonly LayerRule[] = [
   { dir: 'server/src/protocol/', may: ['server/src/protocol/'] },
   { dir: 'server/src/scheduler/', may: ['server/src/scheduler/'] },
   { dir: 'server/src/planner/', may: ['server/src/planner/', 'server/src/cache/', 'server/src/engine/', 'kernels/'] },
-  { dir: 'server/src/engine/', may: ['server/src/engine/', 'kernels/'] },
+  { dir: 'server/src/engine/', may: ['server/src/engine/', 'kernels/', 'server/src/gpu/'] },
+  // GPU provider install and machine checks (fs, http, child processes): below the engine, which asks it where the provider is.
+  { dir: 'server/src/gpu/', may: ['server/src/gpu/'] },
   { dir: 'server/src/cache/', may: ['server/src/cache/'] },
   { dir: 'kernels/', may: ['kernels/'] },
 ];
@@ -40,6 +42,7 @@ interface SeamRule {
 export const SEAM_RULES: readonly SeamRule[] = [
   { pkg: 'onnxruntime-node', dir: 'server/src/engine/', oneFile: true, seam: 'the one ONNX Runtime file of the engine' },
   { pkg: 'onnxruntime-common', dir: 'server/src/engine/', oneFile: false, seam: 'the engine' },
+  { pkg: 'koffi', dir: 'server/src/engine/ort-capi.ts', oneFile: false, seam: 'the C-API binding of ONNX Runtime' },
   { pkg: 'vscode-languageserver', dir: 'server/src/', oneFile: true, seam: "the daemon's connection wiring" },
   { pkg: 'vscode', dir: 'extension/', oneFile: false, seam: 'the extension' },
   { pkg: 'vscode-languageclient', dir: 'extension/', oneFile: false, seam: 'the extension' },

@@ -2,10 +2,17 @@
  * The only importer of onnxruntime-node: device selection, session creation,
  * tensors in and out. Everything else in the engine sees the small types below.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Graph } from '../../../kernels/onnx/graph';
+import { cudaProviderAvailable, loadRuntime, preloadCudaLibraries } from './ort-capi';
+
+// NOTE: requiring onnxruntime-node loads libonnxruntime; loadRuntime() must come first, so that an
+// installed CUDA provider is found beside the runtime (see ort-capi.ts).
+export const runtime = loadRuntime();
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const ortLib = require('onnxruntime-node') as typeof ort;
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export type DeviceRequest = Device | 'auto';
@@ -20,12 +27,12 @@ export class DeviceError extends Error {
 }
 
 export function f32(data: Float32Array, dims: readonly number[]): Tensor {
-  return new ort.Tensor('float32', data, dims);
+  return new ortLib.Tensor('float32', data, dims);
 }
 
 /** A float16 tensor from raw IEEE half bits. */
 export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
-  return new ort.Tensor('float16', bits, dims);
+  return new ortLib.Tensor('float16', bits, dims);
 }
 
 /**
@@ -54,7 +61,7 @@ function downloader(dtype: 'float32' | 'float16'): Promise<ort.InferenceSession>
   if (!s) {
     const g = new Graph(`download-${dtype}`);
     g.output(g.op('Identity', [g.input('x', dtype, ['a', 'b', 'c'])]), 'y', dtype, ['a', 'b', 'c']);
-    s = ort.InferenceSession.create(g.toModel(), {
+    s = ortLib.InferenceSession.create(g.toModel(), {
       executionProviders: [{ name: 'webgpu' } as ort.InferenceSession.ExecutionProviderConfig],
       graphOptimizationLevel: 'disabled', preferredOutputLocation: { y: 'cpu' }, logSeverityLevel: 3,
     });
@@ -64,18 +71,18 @@ function downloader(dtype: 'float32' | 'float16'): Promise<ort.InferenceSession>
 }
 
 export function i32(data: readonly number[] | Int32Array, dims: readonly number[] = [data.length]): Tensor {
-  return new ort.Tensor('int32', data instanceof Int32Array ? data : Int32Array.from(data), dims);
+  return new ortLib.Tensor('int32', data instanceof Int32Array ? data : Int32Array.from(data), dims);
 }
 
 export function i64(data: readonly number[] | BigInt64Array, dims: readonly number[] = [data.length]): Tensor {
   const arr = data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v));
-  return new ort.Tensor('int64', arr, dims);
+  return new ortLib.Tensor('int64', arr, dims);
 }
 
 /** Zeros of the KV dtype ('float32' or 'float16'; float16 data is raw Uint16 bits). */
 export function zeros(dtype: 'float32' | 'float16', dims: readonly number[]): Tensor {
   const n = dims.reduce((a, b) => a * b, 1);
-  return dtype === 'float32' ? new ort.Tensor('float32', new Float32Array(n), dims) : new ort.Tensor('float16', new Uint16Array(n), dims);
+  return dtype === 'float32' ? new ortLib.Tensor('float32', new Float32Array(n), dims) : new ortLib.Tensor('float16', new Uint16Array(n), dims);
 }
 
 /** Host copy of a tensor's data as float32 (downloads GPU tensors; converts float16). */
@@ -98,22 +105,13 @@ function f16ToF32(h: Uint16Array): Float32Array {
   return out;
 }
 
-/** Whether ONNX Runtime's CUDA provider libraries sit next to the native binding. */
-function cudaBinariesPresent(): boolean {
-  try {
-    const dir = dirname(require.resolve('onnxruntime-node/package.json'));
-    return existsSync(join(dir, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'));
-  } catch {
-    return false;
-  }
-}
-
 /** The devices `req` allows, best first; `auto` skips WebGPU where Linux has no Vulkan loader. */
 export function devicesToTry(req: DeviceRequest): { devices: Device[]; skipped: string[] } {
   if (req !== 'auto') return { devices: [req], skipped: [] };
   const devices: Device[] = [];
   const skipped: string[] = [];
-  if (cudaBinariesPresent()) devices.push('cuda');
+  if (cudaProviderAvailable()) devices.push('cuda');
+  else if (runtime.note) skipped.push(`cuda: ${runtime.note}`);
   if (process.platform === 'linux' && !vulkanLoaderPresent()) skipped.push('webgpu: no Vulkan loader (libvulkan.so.1) is installed');
   else devices.push('webgpu');
   devices.push('cpu');
@@ -137,6 +135,35 @@ function explainDeviceFailure(msg: string): string {
   return tail.length < 300 ? tail : `${tail.slice(0, 300)}…`;
 }
 
+/**
+ * Throws a DeviceError that says what to do when the CUDA provider cannot load: not
+ * installed, or the driver / CUDA 13 libraries missing (which are then preloaded by path).
+ */
+function assertCudaUsable(): void {
+  if (!cudaProviderAvailable()) {
+    throw new DeviceError(`the CUDA provider is not installed${runtime.note ? ` (${runtime.note})` : ''}: run \`vlcache gpu install cuda\` ` +
+      '(or the command "VLCache: Install CUDA Provider"), then restart the daemon', 'cuda');
+  }
+  const { missing } = preloadCudaLibraries();
+  if (missing.includes('libcuda.so.1')) throw new DeviceError('no NVIDIA driver was found (libcuda.so.1); `vlcache gpu doctor` says what to install', 'cuda');
+  if (missing.length) {
+    throw new DeviceError(`CUDA 13 runtime libraries are missing: ${missing.join(', ')}; \`vlcache gpu doctor\` says how to get them`, 'cuda');
+  }
+}
+
+/** Whether a CUDA session can be created here (`vlcache gpu doctor`'s last check): a one-node graph on the CUDA provider. */
+export async function probeCuda(): Promise<{ loaded: boolean; error?: string }> {
+  try {
+    const g = new Graph('probe-cuda');
+    g.output(g.op('Identity', [g.input('x', 'float32', ['n'])]), 'y', 'float32', ['n']);
+    const s = await Session.create(g.toModel(), 'cuda');
+    await s.dispose();
+    return { loaded: true };
+  } catch (e) {
+    return { loaded: false, error: (e as Error).message };
+  }
+}
+
 export interface SessionOptions {
   /** Outputs that stay on the device (GPU providers only), e.g. present KV between decode steps. */
   readonly keepOnDevice?: readonly string[];
@@ -152,11 +179,7 @@ export class Session {
    * @throws DeviceError when the device cannot be used (no GPU adapter, missing CUDA libraries).
    */
   static async create(path: string | Uint8Array, device: Device, opts: SessionOptions = {}): Promise<Session> {
-    if (device === 'cuda' && !cudaBinariesPresent()) {
-      throw new DeviceError(
-        "the CUDA provider is not installed: onnxruntime-node's CUDA binaries were skipped at install. " +
-          'Use --device webgpu (or auto), or reinstall onnxruntime-node with its CUDA download allowed.', device);
-    }
+    if (device === 'cuda') assertCudaUsable();
     const ep: ort.InferenceSession.ExecutionProviderConfig = device === 'webgpu'
       ? { name: 'webgpu', validationMode: 'disabled' } as ort.InferenceSession.ExecutionProviderConfig
       : device;
@@ -176,7 +199,7 @@ export class Session {
       options.preferredOutputLocation = loc;
     }
     try {
-      return new Session(await (typeof path === 'string' ? ort.InferenceSession.create(path, options) : ort.InferenceSession.create(path, options)), device);
+      return new Session(await (typeof path === 'string' ? ortLib.InferenceSession.create(path, options) : ortLib.InferenceSession.create(path, options)), device);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {
