@@ -8,11 +8,11 @@
  * has not been unloaded since.
  */
 import { performance } from 'node:perf_hooks';
-import { loadCheckpoint } from './engine/checkpoint';
-import { VlModel } from './engine/model';
+import type { VlModel } from './engine/model';
 import { TieredStore } from './cache/store';
 import { Generator } from './planner/generate';
-import { loadSchedule, type LayerSchedule } from './planner/schedule';
+import { loadModel } from './planner/load-model';
+import type { LayerSchedule } from './planner/schedule';
 import { reuseFor } from './planner/vlcache';
 import type { ServerConfig } from './config';
 import { ErrorCodes } from './protocol/errors';
@@ -102,12 +102,11 @@ export class EngineHost {
     const t0 = performance.now();
     this.modelState = { ...this.modelState, state: 'loading' };
     this.sendStatus({ kind: 'loading', message: `reading the checkpoint ${path}`, percentage: 0 });
-    const ckpt = loadCheckpoint(path);
-    for (const w of ckpt.warnings) this.log(`note: ${w}`);
-    const schedule = cfg.mode === 'vlcache' && cfg.ratio === undefined
-      ? loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, this.log) : undefined;
-    this.sendStatus({ kind: 'loading', message: `loading the model graphs (device ${cfg.device})`, percentage: 30 });
-    const model = await VlModel.load(ckpt, { device: cfg.device, precision: cfg.precision, log: this.log, layered: schedule !== undefined });
+    const { model, schedule } = await loadModel(path, {
+      device: cfg.device, precision: cfg.precision, log: this.log, reuse: { mode: cfg.mode, ratio: cfg.ratio },
+      onCheckpoint: () => this.sendStatus({ kind: 'loading', message: `loading the model graphs (device ${cfg.device})`, percentage: 30 }),
+    });
+    const ckpt = model.checkpoint;
     this.sendStatus({ kind: 'loading', message: 'opening the workspace cache', percentage: 90 });
     const store = new TieredStore({ dir: cfg.cacheDir, modelFingerprint: ckpt.fingerprint, ramBytes: cfg.ramBytes,
       diskBytes: cfg.diskBytes, log: this.log });

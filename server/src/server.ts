@@ -19,6 +19,7 @@ import { builtinModelDir } from './paths';
 import { parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
 import { QueueClosedError, Scheduler, type Priority, type Scheduled } from './scheduler/queue';
+import { recomputeFor } from './planner/recompute';
 import { imageCodeLenses } from './hover/code-lens';
 import { EXPLAIN_MAX_TOKENS, Explainer, within } from './hover/explainer';
 import { Explanations, type Explanation } from './hover/explanations';
@@ -138,8 +139,7 @@ export class VlcacheServer {
         const queueMs = performance.now() - tQueued;
         report('generating');
         const r = await engine.gen.ask({
-          ...this.reuseOptions(engine), mode: params.mode ?? cfg.mode, ratio: params.ratio ?? cfg.ratio,
-          schedule: params.ratio === undefined && cfg.ratio === undefined ? engine.schedule?.ratios : undefined,
+          maxPixels: cfg.maxPixels, ...recomputeFor(params.mode ?? cfg.mode, params.ratio ?? cfg.ratio, engine.schedule),
           images, question: params.question, history: params.history, maxTokens: params.maxTokens ?? 256,
           sampling: { temperature: params.temperature, topP: params.topP, seed: params.seed }, signal: abort,
           onText: params.partialResultToken === undefined ? undefined
@@ -172,13 +172,13 @@ export class VlcacheServer {
    * @throws ResponseError PathOutsideWorkspace (before anything is queued).
    */
   async prefetch(params: PrefetchParams, signal?: AbortSignal): Promise<PrefetchResult> {
-    const cfg = this.requireConfig();
+    this.requireConfig();
     const refs = params?.images ?? [];
     const paths = refs.map((r) => resolveImagePath(r, this.roots));
     const jobs = paths.map((p, i) => this.enqueue('background', async (abort) => {
       const engine = await this.loadEngine();
       const r = await engine.gen.ask({ images: [readImage(refs[i], p)], question: 'Describe the image.', maxTokens: 1,
-        mode: cfg.mode, ratio: cfg.ratio, maxPixels: cfg.maxPixels, signal: abort });
+        ...this.reuseOptions(engine), signal: abort });
       // The image's KV comes back as an image-KV hit, or as part of an exact prefix (same image first, same prompt).
       const kvReused = r.cache.kv_hits > 0 || r.cache.prefix_tokens_reused > 0;
       return r.cache.encoder_hits > 0 && kvReused ? 'cached' as const : 'computed' as const;
@@ -394,8 +394,7 @@ export class VlcacheServer {
   /** The configured reuse mode, ratio (or calibrated schedule) and pixel cap. */
   private reuseOptions(engine: Engine): Pick<EngineAskRequest, 'mode' | 'ratio' | 'schedule' | 'maxPixels'> {
     const cfg = this.requireConfig();
-    return { mode: cfg.mode, ratio: cfg.ratio, maxPixels: cfg.maxPixels,
-      schedule: cfg.ratio === undefined ? engine.schedule?.ratios : undefined };
+    return { maxPixels: cfg.maxPixels, ...recomputeFor(cfg.mode, cfg.ratio, engine.schedule) };
   }
 
   private requireExplainer(): Explainer {

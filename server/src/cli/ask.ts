@@ -1,9 +1,7 @@
 /** `vlcache ask` and the demo. */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { loadCheckpoint } from '../engine/checkpoint';
 import { AskResult, Generator } from '../planner/generate';
-import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { InputError } from './errors';
 import { createHash } from 'node:crypto';
@@ -11,7 +9,8 @@ import { join } from 'node:path';
 import { cacheRoot } from '../engine/graph-files';
 import type { Mode } from '../planner/plan';
 import { reuseFor } from '../planner/vlcache';
-import { loadSchedule } from '../planner/schedule';
+import { loadModel } from '../planner/load-model';
+import { recomputeFor } from '../planner/recompute';
 import { openStore } from './store';
 import { builtinModelDir, demoImage } from '../paths';
 
@@ -60,14 +59,12 @@ export async function runAsk(args: AskArgs): Promise<number> {
   const log = (m: string) => { if (!args.json) console.error(m); };
 
   const tLoad = performance.now();
-  const ckpt = loadCheckpoint(modelDir);
-  for (const w of ckpt.warnings) log(`note: ${w}`);
   // A calibrated layer schedule (`vlcache calibrate`) replaces the uniform ratio in vlcache mode
-  // unless --ratio is given; it runs on the layered step graph.
+  // unless --ratio is given (planner/recompute.ts); it runs on the layered step graph.
   const mode = args.mode ?? (args.noCache ? 'full' : 'vlcache');
-  const schedule = mode === 'vlcache' && !args.noCache && args.ratio === undefined
-    ? loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, log) : undefined;
-  const model = await VlModel.load(ckpt, { device: args.device ?? 'auto', precision: args.precision, log, layered: schedule !== undefined });
+  const { model, schedule } = await loadModel(modelDir, { device: args.device ?? 'auto', precision: args.precision, log,
+    reuse: args.noCache ? undefined : { mode, ratio: args.ratio } });
+  const ckpt = model.checkpoint;
   if (schedule) log(`layer schedule: ${schedule.ratios.map((r) => r.toFixed(3)).join(', ')} (${schedule.source})`);
   const loadMs = performance.now() - tLoad;
   log(`device: ${model.device}${model.fallbackReasons.length ? ` (skipped ${model.fallbackReasons.join('; ')})` : ''}`);
@@ -90,9 +87,7 @@ export async function runAsk(args: AskArgs): Promise<number> {
       maxTokens: args.maxTokens ?? (demo ? 48 : 256),
       sampling: { temperature: args.temperature, topP: args.topP, seed: args.seed },
       ignoreEos: args.ignoreEos,
-      mode,
-      ratio: args.ratio,
-      schedule: schedule?.ratios,
+      ...recomputeFor(mode, args.ratio, schedule),
       epicK: args.epicK,
       onText: args.json ? undefined : (d) => process.stdout.write(d),
       signal: controller.signal,

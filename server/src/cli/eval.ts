@@ -4,11 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
-import { loadCheckpoint } from '../engine/checkpoint';
-import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { DEFAULT_MODES, FidelityRow, ModeSpec, defaultVariants, runFidelity } from '../planner/fidelity';
-import { loadSchedule } from '../planner/schedule';
+import { loadModel } from '../planner/load-model';
 import { Generator } from '../planner/generate';
 import { reuseFor } from '../planner/vlcache';
 import { MapStore } from '../planner/map-store';
@@ -29,18 +27,17 @@ export async function runEval(argv: string[]): Promise<number> {
     },
   });
   if (values.task !== undefined && values.task !== 'synthetic') throw new InputError(`--task takes 'synthetic', not '${values.task}'`);
-  const ckpt = loadCheckpoint(values.model ?? builtinModelDir());
   // With a calibrated layer schedule (`vlcache calibrate`), "vlcache scheduled" runs beside the
   // uniform ratios, on the layered step graph (which gives every other mode the same logits).
-  const schedule = values['no-schedule'] ? undefined
-    : loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, (l) => console.error(l));
+  const { model, schedule } = await loadModel(values.model ?? builtinModelDir(), {
+    device: (values.device ?? 'auto') as DeviceRequest, precision: values.precision as 'fp32' | 'fp16' | undefined,
+    log: (l) => console.error(l), reuse: values['no-schedule'] ? undefined : { mode: 'vlcache' },
+  });
   const modes: ModeSpec[] = [...DEFAULT_MODES];
   if (schedule) {
     const at = modes.findIndex((m) => m.label === 'vlcache r=0.05') + 1;
     modes.splice(at, 0, { label: 'vlcache scheduled', mode: 'vlcache', schedule: schedule.ratios });
   }
-  const model = await VlModel.load(ckpt, { device: (values.device ?? 'auto') as DeviceRequest,
-    precision: values.precision as 'fp32' | 'fp16' | undefined, layered: schedule !== undefined });
   if (values.task === 'synthetic') {
     try {
       return await runSyntheticEval(model, modes, schedule?.ratios, {
