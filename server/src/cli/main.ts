@@ -10,6 +10,7 @@ import { runEval } from './eval';
 import { runSoak } from './soak';
 import { MODES } from '../planner/plan';
 import { runCacheCommand } from './cache';
+import { runGpuCommand } from './gpu';
 import { reportError } from './errors';
 import { serveStdio } from '../main';
 
@@ -23,6 +24,7 @@ const USAGE = `usage:
   vlcache eval --task synthetic [--eval-dir DIR] [--limit N] [--max-tokens N] [--no-schedule] [--json]
   vlcache calibrate [--model DIR] [--image PATH]... [--budget R (0.05)] [--device D] [--json]
   vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--json]
+  vlcache gpu doctor [--json] | gpu install cuda [--force] | gpu uninstall cuda   CUDA provider and GPU checks
   vlcache serve --stdio   the language-server daemon (the extension starts it)
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
@@ -80,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'calibrate') return runCalibrate(rest);
   if (cmd === 'soak') return runSoak(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
+  if (cmd === 'gpu') return runGpuCommand(rest);
   if (cmd === 'serve') {
     // vscode-languageclient appends --clientProcessId=PID; vscode-languageserver reads it from argv
     // and exits when that process dies (no orphan daemon holding the GPU).
