@@ -10,6 +10,8 @@ import { VlcacheServer, type ClientSink } from './server';
 import { AskRequest } from './protocol/ask';
 import { ClearCacheRequest } from './protocol/clear-cache';
 import { ExplainRequest } from './protocol/explain';
+import { GpuInstallRequest } from './protocol/gpu-install';
+import { gpuInstall } from './gpu-install-handler';
 import { textDocuments } from './hover/text-document';
 import { PrefetchRequest } from './protocol/prefetch';
 import { StatsRequest } from './protocol/stats';
@@ -42,6 +44,7 @@ export function listen(connection: Connection): VlcacheServer {
   connection.onRequest(StatsRequest.type, () => server.stats());
   connection.onRequest(ClearCacheRequest.type, (_params, token) => server.clearCache(abortSignal(token)));
   connection.onRequest(PrefetchRequest.type, (params, token) => server.prefetch(params, abortSignal(token)));
+  connection.onRequest(GpuInstallRequest.type, (params, token) => gpuInstall(params, sink, abortSignal(token)));
   connection.onShutdown(() => server.shutdown());
   documents.onDidOpen((e) => server.documentOpened(e.document.uri));
   documents.listen(connection);

@@ -6,7 +6,7 @@
  * install, the new one, or none — never a half-written one.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { download, type DownloadProgress } from './download';
 import { fetchDist, registryUrl } from './npm-registry';
@@ -58,6 +58,17 @@ export async function installProvider(pkg: ProviderPackage, opts: InstallOptions
   const root = providersRoot(env);
   const downloads = join(root, 'downloads');
   mkdirSync(downloads, { recursive: true, mode: 0o700 });
+  const unlock = lockInstall(join(downloads, `${pkg.npmName}.lock`));
+  try {
+    return await downloadAndPlace(pkg, dist, root, downloads, env, opts, report, registry);
+  } finally {
+    unlock();
+  }
+}
+
+async function downloadAndPlace(pkg: ProviderPackage, dist: { tarball: string; integrity: string }, root: string, downloads: string,
+  env: NodeJS.ProcessEnv, opts: InstallOptions, report: (phase: InstallPhase, message: string, dl?: DownloadProgress) => void,
+  registry: string): Promise<InstallResult> {
   const tgz = join(downloads, `${pkg.npmName}-${pkg.npmVersion}.tgz`);
   report('download', `downloading ${dist.tarball}`);
   await download(dist.tarball, tgz, dist.integrity, {
@@ -84,6 +95,44 @@ export async function installProvider(pkg: ProviderPackage, opts: InstallOptions
     return { dir, manifest, changed: true, registry };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export class InstallBusyError extends Error {
+  constructor(readonly pid: number) {
+    super(`another install of the provider is running (process ${pid}); wait for it to finish`);
+    this.name = 'InstallBusyError';
+  }
+}
+
+/**
+ * One install at a time per user (daemons of several windows, the CLI): a lock file made
+ * with O_EXCL holding the owner's pid; a lock whose process is gone is taken over.
+ * @returns the release function.
+ * @throws InstallBusyError while a live process holds it.
+ */
+function lockInstall(path: string): () => void {
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8'));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new InstallBusyError(pid);
+      if (pid === process.pid) throw new InstallBusyError(pid);
+      rmSync(path, { force: true }); // its owner is gone
+    }
+  }
+  throw new Error(`cannot take the install lock ${path}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -3,6 +3,7 @@ export * from './ask';
 export * from './clear-cache';
 export * from './errors';
 export * from './explain';
+export * from './gpu-install';
 export * from './initialize';
 export * from './prefetch';
 export * from './stats';

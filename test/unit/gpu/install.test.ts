@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installProvider } from '../../../server/src/gpu/install';
+import { InstallBusyError, installProvider } from '../../../server/src/gpu/install';
 import { DownloadError } from '../../../server/src/gpu/download';
 import { RegistryError, tarballOnRegistry } from '../../../server/src/gpu/npm-registry';
 import { LINUX_X64_CUDA, installDir, installState, providersRoot, type ProviderPackage } from '../../../server/src/gpu/provider-package';
@@ -146,6 +146,15 @@ describe('installProvider (local registry over HTTP)', () => {
       (e: unknown) => e instanceof DownloadError && e.kind === 'cancelled',
     );
     assertNothingInstalled();
+  });
+
+  it('runs one install at a time: a second one meanwhile is told to wait', async () => {
+    const results = await Promise.allSettled([installProvider(PKG, { env }), installProvider(PKG, { env })]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    const busy = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(busy.reason instanceof InstallBusyError, String(busy.reason));
+    assert.equal(installState(PKG, env).installed, true);
+    assert.deepEqual(readdirSync(join(providersRoot(env), 'downloads')), [], 'the lock is released');
   });
 
   it('refuses a tarball that the registry places on another host', async () => {
