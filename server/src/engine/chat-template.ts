@@ -8,7 +8,7 @@
  * and the single pad then becomes gridT * gridH * gridW / mergeSize^2 copies, exactly the
  * rows the vision encoder returns for that image (the order the processor uses).
  */
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { CheckpointError } from './errors';
 import type { Tokenizer } from './tokenizer';
 
@@ -61,6 +61,145 @@ function specialTokenVars(tokenizerConfig: Record<string, unknown>): Record<stri
   return vars;
 }
 
+/**
+ * Limits on one render, so that a hostile template (`range(1000000000)`, nested loops, a string
+ * doubled in a loop) fails with a clear error instead of hanging the daemon or exhausting V8.
+ * A Qwen render of ten turns takes a few hundred steps and a few KB.
+ */
+export const TEMPLATE_LIMITS = {
+  /** Evaluated AST nodes per render, plus 1,000 per message. */
+  steps: 200_000,
+  /** Length of any one list built while rendering (`range()` included). */
+  listItems: 100_000,
+  /** Length of any one string built while rendering, beyond the messages' own text. */
+  stringChars: 4_000_000,
+} as const;
+
+class TemplateLimitError extends Error {}
+
+/** jinja's interpreter as far as it is used here (its .d.ts files do not resolve under NodeNext). */
+interface JinjaInterpreter {
+  evaluate(statement: unknown, environment: unknown): unknown;
+  run(program: unknown): { value: unknown };
+}
+const InterpreterBase = Interpreter as unknown as new (env: unknown) => JinjaInterpreter;
+
+/** An interpreter that counts evaluation steps and checks every value it builds. */
+class LimitedInterpreter extends InterpreterBase {
+  private steps = 0;
+
+  /** Counts `n` steps of work done outside evaluate (a range's items). */
+  charge(n: number): void {
+    this.steps += n;
+    if (this.steps > this.maxSteps) throw new TemplateLimitError(`it ran more than ${this.maxSteps} steps`);
+  }
+
+  constructor(env: unknown, private readonly maxSteps: number, private readonly maxChars: number) {
+    super(env);
+  }
+
+  override evaluate(statement: unknown, environment: unknown): unknown {
+    if (++this.steps > this.maxSteps) throw new TemplateLimitError(`it ran more than ${this.maxSteps} steps`);
+    const v = super.evaluate(statement, environment);
+    const value = (v as { value?: unknown }).value;
+    if (typeof value === 'string' && value.length > this.maxChars) {
+      throw new TemplateLimitError(`it built a string of more than ${this.maxChars} characters`);
+    }
+    if (Array.isArray(value) && value.length > TEMPLATE_LIMITS.listItems) {
+      throw new TemplateLimitError(`it built a list of more than ${TEMPLATE_LIMITS.listItems} items`);
+    }
+    return v;
+  }
+}
+
+/**
+ * jinja's `range`, refusing more than `TEMPLATE_LIMITS.listItems` items before it allocates
+ * them, and charging each item as a step (a loop that builds a range per iteration is work).
+ */
+function boundedRange(charge: (n: number) => void): (start: number, stop?: number, step?: number) => number[] {
+  return (start, stop, step = 1) => {
+    if (stop === undefined) [start, stop] = [0, start];
+    if (step === 0) throw new Error('range() step must not be zero');
+    const n = Math.max(0, Math.ceil((stop - start) / step));
+    if (!Number.isFinite(n) || n > TEMPLATE_LIMITS.listItems) {
+      throw new TemplateLimitError(`range() of ${n} items is over the limit of ${TEMPLATE_LIMITS.listItems}`);
+    }
+    charge(n);
+    return Array.from({ length: n }, (_, i) => start + i * step);
+  };
+}
+
+/** The globals jinja's own Template.render sets up (its setupGlobals is not exported). */
+function globals(charge: (n: number) => void): Record<string, unknown> {
+  return {
+    false: false, true: true, none: null, False: false, True: true, None: null,
+    raise_exception: (message: unknown) => { throw new Error(String(message)); },
+    range: boundedRange(charge),
+    strftime_now: (format: string) => strftimeNow(new Date(), format),
+  };
+}
+
+/** The subset of strftime that jinja's `strftime_now` supports: %Y %m %d %b %B %H %M %%. */
+function strftimeNow(d: Date, format: string): string {
+  const pad2 = (n: number) => String(n).padStart(2, '0');
+  return format.replace(/%[YmdbBHM%]/g, (t) => {
+    switch (t) {
+      case '%Y': return String(d.getFullYear());
+      case '%m': return pad2(d.getMonth() + 1);
+      case '%d': return pad2(d.getDate());
+      case '%b': return d.toLocaleString('en-US', { month: 'short' });
+      case '%B': return d.toLocaleString('en-US', { month: 'long' });
+      case '%H': return pad2(d.getHours());
+      case '%M': return pad2(d.getMinutes());
+      default: return '%';
+    }
+  });
+}
+
+/**
+ * Stands in for special-token strings inside message text while the template renders: each
+ * distinct one becomes a code point of Supplementary Private Use Area-B, so that after
+ * rendering every real special token in the text is one the template wrote. Code points of
+ * that area already in the messages are stood in for too, so a placeholder is never forged.
+ */
+class SpecialTextGuard {
+  private static readonly BASE = 0x100000;
+  private readonly toChar = new Map<string, string>();
+  private readonly fromChar = new Map<string, string>();
+  private readonly match: RegExp;
+
+  constructor(specials: readonly string[]) {
+    const literals = specials.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    this.match = new RegExp([...literals, '[\\u{100000}-\\u{10FFFF}]'].join('|'), 'gu');
+  }
+
+  escape(text: string): string {
+    return text.replace(this.match, (m) => {
+      let c = this.toChar.get(m);
+      if (c === undefined) {
+        if (this.toChar.size >= 0xfffe) throw new Error('the question has too many distinct private-use characters');
+        c = String.fromCodePoint(SpecialTextGuard.BASE + this.toChar.size);
+        this.toChar.set(m, c);
+        this.fromChar.set(c, m);
+      }
+      return c;
+    });
+  }
+
+  unescape(text: string): string {
+    return this.toChar.size === 0 ? text : text.replace(/[\u{100000}-\u{10FFFF}]/gu, (c) => this.fromChar.get(c) ?? c);
+  }
+}
+
+/** Messages with every text run passed through `f`. */
+function mapText(messages: readonly ChatMessage[], f: (text: string) => string): ChatMessage[] {
+  return messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === 'string' ? f(m.content)
+      : m.content.map((p) => (p.type === 'text' ? { type: 'text' as const, text: f(p.text) } : p)),
+  }));
+}
+
 export class ChatTemplate {
   private readonly template: Template;
 
@@ -101,14 +240,28 @@ export class ChatTemplate {
       role: m.role,
       content: typeof m.content === 'string' ? m.content : m.content.map((p) => ({ ...p })),
     }));
+    const nTextChars = messages.reduce((n, m) => n + (typeof m.content === 'string' ? m.content.length
+      : m.content.reduce((k, p) => k + (p.type === 'text' ? p.text.length : 0), 0)), 0);
     try {
-      return this.template.render({
+      const env = new Environment();
+      const interpreter = new LimitedInterpreter(env, TEMPLATE_LIMITS.steps + 1000 * messages.length,
+        TEMPLATE_LIMITS.stringChars + 2 * nTextChars);
+      const items: Record<string, unknown> = {
+        ...globals((n) => interpreter.charge(n)),
         ...this.vars,
         messages: plain,
         add_generation_prompt: opts.addGenerationPrompt ?? true,
         add_vision_id: opts.addVisionId ?? false,
-      });
+      };
+      for (const [key, value] of Object.entries(items)) env.set(key, value);
+      const out = interpreter.run(this.template.parsed).value;
+      if (typeof out !== 'string') throw new Error('it did not produce text');
+      return out;
     } catch (e) {
+      if (e instanceof TemplateLimitError || e instanceof RangeError) {
+        throw new CheckpointError('ChatTemplate', `The model's chat template was stopped: ${e.message}. ` +
+          'Use the chat template the model was published with (tokenizer_config.json / chat_template.json).');
+      }
       throw new CheckpointError('ChatTemplate', `The chat template failed to render these messages: ${(e as Error).message}`);
     }
   }
@@ -156,16 +309,24 @@ export interface BuildPromptParams {
  * Renders, tokenizes once, then splices N copies of the image token for each image pad.
  * Tokenizing the short form and splicing gives the same ids as tokenizing the expanded
  * text, because the pad is a special token that the tokenizer always isolates.
+ *
+ * NOTE: message text is tokenized as text. Special tokens appear only where the template
+ * writes them; `<|im_end|>` or `<|image_pad|>` typed in a question or an earlier answer are
+ * ordinary characters. This differs on purpose from transformers' default (which parses
+ * them in the rendered text, so a question can open a forged system turn) and equals its
+ * `split_special_tokens=True` for the messages; without such strings the ids are identical.
  * @throws CheckpointError `ChatTemplate` when the number of pads differs from the number of grids.
  */
 export function buildPrompt(p: BuildPromptParams): BuiltPrompt {
-  const text = p.template.render(p.messages, p.render);
-  const ids = p.tokenizer.encode(text);
+  const guard = new SpecialTextGuard(p.tokenizer.specialTokens);
+  const rendered = p.template.render(mapText(p.messages, (t) => guard.escape(t)), p.render);
+  const text = guard.unescape(rendered);
+  const ids = p.tokenizer.encodeSplitAtSpecials(rendered, (run) => guard.unescape(run));
   const nPads = ids.reduce((n, id) => n + (id === p.imageTokenId ? 1 : 0), 0);
   if (nPads !== p.imageGrids.length) {
     throw new CheckpointError('ChatTemplate',
       `The prompt has ${nPads} image placeholders but ${p.imageGrids.length} images were given. ` +
-      'Remove literal "<|image_pad|>" from the question text, or check that each image has a {type: "image"} part.');
+      'Check that the chat template writes one <|image_pad|> per {type: "image"} part.');
   }
   const tokenIds: number[] = [];
   const imageSpans: { start: number; end: number }[] = [];

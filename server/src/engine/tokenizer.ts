@@ -37,8 +37,21 @@ function byteLevelCharToByte(): Map<string, number> {
   return m;
 }
 
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 export class Tokenizer {
   private readonly hf: HfTokenizer;
+  /**
+   * The same tokenizer without its special tokens: user text goes through this one, so that
+   * `<|im_end|>` typed by a user is seven ordinary tokens, never a turn boundary (what
+   * transformers does with `split_special_tokens=True`). Non-special added tokens stay.
+   */
+  private readonly plain: HfTokenizer;
+  /** Special token strings with their tokenizers.js strip flags, longest first. */
+  private readonly specials: readonly { content: string; id: number; lstrip: boolean; rstrip: boolean }[];
+  private readonly specialSplitter: RegExp | undefined;
   /** Added tokens (special or not) by id; their text is literal, not byte-level encoded. */
   private readonly addedById = new Map<number, string>();
   private readonly specialIds = new Set<number>();
@@ -65,6 +78,15 @@ export class Tokenizer {
       const id = typeof s === 'string' ? this.hf.token_to_id(s) : undefined;
       if (id !== undefined) this.specialIds.add(id);
     }
+    const specialEntries = added.filter((t) => typeof t.id === 'number' && this.specialIds.has(t.id) && typeof t.content === 'string'
+      && t.content !== '');
+    this.plain = new HfTokenizer({ ...tokenizerJson, added_tokens: added.filter((t) => !specialEntries.includes(t)) },
+      { ...tokenizerConfig, additional_special_tokens: [] });
+    this.specials = specialEntries
+      .map((t) => ({ content: t.content as string, id: t.id as number, lstrip: t.lstrip === true, rstrip: t.rstrip === true }))
+      .sort((a, b) => b.content.length - a.content.length);
+    this.specialSplitter = this.specials.length === 0 ? undefined
+      : new RegExp(`(${this.specials.map((t) => escapeRegExp(t.content)).join('|')})`, 'u');
     const decoder = tokenizerJson.decoder as Json | null | undefined;
     this.byteLevel = decoder?.type === 'ByteLevel';
   }
@@ -77,6 +99,43 @@ export class Tokenizer {
   encode(text: string): number[] {
     if (text.length === 0) return [];
     return this.hf.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /**
+   * Encodes text as text: a special-token string in it (`<|im_end|>`, `<|image_pad|>`) is
+   * tokenized like any other characters and never becomes its control id. For text without
+   * special-token strings this gives exactly `encode(text)`.
+   */
+  encodeText(text: string): number[] {
+    if (text.length === 0) return [];
+    return this.plain.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /** The special token strings (`<|im_start|>`, …), longest first. */
+  get specialTokens(): readonly string[] {
+    return this.specials.map((t) => t.content);
+  }
+
+  /**
+   * Encodes `text` in which every special-token string is a real control token (text that a
+   * chat template wrote), and every run between them is `encodeText(toText(run))`. The strip
+   * flags of special tokens trim their neighbours as tokenizers does.
+   */
+  encodeSplitAtSpecials(text: string, toText: (run: string) => string = (r) => r): number[] {
+    // split() with one capture group alternates [run, special, run, special, …, run].
+    const parts = this.specialSplitter ? text.split(this.specialSplitter) : [text];
+    const byContent = new Map(this.specials.map((t) => [t.content, t]));
+    for (let i = 1; i < parts.length; i += 2) {
+      const t = byContent.get(parts[i])!;
+      if (t.lstrip) parts[i - 1] = parts[i - 1].trimEnd();
+      if (t.rstrip) parts[i + 1] = parts[i + 1].trimStart();
+    }
+    const ids: number[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      if (i % 2 === 1) ids.push(byContent.get(parts[i])!.id);
+      else for (const id of this.encodeText(toText(parts[i]))) ids.push(id);
+    }
+    return ids;
   }
 
   /** Decodes ids to text; unknown ids decode as the model's unk token (or nothing). */
