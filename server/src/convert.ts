@@ -71,19 +71,19 @@ export function toAskResult(r: EngineAskResult, images: readonly string[], queue
   const c = r.cache, t = r.timings;
   return {
     text: r.text,
-    stopReason: r.stop_reason,
-    nPromptTokens: r.prompt_token_ids.length,
-    nGeneratedTokens: r.token_ids.length,
+    stopReason: r.stopReason,
+    nPromptTokens: r.promptTokenIds.length,
+    nGeneratedTokens: r.tokenIds.length,
     device: r.device,
     images: r.images.map((im, i) => ({ image: images[i] ?? im.name, width: im.width, height: im.height, nTokens: im.tokens, downscaled: im.downscaled })),
     cache: {
-      mode: c.mode as ReuseMode, encoderHits: c.encoder_hits, encoderMisses: c.encoder_misses, kvHits: c.kv_hits,
-      kvMisses: c.kv_misses, prefixTokensReused: c.prefix_tokens_reused, imageTokensReused: c.image_tokens_reused,
-      tokensComputed: c.tokens_computed, tokensTotal: c.tokens_total, recomputeFraction: c.recompute_fraction, tier: [...c.tier],
+      mode: c.mode as ReuseMode, encoderHits: c.encoderHits, encoderMisses: c.encoderMisses, kvHits: c.kvHits,
+      kvMisses: c.kvMisses, prefixTokensReused: c.prefixTokensReused, imageTokensReused: c.imageTokensReused,
+      tokensComputed: c.tokensComputed, tokensTotal: c.tokensTotal, recomputeFraction: c.recomputeFraction, tier: [...c.tier],
     },
     timings: {
-      preprocessMs: t.preprocess_ms, visionMs: t.vision_ms, prefillMs: t.prefill_ms, ttftMs: t.ttft_ms,
-      decodeMs: t.decode_ms, decodeTokensPerS: t.decode_tokens_per_s, queueMs,
+      preprocessMs: t.preprocessMs, visionMs: t.visionMs, prefillMs: t.prefillMs, ttftMs: t.ttftMs,
+      decodeMs: t.decodeMs, decodeTokensPerS: t.decodeTokensPerS, queueMs,
     },
   };
 }

@@ -180,8 +180,8 @@ export class VlcacheServer {
       const r = await engine.gen.ask({ images: [readImage(refs[i], p)], question: 'Describe the image.', maxTokens: 1,
         ...this.reuseOptions(engine), signal: abort });
       // The image's KV comes back as an image-KV hit, or as part of an exact prefix (same image first, same prompt).
-      const kvReused = r.cache.kv_hits > 0 || r.cache.prefix_tokens_reused > 0;
-      return r.cache.encoder_hits > 0 && kvReused ? 'cached' as const : 'computed' as const;
+      const kvReused = r.cache.kvHits > 0 || r.cache.prefixTokensReused > 0;
+      return r.cache.encoderHits > 0 && kvReused ? 'cached' as const : 'computed' as const;
     }, signal));
     const settled = await Promise.allSettled(jobs.map((j) => j.result));
     this.counts.nPrefetches++;
@@ -385,9 +385,9 @@ export class VlcacheServer {
     });
     const r = await job.result;
     // Only shutdown aborts a running background job; a partial explanation is not kept.
-    if (r.stop_reason === 'cancelled') throw new QueueClosedError();
+    if (r.stopReason === 'cancelled') throw new QueueClosedError();
     this.sink.sendStatus({ kind: 'stats', stats: this.stats() });
-    return { text: r.text.trim(), ttftMs: r.timings.ttft_ms, cacheHit: isCacheHit(r.cache), width: r.images[0].width,
+    return { text: r.text.trim(), ttftMs: r.timings.ttftMs, cacheHit: isCacheHit(r.cache), width: r.images[0].width,
       height: r.images[0].height, atMs: Date.now() };
   }
 
@@ -420,7 +420,7 @@ export class VlcacheServer {
 
 /** Any encoder, image-KV or exact-prefix reuse. */
 function isCacheHit(c: CacheStats): boolean {
-  return c.encoder_hits + c.kv_hits + c.prefix_tokens_reused > 0;
+  return c.encoderHits + c.kvHits + c.prefixTokensReused > 0;
 }
 
 /** @throws ResponseError InvalidImage when the file cannot be read. */

@@ -149,17 +149,17 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
         });
         m.gen_logits = Math.max(...stepDiffs);
         scale.logits_last = scale.gen_logits = maxAbs(tensor(`${cname}.logits_last`));
-        const agree = res.token_ids.findIndex((t, i) => t !== c.greedy_tokens[i]);
+        const agree = res.tokenIds.findIndex((t, i) => t !== c.greedy_tokens[i]);
         m.greedy_tokens_agreeing = agree < 0 ? c.greedy_tokens.length : agree;
         r[cname] = m;
-        assert.deepEqual(res.prompt_token_ids, c.input_ids);
+        assert.deepEqual(res.promptTokenIds, c.input_ids);
         for (const k of Object.keys(scale)) {
           const rel = k.startsWith('vision') ? REL_TOL.vision : k === 'logits_last' ? REL_TOL.logits_last : REL_TOL.gen_logits;
           const limit = precision === 'fp32' ? TOL : rel * scale[k];
           assert.ok(m[k] <= limit, `${k}: max |diff| ${m[k]} > ${limit}`);
         }
-        if (precision === 'fp32') assert.deepEqual(res.token_ids, c.greedy_tokens);
-        else assert.equal(res.token_ids[0], c.greedy_tokens[0], 'first greedy token');
+        if (precision === 'fp32') assert.deepEqual(res.tokenIds, c.greedy_tokens);
+        else assert.equal(res.tokenIds[0], c.greedy_tokens[0], 'first greedy token');
       });
     }
   });
@@ -178,9 +178,9 @@ describe('built-in model demo vs transformers', () => {
         images: [{ name: 'diagram.png', bytes: readFileSync(join(root, demo.image)) }], question: demo.question,
         maxTokens: demo.greedy_tokens.length, ignoreEos: true, alpha: 'drop',
       });
-      assert.deepEqual(res.prompt_token_ids, demo.input_ids);
-      if (precision === 'fp32') assert.deepEqual(res.token_ids, demo.greedy_tokens);
-      else assert.equal(res.token_ids[0], demo.greedy_tokens[0]);
+      assert.deepEqual(res.promptTokenIds, demo.input_ids);
+      if (precision === 'fp32') assert.deepEqual(res.tokenIds, demo.greedy_tokens);
+      else assert.equal(res.tokenIds[0], demo.greedy_tokens[0]);
     } finally {
       await model.dispose();
     }

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { AskResult, Generator } from '../planner/generate';
 import type { DeviceRequest } from '../engine/ort';
 import { InputError } from './errors';
+import { writeJson } from './json';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { cacheRoot } from '../engine/graph-files';
@@ -98,17 +99,17 @@ export async function runAsk(args: AskArgs): Promise<number> {
     await model.dispose();
   }
   if (args.json) {
-    process.stdout.write(JSON.stringify({ ...result, model: modelDir, load_ms: round(loadMs) }) + '\n');
+    writeJson({ ...result, model: modelDir, loadMs: round(loadMs) }); // the documented snake_case names
   } else {
     process.stdout.write('\n');
     const t = result.timings;
-    log(`\n[${result.device}] load ${round(loadMs)} ms | preprocess ${round(t.preprocess_ms)} ms | vision ${round(t.vision_ms)} ms | ` +
-      `prefill ${round(t.prefill_ms)} ms | TTFT ${round(t.ttft_ms)} ms | decode ${round(t.decode_tokens_per_s)} tok/s | ` +
-      `${result.prompt_token_ids.length} prompt tokens, ${result.token_ids.length} generated (${result.stop_reason})`);
+    log(`\n[${result.device}] load ${round(loadMs)} ms | preprocess ${round(t.preprocessMs)} ms | vision ${round(t.visionMs)} ms | ` +
+      `prefill ${round(t.prefillMs)} ms | TTFT ${round(t.ttftMs)} ms | decode ${round(t.decodeTokensPerS)} tok/s | ` +
+      `${result.promptTokenIds.length} prompt tokens, ${result.tokenIds.length} generated (${result.stopReason})`);
     const c = result.cache;
-    log(`[cache ${c.mode}] encoder ${c.encoder_hits} hit / ${c.encoder_misses} miss | image KV ${c.kv_hits} hit | ` +
-      `computed ${c.tokens_computed}/${c.tokens_total} rows (prefix ${c.prefix_tokens_reused}, image ${c.image_tokens_reused} reused)` +
-      `${c.probe_ms > 0 ? ` | probe ${round(c.probe_ms)} ms` : ''}${c.tier.length ? ` | from ${c.tier.join(', ')}` : ''}`);
+    log(`[cache ${c.mode}] encoder ${c.encoderHits} hit / ${c.encoderMisses} miss | image KV ${c.kvHits} hit | ` +
+      `computed ${c.tokensComputed}/${c.tokensTotal} rows (prefix ${c.prefixTokensReused}, image ${c.imageTokensReused} reused)` +
+      `${c.probeMs > 0 ? ` | probe ${round(c.probeMs)} ms` : ''}${c.tier.length ? ` | from ${c.tier.join(', ')}` : ''}`);
   }
   return 0;
 }

@@ -162,10 +162,10 @@ export async function runBench(argv: string[]): Promise<number> {
 
 function toRun(r: AskResult): Run {
   return {
-    ttft_ms: r.timings.ttft_ms, tokens_computed: r.cache.tokens_computed, tokens_total: r.cache.tokens_total,
-    vision_ms: r.timings.vision_ms, prefill_ms: r.timings.prefill_ms, preprocess_ms: r.timings.preprocess_ms,
-    decode_tokens_per_s: r.timings.decode_tokens_per_s, recompute_fraction: r.cache.recompute_fraction, tiers: r.cache.tier,
-    assemble_ms: r.cache.assemble_ms,
+    ttft_ms: r.timings.ttftMs, tokens_computed: r.cache.tokensComputed, tokens_total: r.cache.tokensTotal,
+    vision_ms: r.timings.visionMs, prefill_ms: r.timings.prefillMs, preprocess_ms: r.timings.preprocessMs,
+    decode_tokens_per_s: r.timings.decodeTokensPerS, recompute_fraction: r.cache.recomputeFraction, tiers: r.cache.tier,
+    assemble_ms: r.cache.assembleMs,
   };
 }
 

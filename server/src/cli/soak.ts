@@ -50,9 +50,9 @@ export async function runSoak(argv: string[]): Promise<number> {
       // Every sixth request puts a fresh image before a recent one: the recent one is a non-prefix (KV) hit.
       const images = again && i % 6 === 0 ? [randomImage(100000 + i), img] : [img];
       const r = await gen.ask({ images, question: `Question ${i % 17}: what is in this picture?`, maxTokens: 2, ignoreEos: true });
-      encHits += r.cache.encoder_hits;
-      kvHits += r.cache.kv_hits;
-      if (r.cache.prefix_tokens_reused > 0) prefixHits++;
+      encHits += r.cache.encoderHits;
+      kvHits += r.cache.kvHits;
+      if (r.cache.prefixTokensReused > 0) prefixHits++;
       if (i % Math.max(1, Math.floor(n / 10)) === 0 || i === n) {
         global.gc?.();
         const mem = process.memoryUsage();

@@ -124,9 +124,9 @@ export async function runAccuracy(o: AccuracyOptions): Promise<{ items: ItemResu
       const row: ItemResult = {
         id: item.id, mode: m.label, variant: item.variant, qtype: item.qtype, answer: item.answer, text: r.res.text,
         correct: exactMatch(r.res.text, item.answer), first_token_kl: kl.kl, top1_agree: kl.top1Agree,
-        same_as_full: r.res.token_ids.length === full.res.token_ids.length && r.res.token_ids.every((t, k) => t === full.res.token_ids[k]),
-        tokens_computed: r.res.cache.tokens_computed, tokens_total: r.res.cache.tokens_total,
-        ttft_ms: r.res.timings.ttft_ms, full_ttft_ms: full.res.timings.ttft_ms,
+        same_as_full: r.res.tokenIds.length === full.res.tokenIds.length && r.res.tokenIds.every((t, k) => t === full.res.tokenIds[k]),
+        tokens_computed: r.res.cache.tokensComputed, tokens_total: r.res.cache.tokensTotal,
+        ttft_ms: r.res.timings.ttftMs, full_ttft_ms: full.res.timings.ttftMs,
       };
       results.push(row);
       o.onItem?.(row);

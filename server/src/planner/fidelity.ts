@@ -127,12 +127,12 @@ export function firstTokenKl(full: Float32Array, run: Float32Array): { kl: numbe
 function compare(variant: string, mode: string, full: { res: AskResult; first: Float32Array }, run: { res: AskResult; first: Float32Array }, n: number): FidelityRow {
   const { kl, top1Agree } = firstTokenKl(full.first, run.first);
   let match = 0;
-  while (match < n && full.res.token_ids[match] === run.res.token_ids[match]) match++;
+  while (match < n && full.res.tokenIds[match] === run.res.tokenIds[match]) match++;
   return {
     variant, mode, first_token_kl: kl, first_token_top1_agree: top1Agree,
-    greedy_match: match, greedy_tokens: n, tokens_computed: run.res.cache.tokens_computed, tokens_total: run.res.cache.tokens_total,
-    ...(run.res.cache.layer_rows_computed ? { layer_rows_computed: run.res.cache.layer_rows_computed } : {}),
-    ttft_ms: run.res.timings.ttft_ms, ttft_speedup: full.res.timings.ttft_ms / run.res.timings.ttft_ms,
+    greedy_match: match, greedy_tokens: n, tokens_computed: run.res.cache.tokensComputed, tokens_total: run.res.cache.tokensTotal,
+    ...(run.res.cache.layerRowsComputed ? { layer_rows_computed: run.res.cache.layerRowsComputed } : {}),
+    ttft_ms: run.res.timings.ttftMs, ttft_speedup: full.res.timings.ttftMs / run.res.timings.ttftMs,
   };
 }
 

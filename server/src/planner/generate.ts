@@ -62,22 +62,22 @@ export interface AskRequest {
 }
 
 export interface Timings {
-  preprocess_ms: number;
-  vision_ms: number;
-  prefill_ms: number;
-  ttft_ms: number;
-  decode_ms: number;
-  decode_tokens_per_s: number;
+  preprocessMs: number;
+  visionMs: number;
+  prefillMs: number;
+  ttftMs: number;
+  decodeMs: number;
+  decodeTokensPerS: number;
 }
 
 export interface AskResult {
   text: string;
-  token_ids: number[];
-  prompt_token_ids: number[];
+  tokenIds: number[];
+  promptTokenIds: number[];
   /** Top-10 [token id, logit] at the first generated position. */
-  logits_top: [number, number][];
+  logitsTop: [number, number][];
   device: string;
-  stop_reason: 'eos' | 'length' | 'cancelled';
+  stopReason: 'eos' | 'length' | 'cancelled';
   cache: CacheStats;
   images: { name: string; width: number; height: number; grid: readonly [number, number, number]; tokens: number; downscaled: boolean }[];
   timings: Timings;
@@ -178,16 +178,16 @@ export class Generator {
     req.onPlan?.({ plan, probe: probed, layered: scheduled?.layered });
     const tAssemble = performance.now();
     const rows = plan.computeRows;
-    stats.tokens_total = n;
+    stats.tokensTotal = n;
     let first: { logits: Float32Array; present: Past | LayeredPast };
     if (scheduled) {
       const lp = scheduled.layered;
       const given = this.reuse!.layeredPast(lp, scheduled.hits, pos, stats);
-      stats.assemble_ms = performance.now() - tAssemble;
-      stats.layer_rows_computed = lp.computeRows.map((r) => r.length);
+      stats.assembleMs = performance.now() - tAssemble;
+      stats.layerRowsComputed = lp.computeRows.map((r) => r.length);
       // Row-layers computed over row-layers in the prompt: the schedule's real work fraction.
-      stats.tokens_computed = rows.length;
-      stats.recompute_fraction = lp.computeRows.reduce((a, r) => a + r.length, 0) / (n * lp.computeRows.length);
+      stats.tokensComputed = rows.length;
+      stats.recomputeFraction = lp.computeRows.reduce((a, r) => a + r.length, 0) / (n * lp.computeRows.length);
       first = await this.model.stepLayered({
         ...rowsInput(rows, ids, pos, layout, encoded, hidden), past: given, keep: lp.keep,
         logitRows: [lp.computeRows[lp.computeRows.length - 1].length - 1],
@@ -195,9 +195,9 @@ export class Generator {
       VlModel.release(given);
     } else {
       const given = await this.reuse?.past(plan, hits, pos, stats);
-      stats.assemble_ms = performance.now() - tAssemble;
-      stats.tokens_computed = rows.length;
-      stats.recompute_fraction = rows.length / n;
+      stats.assembleMs = performance.now() - tAssemble;
+      stats.tokensComputed = rows.length;
+      stats.recomputeFraction = rows.length / n;
       first = await this.model.step({
         ...rowsInput(rows, ids, pos, layout, encoded, hidden), past: given, logitRows: [rows.length - 1],
       });
@@ -212,7 +212,7 @@ export class Generator {
     const out: number[] = [];
     let logits = first.logits;
     let past: Past | LayeredPast = first.present;
-    let stop: AskResult['stop_reason'] = 'length';
+    let stop: AskResult['stopReason'] = 'length';
     let ttft = 0;
     const logitsTop = topLogits(first.logits, 10);
     let tDecode0 = 0;
@@ -256,23 +256,23 @@ export class Generator {
     const decodeMs = tDecode0 ? tEnd - tDecode0 : 0;
     return {
       text: this.tokenizer.decode(out, { skipSpecialTokens: true }),
-      token_ids: out,
-      prompt_token_ids: ids,
-      logits_top: logitsTop,
+      tokenIds: out,
+      promptTokenIds: ids,
+      logitsTop: logitsTop,
       device: this.model.device,
-      stop_reason: stop,
+      stopReason: stop,
       images: encoded.map((e, i) => ({
         name: req.images[i].name, width: Number(e.meta.width), height: Number(e.meta.height),
         grid: e.grid, tokens: e.embeds.length / hidden, downscaled: Boolean(e.meta.downscaled),
       })),
       cache: stats,
       timings: {
-        preprocess_ms: preprocessMs,
-        vision_ms: visionMs,
-        prefill_ms: t3 - t2,
-        ttft_ms: ttft,
-        decode_ms: decodeMs,
-        decode_tokens_per_s: out.length > 1 && decodeMs > 0 ? ((out.length - 1) * 1000) / decodeMs : 0,
+        preprocessMs: preprocessMs,
+        visionMs: visionMs,
+        prefillMs: t3 - t2,
+        ttftMs: ttft,
+        decodeMs: decodeMs,
+        decodeTokensPerS: out.length > 1 && decodeMs > 0 ? ((out.length - 1) * 1000) / decodeMs : 0,
       },
     };
   }

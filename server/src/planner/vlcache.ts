@@ -32,35 +32,35 @@ export interface ReuseOptions extends PlanOptions {
 /** Image-KV look-ups of one plan: image key -> the hit (and its tier), or undefined. */
 export type KvHits = Map<string, { entry: CacheEntry; tier: string } | undefined>;
 
-/** Per-request cache statistics (`ask --json` under `cache`). */
+/** Per-request cache statistics (`ask --json` writes them under `cache`, in snake_case: cli/json.ts). */
 export interface CacheStats {
   mode: Mode;
-  encoder_hits: number;
-  encoder_misses: number;
-  kv_hits: number;
-  kv_misses: number;
-  prefix_tokens_reused: number;
-  image_tokens_reused: number;
+  encoderHits: number;
+  encoderMisses: number;
+  kvHits: number;
+  kvMisses: number;
+  prefixTokensReused: number;
+  imageTokensReused: number;
   /**
    * Rows the prefill computed. CacheBlend's probe (layers 0-1 of every prompt row) is
-   * counted neither here nor in image_tokens_reused: it is a different, cheaper kind
-   * of work, and counting its rows would make tokens_computed exceed tokens_total.
-   * Its cost is `probe_ms`.
+   * counted neither here nor in imageTokensReused: it is a different, cheaper kind
+   * of work, and counting its rows would make tokensComputed exceed tokensTotal.
+   * Its cost is `probeMs`.
    */
-  tokens_computed: number;
-  tokens_total: number;
-  recompute_fraction: number;
-  /** cacheblend: time of the two-layer probe and the row selection (inside prefill_ms); 0 otherwise. */
-  probe_ms: number;
-  /** Host time to gather the reused rows' K/V into the step's given tensors (part of prefill_ms). */
-  assemble_ms: number;
+  tokensComputed: number;
+  tokensTotal: number;
+  recomputeFraction: number;
+  /** cacheblend: time of the two-layer probe and the row selection (inside prefillMs); 0 otherwise. */
+  probeMs: number;
+  /** Host time to gather the reused rows' K/V into the step's given tensors (part of prefillMs). */
+  assembleMs: number;
   /** Where each hit came from, e.g. ["encoder:ram", "kv:disk", "prefix:ram"]. */
   tier: string[];
   /**
-   * Under a layer schedule: rows computed at each decoder layer (tokens_computed is layer 0's,
-   * and recompute_fraction is then the mean over layers of computed rows / prompt rows).
+   * Under a layer schedule: rows computed at each decoder layer (tokensComputed is layer 0's,
+   * and recomputeFraction is then the mean over layers of computed rows / prompt rows).
    */
-  layer_rows_computed?: number[];
+  layerRowsComputed?: number[];
 }
 
 export interface ModelShape {
@@ -128,12 +128,12 @@ export class ReuseEngine {
     const entryKey = sha('encoder\0', key);
     const hit = this.store?.get(entryKey, 'encoder');
     if (hit && hit.entry.kind === 'encoder') {
-      stats.encoder_hits++;
+      stats.encoderHits++;
       stats.tier.push(`encoder:${hit.tier}`);
       const t = hit.entry.tensors[0];
       return { embeds: tensorFloat32(t), grid: hit.entry.meta.grid as [number, number, number], meta: hit.entry.meta, tier: hit.tier };
     }
-    stats.encoder_misses++;
+    stats.encoderMisses++;
     let p = this.inflight.get(entryKey);
     if (!p) {
       p = compute().then((enc) => {
@@ -198,16 +198,16 @@ export class ReuseEngine {
     const seq = prefixRows > 0 && lp.draft.prefixId ? this.prefixes.get(lp.draft.prefixId)! : undefined;
     if (seq) {
       stats.tier.push('prefix:ram');
-      stats.prefix_tokens_reused = prefixRows;
+      stats.prefixTokensReused = prefixRows;
     }
     const entries = new Map<string, { k: Uint8Array[]; v: Uint8Array[] }>();
     for (const ru of lp.draft.reuse) {
       const hit = hits.get(ru.key)!;
-      stats.kv_hits++;
+      stats.kvHits++;
       stats.tier.push(`kv:${hit.tier}`);
       entries.set(ru.key, tensorsByName(hit.entry, kvDtype));
     }
-    stats.image_tokens_reused = lp.reuse[0].reduce((s, ru) => s + ru.rows.length, 0);
+    stats.imageTokensReused = lp.reuse[0].reduce((s, ru) => s + ru.rows.length, 0);
     const tensor = (bytes: Uint8Array) => kvDtype === 'float32'
       ? f32(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4), [bytes.length / rowBytes, KV, D])
       : f16(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2), [bytes.length / rowBytes, KV, D]);
@@ -253,15 +253,15 @@ export class ReuseEngine {
     if (plan.prefixRows > 0 && plan.prefixId) {
       const seq = this.prefixes.get(plan.prefixId)!;
       stats.tier.push('prefix:ram');
-      stats.prefix_tokens_reused = plan.prefixRows;
+      stats.prefixTokensReused = plan.prefixRows;
       for (let r = 0; r < plan.prefixRows; r++) rows.push(r);
       chunks.push({ k: seq.k.map((b) => b.subarray(0, plan.prefixRows * rowBytes)), v: seq.v.map((b) => b.subarray(0, plan.prefixRows * rowBytes)) });
     }
     for (const ru of plan.reuse) {
       const hit = hits.get(ru.key)!;
-      stats.kv_hits++;
+      stats.kvHits++;
       stats.tier.push(this.onDevice.has(ru.key) ? 'kv:device' : `kv:${hit.tier}`);
-      stats.image_tokens_reused += ru.rows.length;
+      stats.imageTokensReused += ru.rows.length;
       const t = tensorsByName(hit.entry, kvDtype);
       for (const [r0, r1] of rowRuns(ru.rows)) {
         const a = (r0 - ru.start) * rowBytes, b = (r1 - ru.start) * rowBytes;
@@ -356,7 +356,7 @@ export class ReuseEngine {
    * deviates most between a fresh computation and the cached entry are recomputed
    * (at every layer), the rest stay reused. `probe` computes layers 0-1 of every prompt
    * row with no past (VlModel.probe); it runs only when some image needs a choice (not
-   * at ratio 0 or when every candidate row is recomputed anyway). Sets stats.probe_ms.
+   * at ratio 0 or when every candidate row is recomputed anyway). Sets stats.probeMs.
    */
   async cacheblend(layout: PromptLayout, draft: Plan, hits: KvHits, ratio: number, stats: CacheStats,
     probe: () => Promise<Past>): Promise<Plan> {
@@ -386,7 +386,7 @@ export class ReuseEngine {
       return withReuse(draft, layout.tokens.length, reuse);
     } finally {
       VlModel.release(fresh);
-      stats.probe_ms = performance.now() - t0;
+      stats.probeMs = performance.now() - t0;
     }
   }
 
@@ -419,7 +419,7 @@ export class ReuseEngine {
       if (reusedImages.has(i) || img.start < plan.prefixRows) return;
       const key = kvKey(img.key);
       if (this.store!.has(key)) return;
-      stats.kv_misses++;
+      stats.kvMisses++;
       const a = img.start * rowBytes, b = img.end * rowBytes;
       const tensors: EntryTensor[] = [];
       for (let l = 0; l < L; l++) {
@@ -437,8 +437,8 @@ export class ReuseEngine {
 }
 
 export function newStats(mode: Mode): CacheStats {
-  return { mode, encoder_hits: 0, encoder_misses: 0, kv_hits: 0, kv_misses: 0, prefix_tokens_reused: 0,
-    image_tokens_reused: 0, tokens_computed: 0, tokens_total: 0, recompute_fraction: 1, probe_ms: 0, assemble_ms: 0, tier: [] };
+  return { mode, encoderHits: 0, encoderMisses: 0, kvHits: 0, kvMisses: 0, prefixTokensReused: 0,
+    imageTokensReused: 0, tokensComputed: 0, tokensTotal: 0, recomputeFraction: 1, probeMs: 0, assembleMs: 0, tier: [] };
 }
 
 const kvKey = (imageKey: string) => sha('kv\0', imageKey);

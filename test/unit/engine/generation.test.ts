@@ -50,7 +50,7 @@ describe('generation (random weights, CPU)', () => {
     const ref = await ask(join(tmp, 'F32'));
     for (const dtype of ['BF16', 'F16']) {
       const other = await ask(join(tmp, dtype));
-      assert.deepEqual(other.res.token_ids, ref.res.token_ids, dtype);
+      assert.deepEqual(other.res.tokenIds, ref.res.tokenIds, dtype);
       const d = other.logits[0].reduce((m, v, i) => Math.max(m, Math.abs(v - ref.logits[0][i])), 0);
       assert.ok(d < 1e-4, `${dtype}: ${d}`);
     }
@@ -61,20 +61,20 @@ describe('generation (random weights, CPU)', () => {
     const { res } = await ask(join(tmp, 'F32'), {
       maxTokens: 50, signal: controller.signal, onToken: () => controller.abort(),
     });
-    assert.equal(res.stop_reason, 'cancelled');
-    assert.equal(res.token_ids.length, 1);
+    assert.equal(res.stopReason, 'cancelled');
+    assert.equal(res.tokenIds.length, 1);
   });
 
   it('repeats a sampled answer with the same seed', async () => {
     const sampling = { temperature: 0.9, topP: 0.9, seed: 42 };
     const a = await ask(join(tmp, 'F32'), { sampling, maxTokens: 8 });
     const b = await ask(join(tmp, 'F32'), { sampling, maxTokens: 8 });
-    assert.deepEqual(a.res.token_ids, b.res.token_ids);
+    assert.deepEqual(a.res.tokenIds, b.res.tokenIds);
   });
 
   it('puts the image tokens before the question and reports the image grid', async () => {
     const { res } = await ask(join(tmp, 'F32'), { maxTokens: 1 });
-    const firstImage = res.prompt_token_ids.indexOf(290);
+    const firstImage = res.promptTokenIds.indexOf(290);
     assert.ok(firstImage > 0);
     // 60x44 -> smart_resize 56x56 -> a 4x4 patch grid -> 2x2 merged = 4 image tokens.
     assert.deepEqual(res.images[0].grid, [1, 4, 4]);

@@ -99,7 +99,7 @@ describe('CacheBlend reuse (random weights, 3 layers, CPU)', () => {
     // A different system prompt: neither image lies in an exact cached prefix, both hit the image-KV cache.
     const run = await ask(gen, { mode: 'cacheblend', system: 'You are terse.', images: [dog, cat], question: 'Compare them.' });
     assert.ok(run.probe, 'the probe ran');
-    assert.equal(run.res.cache.kv_hits, 2);
+    assert.equal(run.res.cache.kvHits, 2);
     const [dogEntry, catEntry] = [store.kv[1], store.kv[0]];
     const spans = run.plan!.reuse.map((r) => r.start);
     assert.equal(spans.length, 2);
@@ -119,22 +119,22 @@ describe('CacheBlend reuse (random weights, 3 layers, CPU)', () => {
       reusedTotal += nImg - k;
     }
     const c = run.res.cache;
-    assert.equal(c.image_tokens_reused, reusedTotal);
+    assert.equal(c.imageTokensReused, reusedTotal);
     // The probe's rows are counted nowhere: reused + computed rows make up the prompt exactly.
-    assert.equal(c.prefix_tokens_reused + c.image_tokens_reused + c.tokens_computed, c.tokens_total);
-    assert.ok(c.probe_ms > 0);
+    assert.equal(c.prefixTokensReused + c.imageTokensReused + c.tokensComputed, c.tokensTotal);
+    assert.ok(c.probeMs > 0);
   });
 
   it('equals full at r = 1 (no probe needed) and naive at r = 0', async () => {
     const req = { system: 'You are terse.', images: [dog, cat], question: 'Compare them.' };
     const full = await ask((await warmStore()).gen, { ...req, mode: 'full' });
     const r1 = await ask((await warmStore()).gen, { ...req, mode: 'cacheblend', ratio: 1 });
-    assert.equal(r1.res.cache.image_tokens_reused, 0);
-    assert.equal(r1.res.cache.probe_ms, 0);
+    assert.equal(r1.res.cache.imageTokensReused, 0);
+    assert.equal(r1.res.cache.probeMs, 0);
     assert.ok(maxAbsDiff(full.logits, r1.logits) < 1e-5);
     const naive = await ask((await warmStore()).gen, { ...req, mode: 'naive' });
     const r0 = await ask((await warmStore()).gen, { ...req, mode: 'cacheblend', ratio: 0 });
-    assert.equal(r0.res.cache.image_tokens_reused, 84);
+    assert.equal(r0.res.cache.imageTokensReused, 84);
     assert.equal(maxAbsDiff(naive.logits, r0.logits), 0);
   });
 
@@ -142,11 +142,11 @@ describe('CacheBlend reuse (random weights, 3 layers, CPU)', () => {
     const { gen } = await warmStore();
     const again = await ask(gen, { mode: 'cacheblend', images: [cat] }); // the warm-up prompt itself
     assert.equal(again.probe, undefined);
-    assert.equal(again.res.cache.probe_ms, 0);
-    assert.equal(again.res.cache.tokens_computed, 1);
+    assert.equal(again.res.cache.probeMs, 0);
+    assert.equal(again.res.cache.tokensComputed, 1);
     const req = { system: 'You are terse.', images: [dog, cat], question: 'Compare them.' };
     const half = await ask((await warmStore()).gen, { ...req, mode: 'cacheblend', ratio: 0.5 });
-    assert.equal(half.res.cache.image_tokens_reused, 18 + 24);
+    assert.equal(half.res.cache.imageTokensReused, 18 + 24);
   });
 
   it('selects deterministically when the cached KV equals the fresh KV (same prompt, no prefix index)', async () => {

@@ -46,11 +46,11 @@ describe('device tier of image KV (CPU provider)', () => {
     };
     const host = await run(false);
     const dev = await run(true);
-    assert.ok(dev.res.cache.kv_hits >= 1 && dev.res.cache.prefix_tokens_reused > 0);
+    assert.ok(dev.res.cache.kvHits >= 1 && dev.res.cache.prefixTokensReused > 0);
     // cat's KV went to the device tier when its first request was committed: no upload on first reuse.
     assert.ok(dev.res.cache.tier.includes('kv:device'), dev.res.cache.tier.join());
     assert.equal(dev.first.reduce((m, v, i) => Math.max(m, Math.abs(v - host.first[i])), 0), 0);
-    assert.deepEqual(dev.res.token_ids, host.res.token_ids);
-    assert.deepEqual(dev.again.token_ids, host.again.token_ids);
+    assert.deepEqual(dev.res.tokenIds, host.res.tokenIds);
+    assert.deepEqual(dev.again.tokenIds, host.again.tokenIds);
   });
 });

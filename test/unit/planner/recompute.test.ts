@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadModel } from '../../../server/src/planner/load-model';
+import { loadModel, type LoadModelOptions } from '../../../server/src/planner/load-model';
 import { recomputeFor, usesSchedule } from '../../../server/src/planner/recompute';
 import { saveSchedule, type LayerSchedule } from '../../../server/src/planner/schedule';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
@@ -27,7 +27,8 @@ describe('recomputeFor', () => {
     assert.equal(usesSchedule('full', undefined), false);
   });
   it('replaces a schedule it is spread over', () => {
-    const req = { maxPixels: 100, schedule: [0.9, 0.9] as readonly number[], ...recomputeFor('vlcache', 0.3, s) };
+    const configured: { schedule?: readonly number[] } = { schedule: [0.9, 0.9] };
+    const req = { maxPixels: 100, ...configured, ...recomputeFor('vlcache', 0.3, s) };
     assert.equal(req.schedule, undefined);
     assert.equal(req.ratio, 0.3);
   });
@@ -44,7 +45,7 @@ describe('loadModel (random weights, CPU)', () => {
   });
   after(() => remove());
 
-  const load = async (reuse: Parameters<typeof loadModel>[1]['reuse']) => {
+  const load = async (reuse: LoadModelOptions['reuse']) => {
     const { model, schedule: s } = await loadModel(dir, { device: 'cpu', reuse });
     await model.dispose();
     return { layered: model.layered, ratios: s?.ratios };

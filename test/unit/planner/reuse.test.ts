@@ -52,8 +52,8 @@ describe('VLCache reuse (random weights, CPU)', () => {
     const { gen } = fresh();
     const a = await ask(gen, { mode: 'full' });
     const b = await ask(gen, { mode: 'full' });
-    assert.deepEqual([a.res.cache.encoder_misses, b.res.cache.encoder_hits], [1, 1]);
-    assert.equal(b.res.timings.vision_ms, 0);
+    assert.deepEqual([a.res.cache.encoderMisses, b.res.cache.encoderHits], [1, 1]);
+    assert.equal(b.res.timings.visionMs, 0);
     assert.ok(maxAbsDiff(a.logits, b.logits) < 1e-6);
   });
 
@@ -61,10 +61,10 @@ describe('VLCache reuse (random weights, CPU)', () => {
     const { gen } = fresh();
     const full = await ask(gen, { mode: 'full' });
     const again = await ask(gen, { mode: 'vlcache' });
-    assert.equal(again.res.cache.tokens_computed, 1);
-    assert.equal(again.res.cache.prefix_tokens_reused, again.res.prompt_token_ids.length - 1);
+    assert.equal(again.res.cache.tokensComputed, 1);
+    assert.equal(again.res.cache.prefixTokensReused, again.res.promptTokenIds.length - 1);
     assert.ok(maxAbsDiff(full.logits, again.logits) < 1e-5);
-    assert.deepEqual(again.res.token_ids, full.res.token_ids);
+    assert.deepEqual(again.res.tokenIds, full.res.tokenIds);
   });
 
   it('reuses the image after a different prefix, recomputing its leading rows, and equals full at r = 1', async () => {
@@ -74,14 +74,14 @@ describe('VLCache reuse (random weights, CPU)', () => {
     // [dog, cat]: the exact prefix runs through dog; cat now sits after dog, so VLCache reuses its KV.
     const vl = await ask(gen, { mode: 'vlcache', ratio: 0.05, images: [dog, cat] });
     const full = await ask(gen, { mode: 'full', images: [dog, cat] });
-    assert.equal(vl.res.cache.kv_hits, 1);
-    assert.equal(vl.res.cache.image_tokens_reused, 11); // 12 tokens, max(1, floor(0.6)) = 1 recomputed
-    assert.ok(vl.res.cache.prefix_tokens_reused > 9, 'dog is inside the exact prefix');
-    assert.ok(vl.res.cache.tokens_computed < full.res.cache.tokens_computed);
+    assert.equal(vl.res.cache.kvHits, 1);
+    assert.equal(vl.res.cache.imageTokensReused, 11); // 12 tokens, max(1, floor(0.6)) = 1 recomputed
+    assert.ok(vl.res.cache.prefixTokensReused > 9, 'dog is inside the exact prefix');
+    assert.ok(vl.res.cache.tokensComputed < full.res.cache.tokensComputed);
     const { gen: gen2 } = fresh();
     await ask(gen2, { mode: 'full', images: [cat] });
     const r1 = await ask(gen2, { mode: 'vlcache', ratio: 1, images: [dog, cat] });
-    assert.equal(r1.res.cache.image_tokens_reused, 0);
+    assert.equal(r1.res.cache.imageTokensReused, 0);
     assert.ok(maxAbsDiff(full.logits, r1.logits) < 1e-5);
   });
 
@@ -94,8 +94,8 @@ describe('VLCache reuse (random weights, CPU)', () => {
     };
     const naive = await run('naive');
     const r0 = await run('vlcache');
-    assert.equal(naive.res.cache.image_tokens_reused, 12);
-    assert.equal(r0.res.cache.image_tokens_reused, 12);
+    assert.equal(naive.res.cache.imageTokensReused, 12);
+    assert.equal(r0.res.cache.imageTokensReused, 12);
     assert.equal(maxAbsDiff(naive.logits, r0.logits), 0);
   });
 
@@ -117,15 +117,15 @@ describe('VLCache reuse (random weights, CPU)', () => {
     assert.deepEqual(fromDisk.res.cache.tier.filter((t) => t.startsWith('kv')), ['kv:disk', 'kv:disk']);
     assert.deepEqual(fromRam.res.cache.tier.filter((t) => t.startsWith('kv')), ['kv:ram', 'kv:ram']);
     assert.equal(maxAbsDiff(fromRam.logits, fromDisk.logits), 0);
-    assert.deepEqual(fromRam.res.token_ids, fromDisk.res.token_ids);
+    assert.deepEqual(fromRam.res.tokenIds, fromDisk.res.tokenIds);
     await store.close();
   });
 
   it('computes an image once when two requests for it run at the same time', async () => {
     const { gen, store } = fresh();
     const [a, b] = await Promise.all([ask(gen, { mode: 'full' }), ask(gen, { mode: 'full' })]);
-    assert.equal(a.res.cache.encoder_misses + b.res.cache.encoder_misses, 2);
-    assert.equal([a, b].filter((x) => x.res.timings.vision_ms > 0).length, 1, 'the vision encoder ran once');
+    assert.equal(a.res.cache.encoderMisses + b.res.cache.encoderMisses, 2);
+    assert.equal([a, b].filter((x) => x.res.timings.visionMs > 0).length, 1, 'the vision encoder ran once');
     assert.equal(store.size, 2); // one encoder entry, one KV entry
   });
 
@@ -135,10 +135,10 @@ describe('VLCache reuse (random weights, CPU)', () => {
     // A restarted daemon: the same store, an empty exact-prefix index.
     const shape = modelShape(model);
     const again = await ask(new Generator(model, undefined, new ReuseEngine(shape, store)), { mode: 'vlcache' });
-    assert.equal(again.res.cache.prefix_tokens_reused, 0);
-    assert.equal(again.res.cache.image_tokens_reused, 12); // all 12 image rows: the cached context matches
+    assert.equal(again.res.cache.prefixTokensReused, 0);
+    assert.equal(again.res.cache.imageTokensReused, 12); // all 12 image rows: the cached context matches
     assert.ok(maxAbsDiff(full.logits, again.logits) < 1e-5);
-    assert.deepEqual(again.res.token_ids, full.res.token_ids);
+    assert.deepEqual(again.res.tokenIds, full.res.tokenIds);
   });
 
   it('never serves an image that differs by one pixel from the cache', async () => {
@@ -146,6 +146,6 @@ describe('VLCache reuse (random weights, CPU)', () => {
     await ask(gen, { mode: 'full', images: [cat] });
     const other = { name: 'cat2.png', bytes: patternPng(112, 84, 1, [5, 7]) };
     const b = await ask(gen, { mode: 'vlcache', images: [other] });
-    assert.deepEqual([b.res.cache.encoder_hits, b.res.cache.kv_hits], [0, 0]);
+    assert.deepEqual([b.res.cache.encoderHits, b.res.cache.kvHits], [0, 0]);
   });
 });

@@ -59,32 +59,32 @@ describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => 
       const u = await run(uniform, { mode: 'vlcache', ratio: r });
       const s = await run(layered, { mode: 'vlcache', ratio: r, schedule: [r, r, r, r] });
       assert.ok(s.layeredPlan, 'the scheduled path ran');
-      assert.equal(u.res.cache.kv_hits, 1);
-      assert.equal(s.res.cache.kv_hits, 1);
-      assert.equal(s.res.cache.image_tokens_reused, u.res.cache.image_tokens_reused);
-      assert.equal(s.res.cache.tokens_computed, u.res.cache.tokens_computed);
-      assert.deepEqual(s.res.cache.layer_rows_computed, Array(LAYERS).fill(u.res.cache.tokens_computed));
+      assert.equal(u.res.cache.kvHits, 1);
+      assert.equal(s.res.cache.kvHits, 1);
+      assert.equal(s.res.cache.imageTokensReused, u.res.cache.imageTokensReused);
+      assert.equal(s.res.cache.tokensComputed, u.res.cache.tokensComputed);
+      assert.deepEqual(s.res.cache.layerRowsComputed, Array(LAYERS).fill(u.res.cache.tokensComputed));
       assert.ok(maxAbsDiff(u.logits, s.logits) < 1e-5, `r = ${r}: ${maxAbsDiff(u.logits, s.logits)}`);
-      assert.deepEqual(s.res.token_ids, u.res.token_ids);
+      assert.deepEqual(s.res.tokenIds, u.res.tokenIds);
     }
   });
 
   it('a schedule of all ones gives full\'s logits', async () => {
     const full = await run(uniform, { mode: 'full' });
     const ones = await run(layered, { mode: 'vlcache', schedule: [1, 1, 1, 1] });
-    assert.equal(ones.res.cache.image_tokens_reused, 0);
+    assert.equal(ones.res.cache.imageTokensReused, 0);
     assert.ok(maxAbsDiff(full.logits, ones.logits) < 1e-5);
-    assert.deepEqual(ones.res.token_ids, full.res.token_ids);
+    assert.deepEqual(ones.res.tokenIds, full.res.tokenIds);
   });
 
   it('larger early ratios compute more rows at early layers, and decode and commit run', async () => {
     const s = await run(layered, { mode: 'vlcache', schedule: [0.5, 0.25, 0.1, 0.05] });
     const u = await run(uniform, { mode: 'vlcache', ratio: 0.05 });
-    const counts = s.res.cache.layer_rows_computed!;
-    const text = u.res.cache.tokens_computed - 2; // uniform r = 0.05: text rows + max(1, floor(2.4)) = 2 image rows
+    const counts = s.res.cache.layerRowsComputed!;
+    const text = u.res.cache.tokensComputed - 2; // uniform r = 0.05: text rows + max(1, floor(2.4)) = 2 image rows
     assert.deepEqual(counts, [text + 24, text + 12, text + 4, text + 2]);
     assert.deepEqual(s.layeredPlan!.computeRows.map((r) => r.length), counts);
-    assert.equal(s.res.token_ids.length, 4);
+    assert.equal(s.res.tokenIds.length, 4);
     assert.ok(s.logits.every(Number.isFinite));
     // The same request again: the exact prefix (committed from the layered present) now covers it.
     const g = gen(layered);
@@ -93,9 +93,9 @@ describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => 
       schedule: [0.5, 0.25, 0.1, 0.05] };
     const a = await g.ask(req);
     const b = await g.ask(req);
-    assert.equal(b.cache.tokens_computed, 1);
-    assert.equal(b.cache.prefix_tokens_reused, b.prompt_token_ids.length - 1);
-    assert.deepEqual(b.token_ids, a.token_ids);
+    assert.equal(b.cache.tokensComputed, 1);
+    assert.equal(b.cache.prefixTokensReused, b.promptTokenIds.length - 1);
+    assert.deepEqual(b.tokenIds, a.tokenIds);
   });
 
   it('calibration: s_0 is naive, s_L is full, and the allocated schedule is valid', async () => {
@@ -115,6 +115,6 @@ describe('VLCache with a layer schedule (random weights, 4 layers, CPU)', () => 
   it('ignores the schedule on a model not loaded layered (uniform ratio)', async () => {
     const u = await run(uniform, { mode: 'vlcache', ratio: 0.05, schedule: [0.5, 0.25, 0.1, 0.05] });
     assert.equal(u.layeredPlan, undefined);
-    assert.equal(u.res.cache.layer_rows_computed, undefined);
+    assert.equal(u.res.cache.layerRowsComputed, undefined);
   });
 });

@@ -71,7 +71,7 @@ describe('answers served from every cache tier, in every mode (random weights, C
   const same = (a: Answer, b: Answer, what: string) => {
     assert.ok(a.first.length > 0 && a.first.every(Number.isFinite), `${what}: finite first-token logits`);
     assert.ok(maxAbsDiff(a.first, b.first) < 1e-5, `${what}: first-token logits differ by ${maxAbsDiff(a.first, b.first)}`);
-    assert.deepEqual(a.res.token_ids, b.res.token_ids, `${what}: tokens`);
+    assert.deepEqual(a.res.tokenIds, b.res.tokenIds, `${what}: tokens`);
   };
 
   before(async () => {
@@ -93,7 +93,7 @@ describe('answers served from every cache tier, in every mode (random weights, C
       const ramEngine = engine(newStore());
       await populate(ramEngine);
       const ram = await ask(ramEngine, { mode });
-      assert.ok(ram.res.cache.encoder_hits === 2 || ram.res.cache.kv_hits > 0, `${mode}: served from RAM`);
+      assert.ok(ram.res.cache.encoderHits === 2 || ram.res.cache.kvHits > 0, `${mode}: served from RAM`);
       assert.ok(!ram.res.cache.tier.some((t) => t.endsWith(':disk')));
       if (mode === 'full' || mode === 'prefix') same(ram, clean, `${mode} RAM vs clean`);
 
@@ -109,7 +109,7 @@ describe('answers served from every cache tier, in every mode (random weights, C
         const devEngine = engine(newStore(), deviceKv);
         await populate(devEngine);
         const dev = await ask(devEngine, { mode });
-        if (ram.res.cache.kv_hits > 0) assert.ok(dev.res.cache.tier.includes('kv:device'), `${mode}: ${dev.res.cache.tier.join()}`);
+        if (ram.res.cache.kvHits > 0) assert.ok(dev.res.cache.tier.includes('kv:device'), `${mode}: ${dev.res.cache.tier.join()}`);
         same(dev, ram, `${mode} device vs RAM`);
       } finally {
         await deviceKv.dispose();
@@ -117,8 +117,8 @@ describe('answers served from every cache tier, in every mode (random weights, C
 
       // Encoder entries alone (every KV file gone): nothing to reuse but embeddings, so exactly the clean answer.
       const encOnly = await ask(engine(newStore(await populatedDir(true))), { mode });
-      assert.equal(encOnly.res.cache.encoder_hits, 2);
-      assert.equal(encOnly.res.cache.kv_hits, 0);
+      assert.equal(encOnly.res.cache.encoderHits, 2);
+      assert.equal(encOnly.res.cache.kvHits, 0);
       assert.deepEqual(encOnly.res.cache.tier.filter((t) => t.startsWith('encoder')), ['encoder:disk', 'encoder:disk']);
       same(encOnly, clean, `${mode} encoder-from-disk vs clean`);
     });
