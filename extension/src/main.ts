@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { AnswerPanel, VIEW_TYPE, type SavedAnswerView } from './answer-view';
 import { registerCommands } from './commands';
+import { registerGpuInstallCommand } from './gpu-install';
 import { Daemon, describe, ErrorCodes } from './daemon';
 import { STATS_VIEW_TYPE, StatsPanel } from './stats-view';
 import { CacheStatusBar } from './status-bar';
@@ -45,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
       if (p.kind === 'error') reportStatusError(p, output);
     }),
     ...registerCommands(context, d),
+    registerGpuInstallCommand(d),
     // Answer views come back after a window reload with their conversation (the page saved it).
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state) => { AnswerPanel.revive(context, d, panel, state as SavedAnswerView | undefined); },

@@ -1,4 +1,5 @@
-import { RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import { ProgressType, RequestType } from 'vscode-languageserver-protocol';
+import type { WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressParams, WorkDoneProgressReport } from 'vscode-languageserver-protocol';
 
 export interface GpuInstallParams extends WorkDoneProgressParams {
   /** The only provider so far. */
@@ -33,6 +34,9 @@ export interface GpuInstallResult {
    */
   restartNeeded: boolean;
 }
+
+/** The work-done progress values on `workDoneToken` (for the client's onProgress). */
+export const GpuInstallProgressType = new ProgressType<WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd>();
 
 /**
  * Client → server. "VLCache: Install CUDA Provider": downloads ONNX Runtime's CUDA
