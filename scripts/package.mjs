@@ -54,6 +54,9 @@ if (!existsSync(join(stage, 'dist', 'node_modules', 'onnxruntime-node', nativeDi
   throw new Error(`onnxruntime-node has no binaries for ${target} (${nativeDir})`);
 }
 copyModule('onnxruntime-common');
+// koffi (the FFI of engine/ort-capi.ts: loads ONNX Runtime beside an installed CUDA provider) and its prebuilt binary.
+copyModule('koffi', (rel) => !rel.startsWith('doc') && !rel.startsWith('vendor') && !rel.endsWith('.md'));
+if (existsSync(join(root, 'node_modules', '@koromix', `koffi-${platform}-${arch}`))) copyModule(`@koromix/koffi-${platform}-${arch}`);
 copyModule('@jsquash/webp');
 copyModule('wasm-feature-detect');
 
