@@ -17,9 +17,12 @@ const LENS_FORMS: ReadonlySet<ReferenceForm> = new Set(['markdown', 'markdown-re
 
 export function imageCodeLenses(doc: TextDoc, roots: readonly string[]): CodeLens[] {
   const lenses: CodeLens[] = [];
+  // A document may repeat one image thousands of times: resolve (stat) each target once.
+  const resolved = new Map<string, string | undefined>();
   for (const ref of findImageReferences(doc.getText(), doc.languageId)) {
     if (!LENS_FORMS.has(ref.form)) continue;
-    const path = resolveReference(ref.target, doc.uri, roots);
+    if (!resolved.has(ref.target)) resolved.set(ref.target, resolveReference(ref.target, doc.uri, roots));
+    const path = resolved.get(ref.target);
     if (!path) continue;
     const uri = pathToFileURL(path).href;
     const range = { start: doc.positionAt(ref.start), end: doc.positionAt(ref.end) };

@@ -41,12 +41,49 @@ export function isMarkdown(languageId: string): boolean {
 /** More specific forms first. */
 const RANK: Record<ReferenceForm, number> = { 'markdown': 0, 'markdown-ref': 0, 'markdown-def': 0, 'img': 1, 'css-url': 2, 'string': 3 };
 
-const MD_INLINE = /!\[((?:[^[\]\n]|\[[^\]\n]*\])*)\]\(\s*(<[^>\n]*>|[^\s)]+)(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^)\n]*\)))?\s*\)/g;
-const MD_REF = /!\[((?:[^[\]\n]|\[[^\]\n]*\])*)\]\[([^\]\n]*)\]/g;
+/*
+ * NOTE: every pattern is linear in the line's length. A failed attempt at one start may not
+ * rescan what a later start will scan again, so no run can cross the delimiter that opens
+ * the next attempt: alt text and labels stop at a bare '[', bare targets at '(' and '<',
+ * <img> tags at '<', url() arguments at '('; quoted runs stop at their own quote, which
+ * is the next attempt's opening. (`![![![…`, `<img <img …`, `url(url(…` were quadratic:
+ * 17-24 s for a 200 KB line.) String literals are scanned by hand (see scanStrings).
+ */
+const MD_INLINE = /!\[((?:[^[\]\n]|\[[^[\]\n]*\])*)\]\(\s*(<[^<>\n]*>|[^\s()<]+)(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?\s*\)/g;
+const MD_REF = /!\[((?:[^[\]\n]|\[[^[\]\n]*\])*)\]\[([^[\]\n]*)\]/g;
 const MD_DEF = /^ {0,3}\[([^\]\n]+)\]:[ \t]*(<[^>\n]*>|\S+)/;
-const IMG_SRC = /<img\b[^>\n]*?\bsrc\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)')/gi;
-const CSS_URL = /url\(\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^"')\s]+))\s*\)/gi;
-const STRING = /(["'`])((?:\\.|(?!\1)[^\\\n])*)\1/g;
+const IMG_SRC = /<img\b[^<>\n]*?\bsrc\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)')/gi;
+const CSS_URL = /url\(\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^"'()\s]+))\s*\)/gi;
+
+/**
+ * The '...', "..." and `...` literals of a line, as the regex /(["'`])((?:\\.|(?!\1)[^\\\n])*)\1/g
+ * finds them, in one pass: after a literal of one quote kind fails to close, every later
+ * quote of that kind is escaped in the failed scan's parse and would fail the same way, so
+ * that kind is not tried again on this line.
+ */
+function* scanStrings(line: string): Generator<{ start: number; end: number; content: string }> {
+  const dead = new Set<string>();
+  const lineBreak = (c: string) => c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029';
+  for (let p = 0; p < line.length; p++) {
+    const q = line[p];
+    if ((q !== '"' && q !== "'" && q !== '`') || dead.has(q)) continue;
+    let k = p + 1;
+    while (k < line.length && line[k] !== q && line[k] !== '\n') {
+      if (line[k] === '\\') {
+        if (k + 1 >= line.length || lineBreak(line[k + 1])) break;
+        k += 2;
+      } else {
+        k++;
+      }
+    }
+    if (k < line.length && line[k] === q) {
+      yield { start: p, end: k + 1, content: line.slice(p + 1, k) };
+      p = k;
+    } else {
+      dead.add(q);
+    }
+  }
+}
 
 /**
  * Every image reference in `text`, in order of their start offsets; where two overlap
@@ -93,7 +130,7 @@ function scanLine(line: string, lineStart: number, md: boolean, defs: ReadonlyMa
   }
   for (const m of line.matchAll(IMG_SRC)) add('img', m.index!, m.index! + m[0].length, m[1] ?? m[2]);
   for (const m of line.matchAll(CSS_URL)) add('css-url', m.index!, m.index! + m[0].length, m[1] ?? m[2] ?? m[3]);
-  for (const m of line.matchAll(STRING)) add('string', m.index!, m.index! + m[0].length, m[2]);
+  for (const m of scanStrings(line)) add('string', m.start, m.end, m.content);
 }
 
 /** `[label]: path` definitions, by normalised label (the first definition of a label wins, as in CommonMark). */

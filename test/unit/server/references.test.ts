@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { findImageReferences, imageReferenceAt } from '../../../server/src/hover/references';
 import { resolveReference } from '../../../server/src/hover/resolve';
 import { TextDoc } from '../../../server/src/hover/text-document';
+import { imageCodeLenses } from '../../../server/src/hover/code-lens';
 import { workspaceRoots } from '../../../server/src/convert';
 
 /** The reference at the first occurrence of `marker` in `text` (the cursor just after the marker's first character). */
@@ -105,4 +106,38 @@ describe('TextDoc', () => {
     assert.equal(d.version, 2);
     assert.equal(d.update([{ text: 'new' }], 3).getText(), 'new');
   });
+});
+
+describe('image reference scanning on hostile lines', () => {
+  // Each unit repeated to a 1 MB line. Before the scanner was linear, a 200 KB line of "![" took
+  // 17-24 s and 1 MB took many minutes (quadratic); linear scanning takes tens of milliseconds.
+  // The 2 s bound per line is a generous guard against the quadratic, not a benchmark.
+  const units = ['![', '![a](', '![a](<', '![a](x "', '![a](x (', '![a][', '![[a]', '[', '![a]![a]', '<img ', '<img src="',
+    "<img src='", '<img src=x ', 'url(', 'url("', "url('", 'url(x', '"\\', "'\\", '`\\', '"\\"', 'a.png"', ' ', '((((', ')'];
+  const MB = 1 << 20;
+  const tail = ' ![t](tail.png) <img src="tail.gif"> url(tail.jpg) "tail.webp"';
+
+  for (const lang of ['markdown', 'typescript']) {
+    it(`finds the references after a 1 MB hostile run in linear time (${lang})`, () => {
+      const doc = (unit: string) => unit.repeat(Math.ceil(MB / unit.length)) + tail;
+      for (const unit of units) {
+        const text = doc(unit);
+        const t0 = performance.now();
+        const refs = findImageReferences(text, lang);
+        const mid = imageReferenceAt(text, text.length >> 1, lang);
+        const lenses = imageCodeLenses(new TextDoc(pathToFileURL(join(tmpdir(), 'x.md')).href, lang, 1, text), []);
+        const ms = performance.now() - t0;
+        assert.ok(ms < 2000, `${JSON.stringify(unit)} x 1 MB in ${lang} took ${ms.toFixed(0)} ms`);
+        assert.equal(lenses.length, 0); // No workspace folder: nothing resolves.
+        assert.equal(mid === undefined || mid.target.length < 8, true);
+        const targets = refs.filter((r) => r.start > text.length - tail.length).map((r) => r.target);
+        // An unclosed quote in the run legitimately pairs with the tail's first quote.
+        const expected = ['tail.gif', 'tail.jpg', ...(lang === 'markdown' ? ['tail.png'] : []),
+          ...(/["'`\\]/.test(unit) ? [] : ['tail.webp'])];
+        for (const t of expected) {
+          assert.ok(targets.includes(t), `${JSON.stringify(unit)}: ${t} after the run is still found (${targets})`);
+        }
+      }
+    });
+  }
 });
