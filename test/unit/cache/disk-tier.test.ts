@@ -1,11 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskTier, type DiskTierParams } from '../../../server/src/cache/disk-tier';
 import { encodeEntry } from '../../../server/src/cache/disk-format';
 import { entry, key, MODEL, recordingLog, snapshot, tempDir } from './helpers';
+import { readOnlyScenario, type ReadOnlyOutcome } from './read-only-dir';
+
+/** The unprivileged user (and group) of Linux systems. */
+const NOBODY = 65534;
 
 function tier(dir: string, more: Partial<DiskTierParams> = {}): DiskTier & { lines: string[]; evicted: string[] } {
   const rec = recordingLog();
@@ -275,23 +280,22 @@ describe('disk tier', () => {
       assert.deepEqual(snapshot(t.get(key('a'))!), snapshot(entry('a', 100)));
     });
 
-    it('serves without disk caching from a read-only directory (not as root)', async (ctx) => {
-      if (process.getuid?.() === 0) return ctx.skip('root writes through chmod 0500; covered by the ENOTDIR cases above');
+    it('serves without disk caching from a read-only directory', async () => {
       const dir = tempDir();
-      const t0 = tier(dir);
-      t0.put(entry('a', 100));
-      await t0.flush();
-      chmodSync(dir, 0o500);
-      try {
-        const t = tier(dir);
-        assert.ok(t.get(key('a')), 'what exists is still read');
-        t.put(entry('b', 100));
-        await t.flush();
-        assert.equal(t.lines.length, 1);
-        assert.match(t.lines[0], /is not writable \(EACCES\)/);
-      } finally {
-        chmodSync(dir, 0o700);
+      let outcome: ReadOnlyOutcome;
+      if (process.getuid?.() === 0) {
+        // Root writes through 0500: run the scenario as the unprivileged user nobody, in its own directory.
+        chownSync(dir, NOBODY, NOBODY);
+        const child = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'read-only-dir.ts'), dir],
+          { encoding: 'utf8', uid: NOBODY, gid: NOBODY, cwd: join(__dirname, '..', '..', '..'), env: { ...process.env, HOME: tmpdir() } });
+        assert.equal(child.status, 0, child.stderr);
+        outcome = JSON.parse(child.stdout);
+      } else {
+        outcome = await readOnlyScenario(dir);
       }
+      assert.ok(outcome.readOk, 'what exists is still read');
+      assert.equal(outcome.lines.length, 1, outcome.lines.join('\n'));
+      assert.match(outcome.lines[0], /is not writable \(EACCES\)/);
     });
   });
 
