@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph } from '../../../kernels/onnx/graph';
-import { cudaProviderAvailable, loadRuntime, preloadCudaLibraries } from './ort-capi';
+import { CapiSession, CapiTensor, cudaProviderAvailable, loadRuntime, preloadCudaLibraries, type CapiDType } from './ort-capi';
 
 // NOTE: requiring onnxruntime-node loads libonnxruntime; loadRuntime() must come first, so that an
 // installed CUDA provider is found beside the runtime (see ort-capi.ts).
@@ -130,6 +130,9 @@ function explainDeviceFailure(msg: string): string {
   if (/Failed to get a WebGPU adapter|No supported adapters/i.test(msg)) {
     return 'no GPU adapter was found (WebGPU needs Vulkan on Linux, Metal on macOS, D3D12 on Windows)';
   }
+  if (/Failed to load shared library/.test(msg)) {
+    return "a provider library did not load (ONNX Runtime's error line above names the library and the reason; `vlcache gpu doctor` checks what CUDA needs)";
+  }
   const line = msg.split('\n')[0];
   const tail = line.split(/ was false\. |: (?=[A-Z])/).pop() ?? line;
   return tail.length < 300 ? tail : `${tail.slice(0, 300)}…`;
@@ -162,6 +165,18 @@ export async function probeCuda(): Promise<{ loaded: boolean; error?: string }> 
   } catch (e) {
     return { loaded: false, error: (e as Error).message };
   }
+}
+
+/**
+ * The C-API door (prototype, not yet used by the engine): a session created through ONNX
+ * Runtime's C API and run with IO binding over ORT-allocated tensors — what onnxruntime-node's
+ * JS API cannot do for CUDA (provider options such as `enable_cuda_graph`, device tensors).
+ */
+export { CapiSession, CapiTensor, type CapiDType };
+
+export function createCapiSession(model: Uint8Array, device: 'cpu' | 'cuda', opts: { threads?: number; cuda?: Record<string, string> } = {}): CapiSession {
+  if (device === 'cuda') assertCudaUsable();
+  return CapiSession.create(model, { threads: opts.threads, cuda: device === 'cuda' ? { device_id: '0', ...opts.cuda } : undefined });
 }
 
 export interface SessionOptions {
