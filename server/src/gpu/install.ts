@@ -6,7 +6,7 @@
  * install, the new one, or none — never a half-written one.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { download, type DownloadProgress } from './download';
 import { fetchDist, registryUrl } from './npm-registry';
@@ -69,6 +69,8 @@ export async function installProvider(pkg: ProviderPackage, opts: InstallOptions
 async function downloadAndPlace(pkg: ProviderPackage, dist: { tarball: string; integrity: string }, root: string, downloads: string,
   env: NodeJS.ProcessEnv, opts: InstallOptions, report: (phase: InstallPhase, message: string, dl?: DownloadProgress) => void,
   registry: string): Promise<InstallResult> {
+  // Under the lock no other install runs: temp and moved-aside folders left by a killed one can go.
+  for (const e of readdirSync(root)) if (/^\.tmp-|\.old-[0-9a-f]+$/.test(e)) rmSync(join(root, e), { recursive: true, force: true });
   const tgz = join(downloads, `${pkg.npmName}-${pkg.npmVersion}.tgz`);
   report('download', `downloading ${dist.tarball}`);
   await download(dist.tarball, tgz, dist.integrity, {

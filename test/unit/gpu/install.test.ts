@@ -94,6 +94,13 @@ describe('installProvider (local registry over HTTP)', () => {
     assert.equal(server.tarballRequests.length, nTarball);
   });
 
+  it('removes the temp folders a killed install left behind', async () => {
+    mkdirSync(join(providersRoot(env), '.tmp-cuda-0123456789ab', 'x'), { recursive: true });
+    mkdirSync(join(providersRoot(env), 'cuda-1.29.0.old-0123456789ab'), { recursive: true });
+    await installProvider(PKG, { env });
+    assert.deepEqual(readdirSync(providersRoot(env)).sort(), ['cuda-1.29.0', 'downloads']);
+  });
+
   it('installs nothing when the tarball does not match the registry integrity', async () => {
     server.integrityOverride = `sha512-${randomBytes(64).toString('base64')}`;
     await assert.rejects(installProvider(PKG, { env }), (e: unknown) => e instanceof DownloadError && e.kind === 'integrity' && /checksum mismatch/.test(e.message));
