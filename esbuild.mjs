@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 const entries = [
   { in: 'server/src/cli/main.ts', out: 'dist/cli.js', banner: '#!/usr/bin/env node' },
+  // Image decoding and preprocessing run in worker threads (server/src/engine/image/isolate.ts).
+  { in: 'server/src/engine/image/worker.ts', out: 'dist/image-worker.js' },
   { in: 'extension/src/main.ts', out: 'dist/extension.js' },
 ];
 
@@ -39,8 +41,9 @@ await Promise.all(
       format: 'cjs',
       target: 'node20',
       sourcemap: true,
-      // Native or WebAssembly packages that read files next to their own modules stay external.
-      external: ['onnxruntime-node', 'vscode', '@jsquash/webp'],
+      // Native packages that load binaries next to their own modules stay external (sharp's
+      // binding is in @img/sharp-<os>-<arch>; scripts/package.mjs ships the target's).
+      external: ['onnxruntime-node', 'vscode', 'sharp'],
       banner: e.banner ? { js: e.banner } : undefined,
       logLevel: 'warning',
     }),

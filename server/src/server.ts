@@ -241,7 +241,7 @@ export class VlcacheServer {
       return null; // Gone since it was resolved.
     }
     try {
-      const t = this.requireExplainer().start({ name: target.path, bytes });
+      const t = await this.requireExplainer().start({ name: target.path, bytes });
       const e = t.ready ?? await within(t.done, cfg.hoverWaitMs, signal);
       if (signal?.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'the hover was cancelled');
       return markdown(hoverMarkdown(target.name, t.thumbnail, e));
@@ -290,7 +290,7 @@ export class VlcacheServer {
     }
     const path = resolveImagePath(params.image, this.roots);
     try {
-      const t = this.requireExplainer().start(readImage(params.image, path));
+      const t = await this.requireExplainer().start(readImage(params.image, path));
       const e = t.ready ?? (params.wait ? await within(t.done, Infinity, signal) : undefined);
       if (params.wait && !e) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'vlcache/explain was cancelled');
       const image = { thumbnail: t.thumbnail.dataUri, width: t.thumbnail.width, height: t.thumbnail.height };

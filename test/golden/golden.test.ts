@@ -59,10 +59,10 @@ interface Case {
 describe('preprocessing vs Qwen2VLImageProcessorPil', () => {
   const meta = json(join(FIX, 'images', 'preprocessed.json'));
   for (const [name, m] of Object.entries<Record<string, any>>(meta.images)) {
-    it(`gives bit-identical pixel_values for ${m.file} (${m.width}x${m.height} ${m.mode})`, () => {
+    it(`gives bit-identical pixel_values for ${m.file} (${m.width}x${m.height} ${m.mode})`, async () => {
       const bytes = readFileSync(join(FIX, 'images', m.file));
       const cfg = loadCheckpoint(join(FIX, 'qwen2vl-tiny')).preprocess;
-      const p = preprocessImage(bytes, { ...cfg, minPixels: meta.min_pixels, maxPixels: meta.max_pixels }, { alpha: 'drop', name });
+      const p = await preprocessImage(bytes, { ...cfg, minPixels: meta.min_pixels, maxPixels: meta.max_pixels }, { alpha: 'drop', name });
       assert.deepEqual([...p.gridThw], m.grid_thw);
       const digest = createHash('sha256').update(new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength)).digest('hex');
       assert.equal(digest, m.pixel_values_sha256_f32le);
@@ -105,7 +105,7 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
     for (const [cname, c] of Object.entries(cases)) {
       it(`${cname}: same prompt ids, positions, vision embeddings, logits and 12 greedy tokens`, async () => {
         const images = c.images.map((f) => ({ name: f, bytes: readFileSync(join(FIX, 'images', f)) }));
-        const pre = images.map((im) => preprocessImage(im.bytes, ckpt.preprocess, { alpha: 'drop' }));
+        const pre = await Promise.all(images.map((im) => preprocessImage(im.bytes, ckpt.preprocess, { alpha: 'drop' })));
         assert.deepEqual(pre.map((p) => [...p.gridThw]), c.image_grid_thw ?? []);
         // Prompt ids and M-RoPE positions.
         const tok = gen.tokenizer;

@@ -50,9 +50,9 @@ export class Explainer {
    * `image.name` is the absolute path.
    * @throws ImageError when the bytes are not an image we decode (nothing is started).
    */
-  start(image: ImageInput): ExplainTarget {
+  async start(image: ImageInput): Promise<ExplainTarget> {
     const key = createHash('sha256').update(image.bytes).digest('hex');
-    const thumbnail = this.thumbnail(key, image);
+    const thumbnail = await this.thumbnail(key, image);
     const uri = pathToFileURL(image.name).href;
     const ready = this.p.explanations.get(key);
     if (ready) return { uri, key, thumbnail, ready, done: Promise.resolve(ready) };
@@ -65,12 +65,13 @@ export class Explainer {
     return { uri, key, thumbnail, done };
   }
 
-  private thumbnail(key: string, image: ImageInput): Thumbnail {
+  /** Made in an image worker (hover/thumbnail.ts), so a large file never blocks the daemon. */
+  private async thumbnail(key: string, image: ImageInput): Promise<Thumbnail> {
     let t = this.thumbnails.get(key);
     if (t) {
       this.thumbnails.delete(key);
     } else {
-      t = makeThumbnail(image.bytes, image.name);
+      t = await makeThumbnail(image.bytes, image.name);
       if (this.thumbnails.size >= MAX_THUMBNAILS) this.thumbnails.delete(this.thumbnails.keys().next().value!);
     }
     this.thumbnails.set(key, t);

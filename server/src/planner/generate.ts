@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ChatMessage, ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
-import { preprocessImage } from '../engine/image/preprocess';
+import { imageWorkers } from '../engine/image/isolate';
 import { LayeredPast, Past, StepInput, VlModel } from '../engine/model';
 import { Positions, ropePositions, selectPositions } from '../engine/positions';
 import { Sampler, SamplingOptions, topLogits } from '../engine/sampler';
@@ -120,7 +120,8 @@ export class Generator {
     for (const img of req.images) {
       const compute = async (): Promise<EncodedImage> => {
         const ta = performance.now();
-        const p = preprocessImage(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha });
+        // In an image worker with a time budget (engine/image/isolate.ts): a huge or hostile file never blocks the daemon.
+        const p = await imageWorkers().preprocess(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha });
         const tb = performance.now();
         const embeds = await this.model.encodeImage(visionInputs(cfg.vision, p.pixelValues, p.gridThw[1], p.gridThw[2]));
         preprocessMs += tb - ta;

@@ -25,10 +25,10 @@ function pngHeader(width: number, height: number): Uint8Array {
   return new Uint8Array(Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IEND', new Uint8Array(0))]));
 }
 
-function rejects(bytes: Uint8Array, code: ImageErrorCode, name = 'docs/x.png', maxPixels?: number): ImageError {
+async function rejects(bytes: Uint8Array, code: ImageErrorCode, name = 'docs/x.png', maxPixels?: number): Promise<ImageError> {
   let caught: unknown;
   try {
-    decodeImage(bytes, { name, maxPixels });
+    await decodeImage(bytes, { name, maxPixels });
   } catch (e) {
     caught = e;
   }
@@ -39,97 +39,86 @@ function rejects(bytes: Uint8Array, code: ImageErrorCode, name = 'docs/x.png', m
 }
 
 describe('decodeImage', () => {
-  it('has Pillow reference files for every format', () => {
+  it('has Pillow reference files for every format', async () => {
     const formats = new Set(manifest.decode.map((c) => c.file.split('.').pop()));
     assert.deepEqual([...formats].sort(), ['gif', 'png', 'webp']);
   });
 
   for (const c of manifest.decode) {
-    it(`gives the pixels Pillow gives for ${c.file} (convert("RGB")${c.white ? ' and over white' : ''})`, () => {
-      const image = decodeImage(fixtureBytes(c.file), { name: c.file });
+    it(`gives the pixels Pillow gives for ${c.file} (convert("RGB")${c.white ? ' and over white' : ''})`, async () => {
+      const image = await decodeImage(fixtureBytes(c.file), { name: c.file });
       const expected = fixtureRgb(c.drop);
       assert.equal(image.width, expected.width);
       assert.equal(image.height, expected.height);
-      const drop = dropAlpha(image).data;
+      const drop = image.channels === 3 ? image.data : dropAlpha(image).data;
       assert.ok(Buffer.from(drop).equals(Buffer.from(expected.data)), firstDifference(drop, expected.data));
       if (c.white !== undefined) {
-        const white = compositeOverWhite(image).data;
+        const white = image.channels === 3 ? image.data : compositeOverWhite(image).data;
         const expectedWhite = fixtureRgb(c.white).data;
         assert.ok(Buffer.from(white).equals(Buffer.from(expectedWhite)), firstDifference(white, expectedWhite));
       }
     });
   }
 
-  it('maps 16-bit RGB to the high byte and clips 16-bit grey at 255, as Pillow does', () => {
+  it('maps 16-bit RGB to the high byte and clips 16-bit grey at 255, as Pillow does', async () => {
     // make-fixtures.py put 0x80ff, 0x00ff, 0xff00 in the first RGB pixel and 0, 255, 256 in the first grey pixels.
-    assert.deepEqual([...decodeImage(fixtureBytes('rgb16.png')).data.subarray(0, 4)], [0x80, 0x00, 0xff, 255]);
-    const grey = decodeImage(fixtureBytes('gray16.png')).data;
+    const rgb = await decodeImage(fixtureBytes('rgb16.png'));
+    assert.equal(rgb.channels, 4);
+    assert.deepEqual([...rgb.data.subarray(0, 4)], [0x80, 0x00, 0xff, 255]);
+    const grey = (await decodeImage(fixtureBytes('gray16.png'))).data;
     assert.deepEqual([grey[0], grey[4], grey[8]], [0, 255, 255]);
   });
 
-  it('decodes JPEG to the right size and roughly the right colours', () => {
-    // 16x8, left half (200, 30, 40), right half (20, 90, 220); jpeg-js is not libjpeg-turbo, so +-12.
-    const image = decodeImage(fixtureBytes('halves.jpg'));
-    assert.equal(image.format, 'jpeg');
-    assert.deepEqual([image.width, image.height], [16, 8]);
-    const at = (x: number, y: number) => [...image.data.subarray((y * 16 + x) * 4, (y * 16 + x) * 4 + 4)];
-    for (const [x, expected] of [[3, [200, 30, 40]], [12, [20, 90, 220]]] as const) {
-      const [r, g, b, a] = at(x, 4);
-      assert.equal(a, 255);
-      [r, g, b].forEach((v, k) => assert.ok(Math.abs(v! - expected[k]!) <= 12, `pixel (${x}, 4) channel ${k}: ${v}`));
-    }
+  it('detects the format from the bytes, not the file name', async () => {
+    assert.equal((await decodeImage(fixtureBytes('rgba.png'), { name: 'photo.jpg' })).format, 'png');
+    assert.equal((await decodeImage(fixtureBytes('lossy.webp'), { name: 'image.png' })).format, 'webp');
   });
 
-  it('detects the format from the bytes, not the file name', () => {
-    assert.equal(decodeImage(fixtureBytes('rgba.png'), { name: 'photo.jpg' }).format, 'png');
-    assert.equal(decodeImage(fixtureBytes('lossy.webp'), { name: 'image.png' }).format, 'webp');
-  });
-
-  it('rejects HTML with a message that quotes the first bytes and lists the formats', () => {
-    const e = rejects(new TextEncoder().encode('<html><body>404</body></html>'), 'not-an-image');
+  it('rejects HTML with a message that quotes the first bytes and lists the formats', async () => {
+    const e = await rejects(new TextEncoder().encode('<html><body>404</body></html>'), 'not-an-image');
     assert.equal(e.message, "docs/x.png is not an image (starts with '<htm'); expected PNG, JPEG, WebP or GIF.");
   });
 
-  it('points at git lfs when the file is an LFS pointer', () => {
+  it('points at git lfs when the file is an LFS pointer', async () => {
     const pointer = new TextEncoder().encode('version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n');
-    assert.match(rejects(pointer, 'not-an-image').message, /git lfs pull/);
+    assert.match((await rejects(pointer, 'not-an-image')).message, /git lfs pull/);
   });
 
-  it('names known but unsupported formats', () => {
+  it('names known but unsupported formats', async () => {
     const bmp = new Uint8Array([0x42, 0x4d, 0x3a, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0]);
-    assert.match(rejects(bmp, 'unsupported-format').message, /is a BMP image, which is not supported; convert it to PNG/);
+    assert.match((await rejects(bmp, 'unsupported-format')).message, /is a BMP image, which is not supported; convert it to PNG/);
   });
 
-  it('rejects an empty file', () => {
-    rejects(new Uint8Array(0), 'empty');
+  it('rejects an empty file', async () => {
+    await rejects(new Uint8Array(0), 'empty');
   });
 
-  it('rejects a truncated PNG as corrupt', () => {
+  it('rejects a truncated PNG as corrupt', async () => {
     const png = fixtureBytes('rgba.png');
-    rejects(png.subarray(0, Math.floor(png.length / 2)), 'corrupt');
-    rejects(png.subarray(0, 20), 'corrupt'); // Cut inside IHDR.
+    await rejects(png.subarray(0, Math.floor(png.length / 2)), 'corrupt');
+    await rejects(png.subarray(0, 20), 'corrupt'); // Cut inside IHDR.
   });
 
-  it('rejects truncated GIF and WebP files as corrupt', () => {
+  it('rejects truncated GIF and WebP files as corrupt', async () => {
     const gif = fixtureBytes('transparent.gif');
-    rejects(gif.subarray(0, 30), 'corrupt', 'a.gif');
+    await rejects(gif.subarray(0, 30), 'corrupt', 'a.gif');
     const webp = fixtureBytes('alpha-lossless.webp');
-    rejects(webp.subarray(0, 60), 'corrupt', 'a.webp');
+    await rejects(webp.subarray(0, 60), 'corrupt', 'a.webp');
   });
 
-  it('rejects a PNG whose header declares zero width', () => {
-    rejects(pngHeader(0, 10), 'empty');
+  it('rejects a PNG whose header declares zero width', async () => {
+    await rejects(pngHeader(0, 10), 'empty');
   });
 
-  it('refuses a PNG declaring 100000 x 100000 pixels before decoding anything', () => {
+  it('refuses a PNG declaring 100000 x 100000 pixels before decoding anything', async () => {
     // The file is 45 bytes: decoding would fail anyway, so 'too-large' proves the guard ran first.
-    const e = rejects(pngHeader(100_000, 100_000), 'too-large');
+    const e = await rejects(pngHeader(100_000, 100_000), 'too-large');
     assert.match(e.message, /100000x100000/);
   });
 
-  it('applies a caller-given pixel limit', () => {
+  it('applies a caller-given pixel limit', async () => {
     // rgba.png is 9 x 6 = 54 pixels.
-    rejects(fixtureBytes('rgba.png'), 'too-large', 'docs/x.png', 50);
-    assert.equal(decodeImage(fixtureBytes('rgba.png'), { maxPixels: 54 }).width, 9);
+    await rejects(fixtureBytes('rgba.png'), 'too-large', 'docs/x.png', 50);
+    assert.equal((await decodeImage(fixtureBytes('rgba.png'), { maxPixels: 54 })).width, 9);
   });
 });

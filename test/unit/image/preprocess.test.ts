@@ -48,8 +48,8 @@ describe('preprocessImage', () => {
 
   for (const c of manifest.pipeline) {
     const what = `${c.file}${c.maxPixelsOverride ? ` with maxPixelsOverride ${c.maxPixelsOverride}` : ''}`;
-    it(`is bit-identical to Qwen2VLImageProcessorPil for ${what}`, () => {
-      const r = preprocessImage(fixtureBytes(c.file), QWEN, { maxPixelsOverride: c.maxPixelsOverride ?? undefined });
+    it(`is bit-identical to Qwen2VLImageProcessorPil for ${what}`, async () => {
+      const r = await preprocessImage(fixtureBytes(c.file), QWEN, { maxPixelsOverride: c.maxPixelsOverride ?? undefined });
       assert.deepEqual(r.gridThw, c.gridThw);
       assert.deepEqual([r.resizedWidth, r.resizedHeight], [c.resizedWidth, c.resizedHeight]);
       assert.equal(r.pixelValues.length, c.gridThw[1] * c.gridThw[2] * 1176);
@@ -111,16 +111,16 @@ describe('preprocessImage', () => {
     assert.deepEqual([r.resizedWidth, r.resizedHeight, r.downscaled], [112, 56, true]);
   });
 
-  it('rejects a 1 x 300 image for its aspect ratio, naming the file', () => {
-    assert.throws(
+  it('rejects a 1 x 300 image for its aspect ratio, naming the file', async () => {
+    await assert.rejects(
       () => preprocessImage(pngBytes(1, 300), QWEN, { name: 'docs/strip.png' }),
       (e: unknown) =>
         e instanceof ImageError && e.code === 'aspect-ratio' && e.message.startsWith('docs/strip.png: The image is 1x300'),
     );
   });
 
-  it('passes decoding errors through', () => {
-    assert.throws(
+  it('passes decoding errors through', async () => {
+    await assert.rejects(
       () => preprocessImage(new TextEncoder().encode('<!DOCTYPE html>'), QWEN, { name: 'a.png' }),
       (e: unknown) => e instanceof ImageError && e.code === 'not-an-image',
     );

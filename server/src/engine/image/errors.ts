@@ -15,7 +15,9 @@ export type ImageErrorCode =
   /** One side is more than 200 times the other; Qwen2-VL's smart_resize rejects it. */
   | 'aspect-ratio'
   /** The declared size exceeds the decompression-bomb limit, checked before decoding pixels. */
-  | 'too-large';
+  | 'too-large'
+  /** Decoding ran past its time budget and was stopped (engine/image/isolate.ts). */
+  | 'timeout';
 
 export class ImageError extends Error {
   override readonly name = 'ImageError';

@@ -11,6 +11,16 @@ import { FORMAT_LABELS, type ImageFormat } from './types';
 export interface DeclaredSize {
   readonly width: number;
   readonly height: number;
+  /** JPEG only: the number of colour components of the frame (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK). */
+  readonly components?: number;
+}
+
+/** One frame of a GIF or animated WebP: its rectangle on the canvas, as declared. */
+export interface DeclaredFrame {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
 }
 
 /** Formats we recognise only to say clearly that they are not supported. */
@@ -111,8 +121,8 @@ function readJpegSize(b: Uint8Array): DeclaredSize | undefined {
     const length = (b[p + 2]! << 8) | b[p + 3]!;
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
     if (isSof) {
-      if (p + 9 > b.length) return undefined;
-      return { height: (b[p + 5]! << 8) | b[p + 6]!, width: (b[p + 7]! << 8) | b[p + 8]! };
+      if (p + 10 > b.length) return undefined;
+      return { height: (b[p + 5]! << 8) | b[p + 6]!, width: (b[p + 7]! << 8) | b[p + 8]!, components: b[p + 9]! };
     }
     if (marker === 0xda || marker === 0xd9 || length < 2) return undefined; // Scan or end before any frame.
     p += 2 + length;
@@ -152,6 +162,68 @@ function readWebpSize(b: Uint8Array): DeclaredSize | undefined {
   return undefined;
 }
 
+/**
+ * Every frame a GIF or WebP file declares, read from the block structure without decoding pixels
+ * (PNG and JPEG have a single frame: []). The decompression-bomb guard checks each one, because
+ * decoders allocate by the frame's own size, not the canvas's: a 35-byte GIF can declare a 1x1 screen
+ * and a 65535x65535 frame. A walk that runs off the end of the data stops there: the frames it saw
+ * are returned, and the decoder reports the truncation.
+ */
+export function readFrames(bytes: Uint8Array, format: ImageFormat): DeclaredFrame[] {
+  if (format === 'gif') return readGifFrames(bytes);
+  if (format === 'webp') return readWebpFrames(bytes);
+  return [];
+}
+
+/**
+ * GIF: after the 13-byte header and the global colour table, blocks until the trailer (0x3B):
+ * image descriptors (0x2C: x, y, width, height little-endian, flags, local colour table, LZW code
+ * size, data sub-blocks) and extensions (0x21: label, sub-blocks).
+ */
+function readGifFrames(b: Uint8Array): DeclaredFrame[] {
+  const frames: DeclaredFrame[] = [];
+  if (b.length < 13) return frames;
+  let p = 13 + (b[10]! & 0x80 ? 3 << ((b[10]! & 7) + 1) : 0);
+  const skipSubBlocks = (): void => {
+    while (p < b.length) {
+      const size = b[p]!;
+      p += 1 + size;
+      if (size === 0) return;
+    }
+  };
+  while (p < b.length) {
+    const kind = b[p]!;
+    if (kind === 0x2c) {
+      if (p + 10 > b.length) break;
+      frames.push({ x: readU16LE(b, p + 1), y: readU16LE(b, p + 3), width: readU16LE(b, p + 5), height: readU16LE(b, p + 7) });
+      const flags = b[p + 9]!;
+      p += 10 + (flags & 0x80 ? 3 << ((flags & 7) + 1) : 0) + 1; // descriptor, local table, LZW code size
+      skipSubBlocks();
+    } else if (kind === 0x21) {
+      p += 2;
+      skipSubBlocks();
+    } else {
+      break; // 0x3B trailer, or garbage the decoder will judge.
+    }
+  }
+  return frames;
+}
+
+/** WebP: the ANMF chunks of an animation (x/2, y/2, width-1, height-1 as 24-bit little-endian). */
+function readWebpFrames(b: Uint8Array): DeclaredFrame[] {
+  const frames: DeclaredFrame[] = [];
+  let p = 12;
+  while (p + 8 <= b.length) {
+    const size = readU32LE(b, p + 4);
+    if (asciiAt(b, p, 4) === 'ANMF' && p + 8 + 12 <= b.length) {
+      const d = p + 8;
+      frames.push({ x: readU24LE(b, d) * 2, y: readU24LE(b, d + 3) * 2, width: readU24LE(b, d + 6) + 1, height: readU24LE(b, d + 9) + 1 });
+    }
+    p += 8 + size + (size & 1); // Chunks are padded to an even size.
+  }
+  return frames;
+}
+
 function startsWith(b: Uint8Array, prefix: readonly number[]): boolean {
   return b.length >= prefix.length && prefix.every((v, i) => b[i] === v);
 }
@@ -171,6 +243,14 @@ function asciiPrefix(b: Uint8Array, n: number): string {
 
 export function readU32BE(b: Uint8Array, p: number): number {
   return ((b[p]! << 24) >>> 0) + (b[p + 1]! << 16) + (b[p + 2]! << 8) + b[p + 3]!;
+}
+
+function readU16LE(b: Uint8Array, p: number): number {
+  return b[p]! | (b[p + 1]! << 8);
+}
+
+function readU32LE(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
 }
 
 export function readU24LE(b: Uint8Array, p: number): number {

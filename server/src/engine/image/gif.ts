@@ -8,10 +8,16 @@
  * canvas with it), otherwise index 0. omggif only writes the frame's opaque pixels, so we fill
  * the rest with those palette colours ourselves. Transparent pixels get alpha 0, which only the
  * opt-in compositing in rgb.ts looks at.
+ *
+ * omggif reports a frame whose LZW data ends early with console.log ("gif stream shorter than
+ * expected") and returns the partial frame; Pillow raises "image file is truncated" there, and a
+ * line on stdout would break `--json` output and the LSP stream. So that message becomes a
+ * 'corrupt' error and nothing omggif prints reaches stdout. A frame 0 that reaches outside the
+ * logical screen is refused as corrupt (Pillow would grow the canvas; omggif would write past rows).
  */
 
 import { corruptError, ImageError } from './errors';
-import type { RgbaImage } from './types';
+import type { DecodedPixels } from './types';
 
 /** The part of omggif's GifReader we use (the package ships no type declarations). */
 interface GifReader {
@@ -19,6 +25,10 @@ interface GifReader {
   readonly height: number;
   numFrames(): number;
   frameInfo(frame: number): {
+    readonly x: number;
+    readonly y: number;
+    readonly width: number;
+    readonly height: number;
     readonly palette_offset: number | null;
     readonly palette_size: number | null;
     readonly transparent_index: number | null;
@@ -35,7 +45,7 @@ const omggif = require('omggif') as { GifReader: new (buf: Uint8Array) => GifRea
  * Precondition: the declared size has already passed the decompression-bomb guard.
  * @throws ImageError 'corrupt' when omggif rejects the data or the file has no frame or palette.
  */
-export function decodeGif(bytes: Uint8Array, label: string): RgbaImage {
+export function decodeGif(bytes: Uint8Array, label: string): DecodedPixels {
   let reader: GifReader;
   let data: Uint8Array;
   let info: ReturnType<GifReader['frameInfo']>;
@@ -44,8 +54,13 @@ export function decodeGif(bytes: Uint8Array, label: string): RgbaImage {
     if (reader.numFrames() === 0) throw new Error('the file contains no frame');
     info = reader.frameInfo(0);
     if (info.palette_offset === null) throw new Error('the first frame has no colour table');
+    if (info.x + info.width > reader.width || info.y + info.height > reader.height) {
+      throw new Error(`frame 0 (${info.width}x${info.height} at ${info.x},${info.y}) reaches outside the ` +
+        `${reader.width}x${reader.height} screen`);
+    }
     data = new Uint8Array(reader.width * reader.height * 4); // [height, width, 4], alpha 0 = not written.
-    reader.decodeAndBlitFrameRGBA(0, data);
+    const printed = capturingConsoleLog(() => reader.decodeAndBlitFrameRGBA(0, data));
+    if (printed.some((line) => /shorter than expected/.test(line))) throw new Error('the image data is truncated');
   } catch (e) {
     if (e instanceof ImageError) throw e;
     throw corruptError(label, 'GIF', e);
@@ -64,7 +79,7 @@ export function decodeGif(bytes: Uint8Array, label: string): RgbaImage {
       data[i + 3] = fillAlpha;
     }
   }
-  return { width: reader.width, height: reader.height, data };
+  return { width: reader.width, height: reader.height, channels: 4, data };
 }
 
 /** Palette entry `index` as [r, g, b]; indices past the table read as black, as in Pillow. */
@@ -72,4 +87,20 @@ function paletteColor(bytes: Uint8Array, offset: number, size: number, index: nu
   if (index >= size) return [0, 0, 0];
   const p = offset + index * 3;
   return [bytes[p] ?? 0, bytes[p + 1] ?? 0, bytes[p + 2] ?? 0];
+}
+
+/**
+ * Runs `f` with console.log collected instead of printed, and returns the lines. `f` is synchronous,
+ * so nothing else can log while the swap is in place.
+ */
+function capturingConsoleLog(f: () => void): string[] {
+  const lines: string[] = [];
+  const original = console.log;
+  console.log = (...args: unknown[]) => { lines.push(args.map(String).join(' ')); };
+  try {
+    f();
+  } finally {
+    console.log = original;
+  }
+  return lines;
 }

@@ -1,68 +1,58 @@
 /**
- * PNG decoding through pngjs, with samples mapped to 8 bits exactly the way Pillow does when
- * Hugging Face opens the file and calls `convert("RGB")`.
+ * PNG decoding: 1/2/4/8-bit files through sharp (libpng + zlib-ng, native and fast), 16-bit files
+ * through pngjs, with samples mapped to 8 bits exactly the way Pillow does when Hugging Face opens
+ * the file and calls `convert("RGB")`.
  *
  * Pillow's PNG plugin (src/PIL/PngImagePlugin.py `_MODES`, Pillow 12.3) and unpackers
  * (src/libImaging/Unpack.c) give, per IHDR bit depth and colour type:
- * - 1/2/4-bit grey: scaled to 0..255 (x255, x85, x17). pngjs's rescaling gives the same values.
- * - 8-bit anything, palette of any depth: taken as is. pngjs gives the same values.
+ * - 1/2/4-bit grey: scaled to 0..255 (x255, x85, x17); 8-bit anything and palettes of any depth:
+ *   taken as is. libvips gives the same values, tRNS included (measured: README "Images").
  * - 16-bit RGB, RGBA and grey+alpha: rawmodes "RGB;16B", "RGBA;16B", "LA;16B" keep only the HIGH
- *   byte of each big-endian sample (`unpackRGB16B` reads in[0], in[2], in[4]). pngjs instead
- *   computes round(v * 255 / 65535), which differs (0x80ff -> 128 in Pillow, 129 in pngjs), so we
- *   ask pngjs for the raw 16-bit samples and take `v >> 8`.
+ *   byte of each big-endian sample (`unpackRGB16B` reads in[0], in[2], in[4]). libvips and pngjs
+ *   both round v * 255 / 65535 instead (0x80ff -> 128 in Pillow, 129 there), so 16-bit files go
+ *   through pngjs's raw 16-bit samples and we take `v >> 8`.
  * - 16-bit grey: mode "I;16", and `convert("RGB")` uses `I16_RGB` in src/libImaging/Convert.c,
  *   which CLIPS: v <= 255 stays v, anything larger becomes 255. It does not scale. A typical
  *   16-bit greyscale PNG therefore turns almost entirely white in Hugging Face; we reproduce
  *   that on purpose so that our pixel values match theirs bit for bit.
- * tRNS transparency becomes alpha 0 here; Pillow's `convert("RGB")` ignores it, and so does the
- * default alpha handling in rgb.ts (it drops alpha), so only the opt-in compositing sees it.
- * NOTE: for grey and RGB images pngjs also zeroes the colour of pixels that match the tRNS colour;
- * Pillow keeps it, so we put the tRNS colour back (those pixels have that colour by definition).
- * Our alpha follows the PNG spec. Pillow's differs for 1/2/4-bit grey and 16-bit RGB: it compares
- * the unscaled tRNS value with 8-bit pixels, so it rarely marks anything transparent there. That only
- * matters for the opt-in 'white' compositing, never for the default path.
+ * tRNS transparency becomes alpha 0; Pillow's `convert("RGB")` ignores it, and so does dropping alpha.
+ * NOTE: for 16-bit grey and RGB images pngjs also zeroes the colour of pixels that match the tRNS
+ * colour; Pillow keeps it, so we put the tRNS colour back (those pixels have that colour by definition).
  */
 
 import { PNG } from 'pngjs';
 
 import { corruptError } from './errors';
 import { readU32BE } from './format';
-import type { RgbaImage } from './types';
+import { decodeWithSharp } from './sharp-decode';
+import type { DecodedPixels } from './types';
 
 /** PNG IHDR colour types for greyscale and RGB without alpha (the two that tRNS keys by colour). */
 const COLOR_TYPE_GREY = 0;
 const COLOR_TYPE_RGB = 2;
 
 /**
- * Decodes a PNG file into straight-alpha RGBA8.
+ * Decodes a PNG file into RGB8 (no alpha channel or tRNS) or straight-alpha RGBA8.
  * Precondition: the declared size has already passed the decompression-bomb guard.
- * @throws ImageError 'corrupt' when pngjs rejects the data (bad CRC, truncated stream, ...).
+ * @throws ImageError 'corrupt' when the data is damaged (bad CRC, truncated stream, ...).
  */
-export function decodePng(bytes: Uint8Array, label: string): RgbaImage {
-  // The bit depth decides whether we need pngjs's raw 16-bit output; it sits at IHDR offset 24.
-  const bitDepth = bytes[24];
+export function decodePng(bytes: Uint8Array, label: string, maxPixels: number): Promise<DecodedPixels> | DecodedPixels {
+  // IHDR: bit depth at offset 24 (the header guard has checked that IHDR is there).
+  return bytes[24] === 16 ? decodePng16(bytes, label) : decodeWithSharp(bytes, label, { formatName: 'PNG', maxPixels });
+}
+
+/** A 16-bit PNG through pngjs's raw samples, mapped to 8 bits as Pillow does (see the file comment). */
+function decodePng16(bytes: Uint8Array, label: string): DecodedPixels {
   const colorType = bytes[25];
   let png: ReturnType<typeof PNG.sync.read>;
   try {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    png = PNG.sync.read(buffer, { skipRescale: bitDepth === 16 });
+    png = PNG.sync.read(buffer, { skipRescale: true });
   } catch (e) {
     throw corruptError(label, 'PNG', e);
   }
   const { width, height } = png;
   const trns = colorType === COLOR_TYPE_GREY || colorType === COLOR_TYPE_RGB ? readTrnsColor(bytes) : undefined;
-  if (bitDepth !== 16) {
-    // 8-bit output from pngjs, [height, width, 4]; copy so we never alias pngjs's buffer.
-    const data = new Uint8Array(png.data.buffer, png.data.byteOffset, width * height * 4).slice();
-    if (trns !== undefined) {
-      // Grey samples of 1, 2 or 4 bits scale to 0..255 the way pngjs and Pillow both do.
-      const max = (1 << bitDepth!) - 1;
-      const to8 = (v: number): number => Math.floor((v * 255) / max + 0.5);
-      const rgb = trns.length === 1 ? [to8(trns[0]!), to8(trns[0]!), to8(trns[0]!)] : trns.map(to8);
-      restoreTransparentColor(data, rgb);
-    }
-    return { width, height, data };
-  }
   // NOTE: with skipRescale pngjs returns its Uint16Array of raw samples, [height, width, 4],
   // alpha 65535 where the file has none, despite the Buffer type in @types/pngjs.
   const raw = png.data as unknown as Uint16Array;
@@ -84,7 +74,7 @@ export function decodePng(bytes: Uint8Array, label: string): RgbaImage {
     const g = Math.min(trns[0]!, 255);
     restoreTransparentColor(data, trns.length === 1 ? [g, g, g] : trns.map((v) => v >> 8));
   }
-  return { width, height, data };
+  return { width, height, channels: 4, data };
 }
 
 /** Sets the colour of every fully transparent pixel of `data` ([height, width, 4]) to `rgb`. */

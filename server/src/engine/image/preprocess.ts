@@ -1,7 +1,7 @@
 /**
  * The whole image processor: bytes -> `pixel_values` and `image_grid_thw`, bit-identical to
- * transformers 5.17 `Qwen2VLImageProcessorPil` given the same decoded pixels (PNG, GIF and WebP
- * decode identically to Pillow; JPEG does not, see jpeg.ts). Qwen2.5-VL uses the same processor.
+ * transformers 5.17 `Qwen2VLImageProcessorPil` given the same decoded pixels (every decoder is
+ * bit-identical to Pillow, see decode.ts). Qwen2.5-VL uses the same processor.
  *
  *   decode (decode.ts) -> RGB (rgb.ts, alpha dropped like Pillow's convert("RGB"))
  *   -> smart_resize (smart-resize.ts) -> Pillow BICUBIC unless the size is unchanged (resize.ts)
@@ -45,17 +45,20 @@ export interface PreprocessedImage {
 }
 
 /**
- * Decodes and preprocesses one image for the vision tower.
+ * Decodes and preprocesses one image for the vision tower, on the calling thread (isolate.ts runs it
+ * in a worker with a time budget).
  * @throws ImageError 'empty', 'not-an-image', 'unsupported-format', 'too-large', 'corrupt' (decoding)
  *   or 'aspect-ratio' (smart_resize).
  */
-export function preprocessImage(
+export async function preprocessImage(
   bytes: Uint8Array,
   cfg: PreprocessConfig,
   options: PreprocessOptions = {},
-): PreprocessedImage {
-  const decoded = decodeImage(bytes, { name: options.name, maxPixels: options.maxDecodedPixels });
-  return preprocessRgb(toRgb(decoded, options.alpha), cfg, options);
+): Promise<PreprocessedImage> {
+  const decoded = await decodeImage(bytes, { name: options.name, maxPixels: options.maxDecodedPixels });
+  // An opaque file decodes straight to RGB; only images with alpha go through the RGBA -> RGB step.
+  const rgb: RgbImage = decoded.channels === 3 ? decoded : toRgb(decoded, options.alpha);
+  return preprocessRgb(rgb, cfg, options);
 }
 
 /**

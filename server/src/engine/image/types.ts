@@ -18,6 +18,14 @@ export interface RgbImage {
   readonly data: Uint8Array;
 }
 
+/** A decoded image: RGB when the file has no transparency, else straight-alpha RGBA. `data` is `[height, width, channels]` uint8. */
+export interface DecodedPixels {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 3 | 4;
+  readonly data: Uint8Array;
+}
+
 /** The container formats we decode, named after their usual file extension. */
 export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'webp';
 
@@ -36,3 +44,10 @@ export const FORMAT_LABELS: Readonly<Record<ImageFormat, string>> = {
  * buffer of the largest accepted image is about 716 MB.
  */
 export const DEFAULT_MAX_DECODED_PIXELS = 178_956_970;
+
+/**
+ * Refuse a file whose decode would allocate more than this many bytes of pixels (canvas and every
+ * frame buffer the decoder allocates, summed), checked before anything is allocated. An image at
+ * Pillow's pixel limit needs 716 MB as RGBA; this leaves room for the frame of an animation.
+ */
+export const DEFAULT_MAX_DECODED_BYTES = 1024 * 1024 * 1024;
