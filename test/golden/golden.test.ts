@@ -62,7 +62,7 @@ describe('preprocessing vs Qwen2VLImageProcessorPil', () => {
     it(`gives bit-identical pixel_values for ${m.file} (${m.width}x${m.height} ${m.mode})`, async () => {
       const bytes = readFileSync(join(FIX, 'images', m.file));
       const cfg = loadCheckpoint(join(FIX, 'qwen2vl-tiny')).preprocess;
-      const p = await preprocessImage(bytes, { ...cfg, minPixels: meta.min_pixels, maxPixels: meta.max_pixels }, { alpha: 'drop', name });
+      const p = await preprocessImage(bytes, { ...cfg, minPixels: meta.min_pixels, maxPixels: meta.max_pixels }, { name });
       assert.deepEqual([...p.gridThw], m.grid_thw);
       const digest = createHash('sha256').update(new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength)).digest('hex');
       assert.equal(digest, m.pixel_values_sha256_f32le);
@@ -105,7 +105,7 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
     for (const [cname, c] of Object.entries(cases)) {
       it(`${cname}: same prompt ids, positions, vision embeddings, logits and 12 greedy tokens`, async () => {
         const images = c.images.map((f) => ({ name: f, bytes: readFileSync(join(FIX, 'images', f)) }));
-        const pre = await Promise.all(images.map((im) => preprocessImage(im.bytes, ckpt.preprocess, { alpha: 'drop' })));
+        const pre = await Promise.all(images.map((im) => preprocessImage(im.bytes, ckpt.preprocess)));
         assert.deepEqual(pre.map((p) => [...p.gridThw]), c.image_grid_thw ?? []);
         // Prompt ids and M-RoPE positions.
         const tok = gen.tokenizer;
@@ -136,8 +136,9 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
         const stepDiffs: number[] = [];
         const produced: number[] = [];
         const sameSoFar = (step: number) => produced.slice(0, step).every((t, i) => t === c.greedy_tokens[i]);
+        // No `alpha`: the defaults (preprocessImage's and the Generator's) must be what transformers does.
         const res = await gen.ask({
-          images, question: c.question, maxTokens: c.greedy_tokens.length, ignoreEos: true, alpha: 'drop',
+          images, question: c.question, maxTokens: c.greedy_tokens.length, ignoreEos: true,
           onToken: (id) => produced.push(id),
           onLogits: (step, logits) => {
             if (step === 0) m.logits_last = maxAbsDiff(logits, tensor(`${cname}.logits_last`));
@@ -176,7 +177,7 @@ describe('built-in model demo vs transformers', () => {
     try {
       const res = await new Generator(model).ask({
         images: [{ name: 'diagram.png', bytes: readFileSync(join(root, demo.image)) }], question: demo.question,
-        maxTokens: demo.greedy_tokens.length, ignoreEos: true, alpha: 'drop',
+        maxTokens: demo.greedy_tokens.length, ignoreEos: true,
       });
       assert.deepEqual(res.promptTokenIds, demo.input_ids);
       if (precision === 'fp32') assert.deepEqual(res.tokenIds, demo.greedy_tokens);

@@ -41,7 +41,10 @@ export interface AskRequest {
   readonly onToken?: (id: number) => void;
   /** Receives the logits [vocab] each token is sampled from (fidelity and golden checks). */
   readonly onLogits?: (step: number, logits: Float32Array) => void;
-  /** Transparency handling; 'white' (default) composites over white like qwen_vl_utils. */
+  /**
+   * Transparency handling: 'drop' (default) ignores alpha exactly as transformers' processor does
+   * (Pillow `convert("RGB")`), so answers match Hugging Face; 'white' composites over white like qwen_vl_utils.
+   */
   readonly alpha?: 'white' | 'drop';
   /** How cached KV is reused (default vlcache when the generator has a cache, else full). */
   readonly mode?: Mode;
@@ -107,13 +110,14 @@ export class Generator {
     const t0 = performance.now();
     const mode = req.mode ?? (this.reuse ? 'vlcache' : 'full');
     const stats = newStats(mode);
-    const alpha = req.alpha ?? 'white';
+    const alpha = req.alpha ?? 'drop';
     const preprocessId = JSON.stringify({ ...ckpt.preprocess, maxPixels: req.maxPixels ?? null, alpha });
 
     // 1-2. Per image: preprocess and encode, or take the encoder output from the cache.
-    // NOTE: transparency is composited over white, as Qwen's own preprocessing (qwen_vl_utils
-    // `to_rgb`) does; transformers' plain processor drops alpha instead, which turns transparent
-    // screenshots black. Both are bit-exact with Pillow (test/unit/image, test/golden).
+    // Transparency is dropped by default, as transformers' processor does (Pillow convert("RGB"):
+    // a transparent pixel shows the colour stored under it); compositing over white (qwen_vl_utils
+    // `to_rgb`) changed RGBA screenshots' and tRNS palette PNGs' logits by ~2% (issue 13). Both are
+    // bit-exact with Pillow (test/unit/image, test/golden).
     let preprocessMs = 0, visionMs = 0;
     const encoded: EncodedImage[] = [];
     const keys: string[] = [];
