@@ -18,6 +18,8 @@ export interface RandomCheckpointOptions {
   bf16Values?: boolean;
   /** Decoder layers (2). */
   layers?: number;
+  /** Tensors whose first value is NaN (tests of the engine's non-finite checks). */
+  nanIn?: readonly string[];
 }
 
 /** Tiny dims: text hidden 32 (4 heads of 8, 2 kv heads), 2 layers (or `layers`); vision width 16, depth 2. */
@@ -36,6 +38,7 @@ export function writeRandomCheckpoint(dir: string, o: RandomCheckpointOptions): 
     const n = shape.reduce((a, b) => a * b, 1);
     let v: Float32Array = Float32Array.from({ length: n }, () => base + scale * rand());
     if (o.bf16Values) v = decodeToF32(encodeFromF32(v, 'BF16'), 'BF16');
+    if (o.nanIn?.includes(name)) v[0] = NaN;
     tensors.push({ name, dtype, shape, data: encodeFromF32(v, dtype) });
   };
   const H = 32, L = o.layers ?? 2, heads = 4, kv = 2, hd = 8, I = 64, V = 300;

@@ -6,11 +6,13 @@
  * A model loaded `layered` runs the layered step graph instead, which `stepLayered`
  * drives with per-layer rows and `step` with the same rows at every layer.
  */
+import { buildArenaFillGraph, buildDecodeArenaGraph } from '../../../kernels/graphs/decode-arena';
 import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
 import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
 import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
+import { assertFinite } from './finite';
 import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, zeros } from './ort';
 import type { Past, StepInput, StepOutput } from './step-io';
 import { VisionInputs } from './vision-inputs';
@@ -35,8 +37,17 @@ export interface LoadOptions {
    * small GPU dispatches; the uniform graph stays the default.
    */
   readonly layered?: boolean;
+  /**
+   * Decode through a KV arena (engine/kv-arena.ts: capacity-sized, updated in place, one
+   * fixed-shape graph per token) instead of the step graph. Off by default until it is
+   * measured on a GPU; `capacity` is the initial row count (the arena doubles when full).
+   */
+  readonly kvArena?: { readonly capacity?: number };
   readonly log?: (message: string) => void;
 }
+
+/** The arena's graphs: the decode step and the prefill-to-arena key rotation (kernels/graphs/decode-arena.ts). */
+export type ArenaGraph = 'decode-arena' | 'arena-fill';
 
 /** Decoder layers the probe graph computes: CacheBlend's check layer is layer 1. */
 export const PROBE_LAYERS = 2;
@@ -44,6 +55,10 @@ export const PROBE_LAYERS = 2;
 export class VlModel {
   /** The probe session, created on first use (most requests never need it). */
   private probeSession?: Promise<Session>;
+  /** The KV arena's sessions, created on first use. */
+  private arenaSessions = new Map<ArenaGraph, Promise<Session>>();
+  /** Set by `load` from LoadOptions.kvArena: decode through a KV arena. */
+  kvArena?: { readonly capacity?: number };
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -84,7 +99,9 @@ export class VlModel {
       try {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
-        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
+        const model = new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
+        model.kvArena = opts.kvArena;
+        return model;
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
         reasons.push(`${device}: ${e.message.replace(/^the \S+ device is not available here: /, '')}`);
@@ -93,7 +110,10 @@ export class VlModel {
     throw new Error('no device could run the model'); // unreachable: cpu is always last
   }
 
-  /** Runs the vision encoder on one preprocessed image: [nTokens, hidden] float32. */
+  /**
+   * Runs the vision encoder on one preprocessed image: [nTokens, hidden] float32.
+   * @throws NonFiniteError (finite.ts) when an embedding is NaN or infinite.
+   */
   async encodeImage(inputs: VisionInputs): Promise<Float32Array> {
     const feeds: Record<string, Tensor> = {
       pixel_values: f32(inputs.pixelValues, [inputs.nPatches, inputs.patchDim]),
@@ -106,10 +126,15 @@ export class VlModel {
       feeds.win_scatter = i32(w.scatter, [w.scatter.length]);
     }
     const out = await this.vision.run(feeds);
-    return out.image_embeds.data as Float32Array;
+    const embeds = out.image_embeds.data as Float32Array;
+    assertFinite(embeds, 'vision encoder', `image embeddings [${out.image_embeds.dims.join(', ')}]`);
+    return embeds;
   }
 
-  /** One language-model run: computes `input.rows`, attends to them and to `input.past`. */
+  /**
+   * One language-model run: computes `input.rows`, attends to them and to `input.past`.
+   * @throws NonFiniteError (finite.ts) when a returned logit is NaN or infinite.
+   */
   async step(input: StepInput): Promise<StepOutput> {
     const numLayers = this.checkpoint.config.text.numLayers;
     const past = input.past ?? this.dummyPast();
@@ -122,7 +147,7 @@ export class VlModel {
       feeds.logit_rows = i32(input.logitRows);
     }
     const out = await this.llm.run(feeds);
-    return { logits: out.logits.data as Float32Array, present: presentOf(out, past, input, numLayers) };
+    return { logits: checkedLogits(out), present: presentOf(out, past, input, numLayers) };
   }
 
   /**
@@ -146,7 +171,7 @@ export class VlModel {
       keys: keys.map((_, l) => out[`present_key.${l}`]),
       values: values.map((_, l) => out[`present_value.${l}`]),
     };
-    return { logits: out.logits.data as Float32Array, present };
+    return { logits: checkedLogits(out), present };
   }
 
   /** Feeds of the layered graph: embeddings of `input`, the index inputs of `run`, per-layer given K/V. */
@@ -180,6 +205,25 @@ export class VlModel {
     const past = input.past ?? this.dummyPast();
     const out = await session.run(this.feeds(input, past, layers));
     return presentOf(out, past, input, layers);
+  }
+
+  /**
+   * One run of a KV-arena graph (engine/kv-arena.ts drives it): `fetches` are outputs
+   * written in place (the arena itself). The graph is built and its session opened on
+   * first use, with the step graph's dtype and attention options.
+   */
+  async runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    let session = this.arenaSessions.get(graph);
+    if (!session) {
+      const build = graph === 'decode-arena' ? buildDecodeArenaGraph : buildArenaFillGraph;
+      const path = this.folder.write(`${graph}-${this.kvDtype}`, build(this.checkpoint.config.text, this.folder.lookup, this.stepBuild));
+      const created = Session.create(path, this.device);
+      this.arenaSessions.set(graph, created);
+      // A failed creation is not cached: the next call tries again.
+      created.catch(() => { this.arenaSessions.delete(graph); });
+      session = created;
+    }
+    return (await session).run(feeds, fetches);
   }
 
   /** Feeds shared by the step and probe graphs (all but `logit_rows`), past K/V of layers [0, layers). */
@@ -244,7 +288,17 @@ export class VlModel {
     const probe = await this.probeSession?.catch(() => undefined);
     this.probeSession = undefined;
     await probe?.dispose();
+    const arena = [...this.arenaSessions.values()];
+    this.arenaSessions.clear();
+    for (const s of arena) await (await s.catch(() => undefined))?.dispose();
   }
+}
+
+/** The logits of an LM run, [logitRows, vocab]. @throws NonFiniteError on a NaN or infinity. */
+function checkedLogits(out: Record<string, Tensor>): Float32Array {
+  const logits = out.logits.data as Float32Array;
+  assertFinite(logits, 'language model', `logits [${out.logits.dims.join(', ')}]`);
+  return logits;
 }
 
 /** The present K/V of layers [0, layers) of a run as a Past: given rows, then computed rows. */
