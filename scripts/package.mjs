@@ -1,8 +1,8 @@
 // Builds the installable extension: vlcache-<version>-<platform>.vsix with the bundled
 // extension and daemon, the built-in model, the webview assets, and the native
 // runtime pieces that stay outside the bundle (onnxruntime-node with only this
-// platform's binaries, onnxruntime-common, @jsquash/webp) under dist/node_modules,
-// where `require` from dist/cli.js finds them.
+// platform's binaries, onnxruntime-common, sharp with the target's @img/sharp-* binaries)
+// under dist/node_modules, where `require` from dist/cli.js and dist/image-worker.js finds them.
 //
 //   node scripts/package.mjs [--target linux-x64] [--out FILE]   (npm run package)
 //
@@ -43,7 +43,7 @@ function copyModule(name, filter = () => true) {
 run(process.execPath, ['esbuild.mjs'], root);
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(join(stage, 'dist'), { recursive: true });
-for (const f of ['dist/cli.js', 'dist/extension.js', 'README.md', 'LICENSE']) cpSync(join(root, f), join(stage, f));
+for (const f of ['dist/cli.js', 'dist/image-worker.js', 'dist/extension.js', 'README.md', 'LICENSE']) cpSync(join(root, f), join(stage, f));
 cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true });
 
 // onnxruntime-node: its JS, and the binaries of the target platform only (45 MB of 200 MB for linux-x64).
@@ -57,8 +57,19 @@ copyModule('onnxruntime-common');
 // koffi (the FFI of engine/ort-capi.ts: loads ONNX Runtime beside an installed CUDA provider) and its prebuilt binary.
 copyModule('koffi', (rel) => !rel.startsWith('doc') && !rel.startsWith('vendor') && !rel.endsWith('.md'));
 if (existsSync(join(root, 'node_modules', '@koromix', `koffi-${platform}-${arch}`))) copyModule(`@koromix/koffi-${platform}-${arch}`);
-copyModule('@jsquash/webp');
-copyModule('wasm-feature-detect');
+// sharp (image decoding): its JS and dependencies, and the target's native binding and libvips, which
+// npm installs only for the platform it runs on. For another target, first run for example
+// `npm install --no-save --os=win32 --cpu=x64 sharp@<the locked version>`.
+for (const m of ['sharp', '@img/colour', 'detect-libc', 'semver']) copyModule(m);
+const sharpOs = platform === 'alpine' ? 'linuxmusl' : platform; // VS Code's alpine-x64 is sharp's linuxmusl-x64
+for (const m of [`@img/sharp-${sharpOs}-${arch}`, `@img/sharp-libvips-${sharpOs}-${arch}`]) {
+  if (!existsSync(join(root, 'node_modules', m))) {
+    if (m.includes('libvips') && platform === 'win32') continue; // Windows packages bundle libvips in the binding's package.
+    throw new Error(`node_modules/${m} is missing: sharp's binaries for ${target} are not installed ` +
+      `(npm install --no-save --os=${platform === 'alpine' ? 'linux --libc=musl' : platform} --cpu=${arch} sharp@${pkg.dependencies.sharp})`);
+  }
+  copyModule(m);
+}
 
 // The manifest without what only development needs.
 const manifest = { ...pkg };
