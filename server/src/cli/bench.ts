@@ -9,7 +9,9 @@
  *   vlcache  T after W with VLCache reuse at --ratio
  *   vlcache_device (GPU only) the same once the image's KV is already in the device tier
  *   disk     T in a NEW process whose cache holds only what W wrote to disk
- * Prints a table, or with --json one object {runs: {...}, speedup: {...}}. With
+ * First, image preprocessing time per image size (bench-preprocess.ts; no model needed): with
+ * --preprocess only that section runs (no GPU, no model load).
+ * Prints tables, or with --json one object {preprocess: [...], runs: {...}, speedup: {...}}. With
  * --compare FILE (test/bench/hf_ttft.py output) transformers' figures go beside.
  * Never fails on speed.
  */
@@ -19,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../engine/checkpoint';
+import { benchPreprocess, preprocessTable } from './bench-preprocess';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
 import { AskRequest, AskResult, Generator, ImageInput } from '../planner/generate';
@@ -54,7 +57,7 @@ export async function runBench(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, image: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
       attention: { type: 'string' }, runs: { type: 'string' }, ratio: { type: 'string' }, 'max-tokens': { type: 'string' },
-      compare: { type: 'string' }, json: { type: 'boolean' },
+      compare: { type: 'string' }, json: { type: 'boolean' }, preprocess: { type: 'boolean' },
       // Internal: the restarted process of the disk run.
       'disk-child': { type: 'string' },
     },
@@ -65,6 +68,12 @@ export async function runBench(argv: string[]): Promise<number> {
   const ratio = Number(values.ratio ?? 0.05);
   const maxTokens = Number(values['max-tokens'] ?? 8);
   const log = (m: string) => { if (!values.json || values['disk-child']) console.error(m); };
+  const preprocess = values['disk-child'] ? [] : await benchPreprocess(runs);
+  if (!values['disk-child'] && !values.json) console.log(`Image preprocessing, Qwen2-VL defaults, medians of ${runs}:\n${preprocessTable(preprocess)}\n`);
+  if (values.preprocess) {
+    if (values.json) console.log(JSON.stringify({ preprocess }, null, 1));
+    return 0;
+  }
 
   const t0 = performance.now();
   const ckpt = loadCheckpoint(modelDir);
@@ -135,7 +144,7 @@ export async function runBench(argv: string[]): Promise<number> {
 
     const hf = readCompare(values.compare, log);
     const report = {
-      model: modelDir, image: imagePath, device: model.device, kv_dtype: model.kvDtype, ratio, load_ms: loadMs, runs_per_figure: runs,
+      preprocess, model: modelDir, image: imagePath, device: model.device, kv_dtype: model.kvDtype, ratio, load_ms: loadMs, runs_per_figure: runs,
       runs: { full, prefix, vlcache, ...(vlcacheDevice ? { vlcache_device: vlcacheDevice } : {}), ...(disk ? { disk } : {}) },
       speedup: { prefix: full.ttft_ms / prefix.ttft_ms, vlcache: full.ttft_ms / vlcache.ttft_ms,
         ...(vlcacheDevice ? { vlcache_device: full.ttft_ms / vlcacheDevice.ttft_ms } : {}), ...(disk ? { disk: full.ttft_ms / disk.ttft_ms } : {}) },

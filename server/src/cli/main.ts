@@ -18,7 +18,7 @@ const USAGE = `usage:
   vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
               [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--json]
               [--mode full|prefix|naive|epic|vlcache|cacheblend] [--ratio R] [--epic-k K] [--cache-dir DIR] [--no-cache] "QUESTION"
-  vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json]
+  vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json] [--preprocess]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--no-schedule] [--json]
   vlcache eval --task synthetic [--eval-dir DIR] [--limit N] [--max-tokens N] [--no-schedule] [--json]

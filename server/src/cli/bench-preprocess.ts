@@ -1,0 +1,134 @@
+/**
+ * `vlcache bench --preprocess`: image preprocessing time per image size, with no model and no GPU.
+ * The images are made here (deterministic) and encoded with sharp:
+ *   1344x1344 PNG  photo-like RGB (a 1344² image needs no resize with the default pixel budget)
+ *   1344x1344 JPEG the same photo, quality 90, 4:2:0
+ *   3840x2160 PNG  a screenshot: flat panels and text-like strokes, RGBA with opaque alpha (as
+ *                  screenshot tools save it); smart_resize makes it 3836x2156
+ * Stages, each the median of `runs` after one warm-up, on this thread: decode (sharp/pngjs/omggif),
+ * rgb (RGBA -> RGB, only for files with alpha), resize (Pillow-exact bicubic), patchify (rescale,
+ * normalise, patch order); then `worker`: the whole preprocessing in the image worker pool, as an
+ * ask runs it (includes copying the bytes in and moving pixel_values out).
+ */
+import type { PreprocessConfig } from '../engine/config';
+import { decodeImage } from '../engine/image/decode';
+import { imageWorkers } from '../engine/image/isolate';
+import { toPixelValues } from '../engine/image/patches';
+import { resizeBicubic } from '../engine/image/resize';
+import { toRgb } from '../engine/image/rgb';
+import { planSmartResize } from '../engine/image/smart-resize';
+import type { RgbImage } from '../engine/image/types';
+
+/** Qwen2-VL / Qwen2.5-VL preprocessor_config.json defaults (what the released checkpoints ship). */
+export const QWEN2VL_PREPROCESS: PreprocessConfig = {
+  minPixels: 56 * 56, maxPixels: 28 * 28 * 16384, patchSize: 14, temporalPatchSize: 2, mergeSize: 2,
+  imageMean: [0.48145466, 0.4578275, 0.40821073], imageStd: [0.26862954, 0.26130258, 0.27577711], rescaleFactor: 1 / 255,
+};
+
+export interface PreprocessRow {
+  image: string;
+  resized: string;
+  decode_ms: number;
+  rgb_ms: number;
+  resize_ms: number;
+  patchify_ms: number;
+  total_ms: number;
+  worker_ms: number;
+}
+
+interface BenchImage { name: string; bytes: Uint8Array }
+
+/** Times preprocessing of the three images; `runs` measurements each after a warm-up. */
+export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN2VL_PREPROCESS): Promise<PreprocessRow[]> {
+  const rows: PreprocessRow[] = [];
+  for (const img of await benchImages()) {
+    const samples: Omit<PreprocessRow, 'image' | 'resized'>[] = [];
+    let resized = '';
+    for (let i = 0; i <= runs; i++) {
+      const t0 = performance.now();
+      const decoded = await decodeImage(img.bytes, { name: img.name });
+      const t1 = performance.now();
+      const rgb: RgbImage = decoded.channels === 3 ? decoded : toRgb(decoded, 'white');
+      const t2 = performance.now();
+      const plan = planSmartResize(rgb.height, rgb.width, cfg.patchSize * cfg.mergeSize, cfg.minPixels, cfg.maxPixels);
+      const small = resizeBicubic(rgb, plan.width, plan.height);
+      const t3 = performance.now();
+      toPixelValues(small, cfg, cfg);
+      const t4 = performance.now();
+      await imageWorkers().preprocess(img.bytes, cfg, { name: img.name, alpha: 'white' });
+      const t5 = performance.now();
+      resized = `${plan.width}x${plan.height}`;
+      if (i > 0) {
+        samples.push({ decode_ms: t1 - t0, rgb_ms: t2 - t1, resize_ms: t3 - t2, patchify_ms: t4 - t3, total_ms: t4 - t0, worker_ms: t5 - t4 });
+      }
+    }
+    const med = (k: keyof (typeof samples)[number]) => {
+      const v = samples.map((s) => s[k]).sort((a, b) => a - b);
+      return Math.round(v[(v.length - 1) >> 1] * 10) / 10;
+    };
+    rows.push({ image: img.name, resized, decode_ms: med('decode_ms'), rgb_ms: med('rgb_ms'), resize_ms: med('resize_ms'),
+      patchify_ms: med('patchify_ms'), total_ms: med('total_ms'), worker_ms: med('worker_ms') });
+  }
+  return rows;
+}
+
+/** The rows as a Markdown table. */
+export function preprocessTable(rows: readonly PreprocessRow[]): string {
+  const lines = ['| image | resized to | decode ms | rgb ms | resize ms | patchify ms | total ms | in worker ms |', '|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    lines.push(`| ${r.image} | ${r.resized} | ${r.decode_ms} | ${r.rgb_ms} | ${r.resize_ms} | ${r.patchify_ms} | ${r.total_ms} | ${r.worker_ms} |`);
+  }
+  return lines.join('\n');
+}
+
+async function benchImages(): Promise<BenchImage[]> {
+  const sharp = require('sharp') as typeof import('sharp');
+  const photo = photoPixels(1344, 1344);
+  const raw = (data: Uint8Array, width: number, height: number, channels: 3 | 4) => sharp(data, { raw: { width, height, channels } });
+  const shot = screenshotPixels(3840, 2160);
+  return [
+    { name: 'photo 1344x1344 PNG', bytes: new Uint8Array(await raw(photo, 1344, 1344, 3).png().toBuffer()) },
+    { name: 'photo 1344x1344 JPEG', bytes: new Uint8Array(await raw(photo, 1344, 1344, 3).jpeg({ quality: 90 }).toBuffer()) },
+    { name: 'screenshot 3840x2160 RGBA PNG', bytes: new Uint8Array(await raw(shot, 3840, 2160, 4).png().toBuffer()) },
+  ];
+}
+
+/** Smooth colour waves with a little deterministic noise, [h, w, 3]. */
+function photoPixels(w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h * 3);
+  let seed = 12345;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const n = ((seed >>> 16) % 17) - 8;
+      const p = (y * w + x) * 3;
+      out[p] = clamp(128 + 100 * Math.sin(x / 37) * Math.cos(y / 53) + n);
+      out[p + 1] = clamp(128 + 90 * Math.sin((x + y) / 71) + n);
+      out[p + 2] = clamp(128 + 80 * Math.cos(x / 29 - y / 41) + n);
+    }
+  }
+  return out;
+}
+
+/** A light window with a dark side bar, panels and rows of text-like strokes, opaque RGBA [h, w, 4]. */
+function screenshotPixels(w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const p = (y * w + x) * 4;
+      let c: [number, number, number] = [245, 246, 248];
+      if (x < 300) c = [40, 44, 52];
+      else if (y < 60) c = [225, 228, 232];
+      else if (x > 620 && x < 3380 && y > 320 && y < 1780) c = [255, 255, 255];
+      const row = Math.floor(y / 28), inText = y % 28 > 8 && y % 28 < 20;
+      if (inText && x > 340 && x < 340 + ((row * 7919) % 2400) && ((x * 13 + row * 7) % 11) < 6) c = [30, 30, 30];
+      out.set(c, p);
+      out[p + 3] = 255;
+    }
+  }
+  return out;
+}
+
+function clamp(v: number): number {
+  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+}
