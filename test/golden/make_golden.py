@@ -4,7 +4,8 @@
 Makes, deterministically:
   * a small byte-level BPE tokenizer built like Qwen2's tokenizer.json (NFC, Qwen2 split regex,
     ByteLevel, Qwen's special tokens) plus tokenizer_config.json with the Qwen2-VL-Instruct chat template;
-  * test images (PNG) and their exact preprocessing (Qwen2VLImageProcessorPil);
+  * test images and their exact preprocessing (Qwen2VLImageProcessorPil): the base PNGs here, plus (golden_images.py)
+    several-shape prompts and every PNG colour type / bit depth, JPEG kind, GIF and WebP variant;
   * tiny random-init checkpoints: qwen2vl-tiny (tied, one file), qwen25vl-tiny (untied, sharded), and the
     built-in demo model (media/model);
   * float32 reference outputs of transformers (eager attention, CPU) on the bf16-rounded weights:
@@ -27,6 +28,9 @@ import unicodedata
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from golden_images import make_format_images, make_shape_images  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------------
 # Constants
@@ -649,6 +653,10 @@ def smart_resize_py(height, width, factor=28, min_pixels=MIN_PIXELS, max_pixels=
     return h_bar, w_bar
 
 
+# Images whose resized uint8 pixels are stored in preprocessed.safetensors (the others are checked by checksum only).
+BASE_IMAGES = ("square", "wide", "big", "rgba", "windows", "small", "half")
+
+
 def preprocessing_fixtures(proc, image_paths, img_dir):
     """Checks our exact recipe against the processor and stores resized uint8 images (+ small pixel_values)."""
     from safetensors.numpy import save_file
@@ -676,13 +684,15 @@ def preprocessing_fixtures(proc, image_paths, img_dir):
             "pixel_values_min": float(pv.min()), "pixel_values_max": float(pv.max()),
             "pixel_values_sha256_f32le": hashlib.sha256(pv.astype("<f4").tobytes()).hexdigest(),
         }
+        assert exact, f"{name}: the recipe (convert('RGB'), BICUBIC, rescale, normalise) is not the processor's"
         if pil.mode == "RGBA":
             cw, _, _ = pixel_values_from_u8(composite_white_u8(pil, h, w))
             entry["alpha_handling"] = (
                 "drop_alpha" if exact else ("composite_white" if np.array_equal(cw, pv) else "unknown"))
             entry["composite_white_max_abs_diff_vs_processor"] = float(np.abs(cw - pv).max())
         log(f"[pre] {name}: {pil.width}x{pil.height} {pil.mode} -> {w}x{h} grid {thw} exact={exact} ({maxdiff})")
-        tensors[f"{name}.resized_rgb"] = u8
+        if name in BASE_IMAGES:
+            tensors[f"{name}.resized_rgb"] = u8
         if name == "square":
             tensors[f"{name}.pixel_values"] = pv
         meta[name] = entry
@@ -1085,7 +1095,18 @@ def main():
     fix = os.path.join(args.out, "test", "golden", "fixtures")
     img_dir = os.path.join(fix, "images")
     media_model = os.path.join(args.out, "media", "model")
-    for d in (fix, media_model):
+    # --skip-builtin keeps the built-in model (trained: test/reference/train.py), its demo diagram and its golden
+    # (builtin-demo.json, and its seed and size in the manifest) exactly as they are.
+    kept_demo, kept_manifest = None, None
+    if args.skip_builtin:
+        demo_path = os.path.join(fix, "builtin-demo.json")
+        if os.path.exists(demo_path):
+            with open(demo_path, "rb") as f:
+                kept_demo = f.read()
+        if os.path.exists(os.path.join(fix, "manifest.json")):
+            with open(os.path.join(fix, "manifest.json")) as f:
+                kept_manifest = json.load(f)
+    for d in (fix,) if args.skip_builtin else (fix, media_model):
         if os.path.isdir(d):
             shutil.rmtree(d)
     os.makedirs(img_dir, exist_ok=True)
@@ -1120,7 +1141,13 @@ def main():
 
     # 2. images
     image_paths = make_images(img_dir)
-    make_diagram(os.path.join(args.out, "media", "samples", "diagram.png"))
+    image_paths.update(make_shape_images(img_dir))
+    image_paths.update(make_format_images(img_dir))
+    if not args.skip_builtin:
+        make_diagram(os.path.join(args.out, "media", "samples", "diagram.png"))
+    elif kept_demo is not None:
+        with open(os.path.join(fix, "builtin-demo.json"), "wb") as f:
+            f.write(kept_demo)
 
     # 3. checkpoints (the tiny ones are (re)made in step 4b, where their seed is chosen)
     model_dirs = {"qwen2vl-tiny": os.path.join(fix, "qwen2vl-tiny"), "qwen25vl-tiny": os.path.join(fix, "qwen25vl-tiny")}
@@ -1173,6 +1200,20 @@ def main():
         {"name": "rgba", "images": ["rgba"], "question": "Is there any transparent area?"},
         {"name": "text_only", "images": [],
          "question": "Write add(a, b) in TypeScript: it returns a + b.\nThen say cafe\u0301 in 2 words!"},
+        # Issue 13: several images of different shapes in one prompt (screen: 640x480 RGBA downscaled to the pixel
+        # cap; tiny: 30x20, below min_pixels), a downscaled screenshot alone, a palette PNG with tRNS alone, and every
+        # file format variant (golden_images.py), grouped by container so that each is in one prompt.
+        {"name": "shapes2", "images": ["tall", "wide"], "question": "Compare the two images."},
+        {"name": "shapes3", "images": ["wide", "screen", "tall"], "question": "What changes from one image to the next?"},
+        {"name": "shapes5", "images": ["square", "tall", "tiny", "screen", "wide"], "question": "Which image is the largest?"},
+        {"name": "screen", "images": ["screen"], "question": "What does this screenshot show?"},
+        {"name": "palette_trns", "images": ["png_palette8_trns"], "question": "Describe the colors."},
+        {"name": "png_modes", "images": [n for n in image_paths if n.startswith("png_")],
+         "question": "Are these the same picture?"},
+        {"name": "jpeg_kinds", "images": [n for n in image_paths if n.startswith("jpeg_")],
+         "question": "Are these the same photo?"},
+        {"name": "gif_webp", "images": [n for n in image_paths if n.startswith(("gif_", "webp_"))],
+         "question": "Describe each image."},
     ]
     refs = {
         "qwen2vl-tiny": ("qwen2_vl", base_cases, {"square", "two_images", "big", "text_only"}),
@@ -1252,6 +1293,10 @@ def main():
         demo.update({"versions": versions, "command": cmd, "seed": seeds["builtin"], "n_params": n_params["builtin"]})
         write_json(os.path.join(fix, "builtin-demo.json"), demo)
 
+    if args.skip_builtin and kept_manifest is not None:
+        for k in ("n_params", "seeds"):
+            if "builtin" in kept_manifest.get(k, {}):
+                (n_params if k == "n_params" else seeds)["builtin"] = kept_manifest[k]["builtin"]
     sizes = {
         "fixtures_total": dir_size(fix), "images": dir_size(img_dir),
         "qwen2vl-tiny": dir_size(model_dirs["qwen2vl-tiny"]), "qwen25vl-tiny": dir_size(model_dirs["qwen25vl-tiny"]),
