@@ -35,9 +35,11 @@ class Fields {
     return v as T;
   }
 
-  /** A positive integer (sizes, counts). */
+  /** A positive integer (sizes, counts), at most `INT_BOUNDS[key]`. */
   int(key: string, v: unknown, fallback?: number): number {
-    return this.take(key, v, fallback, (x) => Number.isSafeInteger(x) && (x as number) > 0, 'a positive integer');
+    const max = INT_BOUNDS[key] ?? 2 ** 31 - 1;
+    return this.take(key, v, fallback, (x) => Number.isSafeInteger(x) && (x as number) > 0 && (x as number) <= max,
+      `a positive integer of at most ${max}`);
   }
   /** A non-negative integer (token ids, indexes). */
   id(key: string, v: unknown, fallback?: number): number {
@@ -58,6 +60,21 @@ class Fields {
     return this.take(key, v, fallback, (x) => typeof x === 'boolean', 'true or false');
   }
 }
+
+/**
+ * Upper bounds on sizes and counts, checked before anything is allocated from them: a
+ * config.json saying num_hidden_layers 1e9 used to spend 43 s and 2.7 GB building maps of
+ * weight names before failing. Each bound is 8-100x the largest Qwen2/2.5-VL (72B: 80 layers,
+ * hidden 8192, vocab 152064, 128k positions, a 32-block 1280-wide vision tower).
+ */
+const INT_BOUNDS: Readonly<Record<string, number>> = {
+  'text.numLayers': 1024, 'text.hiddenSize': 65536, 'text.numHeads': 1024, 'text.numKvHeads': 1024, 'text.headDim': 4096,
+  'text.intermediateSize': 1 << 20, 'text.vocabSize': 1 << 23, 'text.maxPositionEmbeddings': 1 << 24,
+  'vision.depth': 1024, 'vision.embedDim': 65536, 'vision.numHeads': 1024, 'vision.outHidden': 65536, 'vision.mlpDim': 1 << 20,
+  'vision.patchSize': 1024, 'vision.temporalPatchSize': 64, 'vision.spatialMergeSize': 64, 'vision.inChannels': 16,
+  'vision.windowSize': 1 << 16,
+  minPixels: 1 << 30, maxPixels: 1 << 30, patchSize: 1024, temporalPatchSize: 64, mergeSize: 64,
+};
 
 // ---------------------------------------------------------------------------------------
 // config.json
@@ -231,6 +248,14 @@ export function parsePreprocessConfig(raw: unknown, source = 'preprocessor_confi
     const r = (ok ? v : fallback) as number[];
     return [r[0], r[1], r[2]];
   };
+  // Pixels are divided by the std: 0 would give Infinity/NaN inputs and a garbage answer.
+  const positive = (std: [number, number, number]): [number, number, number] => {
+    if (std.some((x) => !(x > 0))) {
+      throw new CheckpointError('InvalidConfig', `${source}: image_std must be 3 positive numbers, but it is ${JSON.stringify(std)}. ` +
+        'Fix the file or re-download the model.', source);
+    }
+    return std;
+  };
   const minPixels = f.int('minPixels', p.min_pixels ?? size.shortest_edge ?? size.min_pixels, 56 * 56);
   const maxPixels = f.int('maxPixels', p.max_pixels ?? size.longest_edge ?? size.max_pixels, 14 * 14 * 4 * 16384);
   if (minPixels > maxPixels) {
@@ -243,7 +268,7 @@ export function parsePreprocessConfig(raw: unknown, source = 'preprocessor_confi
     temporalPatchSize: f.int('temporalPatchSize', p.temporal_patch_size, 2),
     mergeSize: f.int('mergeSize', p.merge_size, 2),
     imageMean: triple('image_mean', p.image_mean, [0.48145466, 0.4578275, 0.40821073]),
-    imageStd: triple('image_std', p.image_std, [0.26862954, 0.26130258, 0.27577711]),
+    imageStd: positive(triple('image_std', p.image_std, [0.26862954, 0.26130258, 0.27577711])),
     rescaleFactor: f.num('rescaleFactor', p.rescale_factor, 1 / 255),
   };
 }

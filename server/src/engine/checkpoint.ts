@@ -18,6 +18,7 @@ export { SUPPORTED_MODEL_TYPES, asObject, parseModelConfig, parsePreprocessConfi
 export type { Json } from './checkpoint-config';
 export { expectedWeightShapes, normaliseWeightName } from './checkpoint-weights';
 import { CheckpointError, REDOWNLOAD_HINT } from './errors';
+import { readRegularFile, readRegularText } from './regular-file';
 import { readSafetensorsHeader, tensorEdgeSamples, type SafetensorsHeader, type TensorEntry } from './safetensors';
 
 // ---------------------------------------------------------------------------------------
@@ -64,10 +65,38 @@ export interface Checkpoint {
 
 const HF_HINT = 'Point --model at a folder downloaded with `hf download Qwen/Qwen2-VL-2B-Instruct --local-dir <folder>`.';
 
+/** The largest JSON file of a model folder that is read (Qwen's tokenizer.json is 7 MB). */
+const MAX_JSON_BYTES = 64 << 20;
+
+/** A small file of the model folder: regular files only (a FIFO or device would hang the load). */
+function readModelFile(file: string): Buffer {
+  try {
+    return readRegularFile(file, { maxBytes: MAX_JSON_BYTES });
+  } catch (e) {
+    throw new CheckpointError('InvalidConfig', `Cannot read ${file} (${(e as Error).message}). ${REDOWNLOAD_HINT}`, file);
+  }
+}
+
+function readModelText(file: string): string {
+  return readModelFile(file).toString('utf8');
+}
+
+function parseJsonObject(text: string, file: string): Json {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError('InvalidConfig', `${file} is not valid JSON (${(e as Error).message}). ${REDOWNLOAD_HINT}`, file);
+  }
+  const o = asObject(v);
+  if (!o) throw new CheckpointError('InvalidConfig', `${file} does not contain a JSON object. ${REDOWNLOAD_HINT}`, file);
+  return o;
+}
+
 function readJsonFile(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularText(file, { maxBytes: MAX_JSON_BYTES });
   } catch (e) {
     throw new CheckpointError('InvalidConfig', `Cannot read ${file} (${(e as Error).message}). ${REDOWNLOAD_HINT}`, file);
   }
@@ -143,7 +172,7 @@ function resolveChatTemplate(dir: string, tokenizerConfig: Json): string | undef
   // transformers' AutoProcessor.apply_chat_template uses for multimodal prompts, so it wins
   // over the tokenizer's copy in tokenizer_config.json; in Qwen checkpoints they are equal.
   const jinjaFile = path.join(dir, 'chat_template.jinja');
-  if (fs.existsSync(jinjaFile)) return fs.readFileSync(jinjaFile, 'utf8');
+  if (fs.existsSync(jinjaFile)) return readModelText(jinjaFile);
   const jsonFile = path.join(dir, 'chat_template.json');
   const fromJson = readOptionalJsonObject(jsonFile)?.chat_template;
   if (typeof fromJson === 'string') return fromJson;
@@ -197,8 +226,9 @@ export function loadCheckpoint(dirArg: string): Checkpoint {
   if (!fs.existsSync(configFile)) {
     throw new CheckpointError('NotAModelFolder', `${dir} is not a Hugging Face model folder: config.json is missing. ${HF_HINT}`, dir);
   }
-  const configBytes = fs.readFileSync(configFile);
-  const rawConfig = readJsonObject(configFile);
+  // One read: the bytes that are fingerprinted are the bytes that are parsed.
+  const configBytes = readModelFile(configFile);
+  const rawConfig = parseJsonObject(configBytes.toString('utf8'), configFile);
   const generationRaw = readOptionalJsonObject(path.join(dir, 'generation_config.json'));
   // Parsing first rejects unsupported model types before any weight file is opened.
   const parsed = parseConfig(rawConfig, generationRaw, configFile);
@@ -209,6 +239,12 @@ export function loadCheckpoint(dirArg: string): Checkpoint {
       `${dir} has no tokenizer.json. Download the complete model folder (it ships tokenizer.json): ${REDOWNLOAD_HINT}`, tokenizerFile);
   }
   const tokenizerJson = readJsonObject(tokenizerFile);
+  const tokModel = asObject(tokenizerJson.model);
+  if (!tokModel || typeof tokModel.type !== 'string' || !asObject(tokModel.vocab) && !Array.isArray(tokModel.vocab)) {
+    throw new CheckpointError('InvalidConfig',
+      `${tokenizerFile} has no tokenizer model (a "model" object with a type and a vocab): it is not a Hugging Face tokenizers file. ${REDOWNLOAD_HINT}`,
+      tokenizerFile);
+  }
   const tokenizerConfig = readOptionalJsonObject(path.join(dir, 'tokenizer_config.json')) ?? {};
 
   const warnings: string[] = [...parsed.warnings];
@@ -264,7 +300,7 @@ export function loadCheckpoint(dirArg: string): Checkpoint {
   for (const t of weights.values()) dtypeCounts.set(t.dtype, (dtypeCounts.get(t.dtype) ?? 0) + 1);
   const weightDtype = [...dtypeCounts.entries()].sort((a, b) => b[1] - a[1])[0][0];
 
-  const preprocessBytes = preprocessRaw ? fs.readFileSync(preprocessFile) : new Uint8Array(0);
+  const preprocessBytes = preprocessRaw ? readModelFile(preprocessFile) : new Uint8Array(0);
   const fingerprint = fingerprintOf([
     ['config.json', configBytes],
     ['preprocessor_config.json', preprocessBytes],

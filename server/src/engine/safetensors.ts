@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { WeightDtype } from './config';
 import { CheckpointError, REDOWNLOAD_HINT } from './errors';
+import { FileRefusedError, openRegularFile } from './regular-file';
 
 export const DTYPE_BYTES: Readonly<Record<WeightDtype, number>> = { BF16: 2, F16: 2, F32: 4 };
 
@@ -75,7 +76,7 @@ function numel(shape: readonly number[]): number {
  */
 export function tensorEdgeSamples(header: SafetensorsHeader, edgeBytes = 4096): Buffer {
   const parts: Buffer[] = [];
-  const fd = fs.openSync(header.file, 'r');
+  const fd = openWeights(header.file).fd;
   try {
     for (const t of header.tensors) {
       if (t.byteLength <= 2 * edgeBytes) {
@@ -89,6 +90,19 @@ export function tensorEdgeSamples(header: SafetensorsHeader, edgeBytes = 4096): 
     fs.closeSync(fd);
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * Opens a weights file for reading; a FIFO, device or folder is refused (reading one would
+ * hang or never end). @throws CheckpointError `CorruptSafetensors`, or Node's ENOENT/EACCES.
+ */
+function openWeights(file: string): { fd: number; size: number } {
+  try {
+    return openRegularFile(file);
+  } catch (e) {
+    if (e instanceof FileRefusedError) throw corrupt(file, e.message);
+    throw e;
+  }
 }
 
 /** Reads exactly `length` bytes at `position`, or throws if the file ends first. */
@@ -109,9 +123,8 @@ function readExactly(fd: number, file: string, position: number, length: number)
  *   `UnsupportedDtype` for tensors that are not BF16, F16 or F32.
  */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
-  const fd = fs.openSync(file, 'r');
+  const { fd, size: fileSize } = openWeights(file);
   try {
-    const fileSize = fs.fstatSync(fd).size;
     if (fileSize < 8) throw corrupt(file, `the file is only ${fileSize} bytes long`);
     const n64 = readExactly(fd, file, 0, 8).readBigUInt64LE(0);
     if (n64 < 2n || n64 > BigInt(MAX_HEADER_BYTES)) throw corrupt(file, `the header length ${n64} is not plausible`);
@@ -184,7 +197,7 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
 
 /** Reads the raw little-endian bytes of one tensor. */
 export function readTensorBytes(entry: TensorEntry): Uint8Array {
-  const fd = fs.openSync(entry.file, 'r');
+  const fd = openWeights(entry.file).fd;
   try {
     return readExactly(fd, entry.file, entry.offset, entry.byteLength);
   } finally {

@@ -11,6 +11,15 @@ export interface SamplingOptions {
   readonly seed?: number;
 }
 
+/** The model computed NaN: its weights (or a preprocessing constant) hold NaN or infinities. */
+export class NonFiniteLogitsError extends Error {
+  override readonly name = 'NonFiniteLogitsError';
+  constructor(readonly tokenIndex: number) {
+    super(`The model computed NaN (logit ${tokenIndex}): its weights or configuration contain NaN or infinite values. ` +
+      'Re-download the model or check its files.');
+  }
+}
+
 export class Sampler {
   private state: number;
 
@@ -18,8 +27,13 @@ export class Sampler {
     this.state = (opts.seed ?? 0x5eed) >>> 0;
   }
 
-  /** Picks a token from `logits` [vocab]. */
+  /**
+   * Picks a token from `logits` [vocab].
+   * @throws NonFiniteLogitsError when a logit is NaN: a NaN is an error, never an answer
+   *   (argmax over NaN picks token 0 and the answer reads "!!!!").
+   */
   next(logits: Float32Array): number {
+    for (let i = 0; i < logits.length; i++) if (Number.isNaN(logits[i])) throw new NonFiniteLogitsError(i);
     const t = this.opts.temperature ?? 0;
     if (t <= 0) return argmax(logits);
     const topP = this.opts.topP ?? 1;

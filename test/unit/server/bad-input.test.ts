@@ -4,8 +4,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ResponseError } from 'vscode-languageserver-protocol';
 import { VlcacheServer } from '../../../server/src/server';
 import { ErrorCodes } from '../../../server/src/protocol/errors';
@@ -85,5 +86,35 @@ describe('bad input', () => {
     assert.equal(r.images[0].downscaled, true);
     assert.ok(r.images[0].nTokens <= 50_000 / (28 * 28));
     await capped.shutdown();
+  });
+
+  it('refuses a FIFO, a link to /dev/zero and a folder named like an image at once, with InvalidImage', async () => {
+    // Reading any of these used to hang the daemon (a FIFO blocks, /dev/zero never ends).
+    execFileSync('mkfifo', [join(ws.dir, 'pipe.png')]);
+    symlinkSync('/dev/zero', join(ws.dir, 'zero.png'));
+    mkdirSync(join(ws.dir, 'folder.png'));
+    await assert.rejects(server.ask({ images: ['pipe.png'], question: 'What is it?' }), invalidImage(/pipe\.png is not a regular file/));
+    await assert.rejects(server.ask({ images: ['folder.png'], question: 'What is it?' }), invalidImage(/folder\.png is a folder/));
+    // /dev/zero is outside the workspace: refused by the path check before it is opened.
+    await assert.rejects(server.ask({ images: ['zero.png'], question: 'What is it?' }),
+      (e: unknown) => e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace);
+  });
+
+  it('checks the workspace boundary when the queued ask reads the image, not when it was queued', async () => {
+    // sub/pic.png is inside when queued; before it runs, sub becomes a link to a folder outside.
+    const sub = join(ws.dir, 'sub');
+    const outsideDir = join(dirname(ws.dir), 'elsewhere');
+    mkdirSync(sub);
+    mkdirSync(outsideDir);
+    writeFileSync(join(sub, 'pic.png'), patternPng(32, 32, 7));
+    writeFileSync(join(outsideDir, 'pic.png'), patternPng(32, 32, 8));
+    let queued: Promise<unknown> | undefined;
+    await whileAnswering(() => {
+      queued = server.ask({ images: ['sub/pic.png'], question: 'Whose picture?' });
+      renameSync(sub, join(ws.dir, 'sub-old'));
+      symlinkSync(outsideDir, sub);
+    });
+    await assert.rejects(queued!, (e: unknown) => e instanceof ResponseError && e.code === ErrorCodes.PathOutsideWorkspace
+      && /outside the workspace/.test(e.message));
   });
 });
