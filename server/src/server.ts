@@ -3,7 +3,7 @@
  * and return protocol Results, and talk back through a {@link ClientSink}.
  * server/src/main.ts wires them to an LSP connection; tests drive them directly.
  */
-import { readFileSync } from 'node:fs';
+import { FileRefusedError, readRegularFile } from './engine/regular-file';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { LSPErrorCodes, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver-protocol';
@@ -133,7 +133,7 @@ export class VlcacheServer {
     try {
       const job = this.enqueue('interactive', async (abort) => {
         // NOTE: the files are read when the job starts; the answer is about these bytes even if a file changes later.
-        const images = paths.map((p, i) => readImage(refs[i], p));
+        const images = paths.map((p, i) => readImage(refs[i], p, this.roots));
         if (!this.requireHost().active) report('loading the model');
         const engine = await this.loadEngine();
         const queueMs = performance.now() - tQueued;
@@ -177,7 +177,7 @@ export class VlcacheServer {
     const paths = refs.map((r) => resolveImagePath(r, this.roots));
     const jobs = paths.map((p, i) => this.enqueue('background', async (abort) => {
       const engine = await this.loadEngine();
-      const r = await engine.gen.ask({ images: [readImage(refs[i], p)], question: 'Describe the image.', maxTokens: 1,
+      const r = await engine.gen.ask({ images: [readImage(refs[i], p, this.roots)], question: 'Describe the image.', maxTokens: 1,
         ...this.reuseOptions(engine), signal: abort });
       // The image's KV comes back as an image-KV hit, or as part of an exact prefix (same image first, same prompt).
       const kvReused = r.cache.kvHits > 0 || r.cache.prefixTokensReused > 0;
@@ -236,9 +236,9 @@ export class VlcacheServer {
     const markdown = (value: string): Hover => ({ contents: { kind: 'markdown', value }, range: target.range });
     let bytes: Buffer;
     try {
-      bytes = readFileSync(target.path);
+      bytes = readRegularFile(target.path, { roots: this.roots, maxBytes: MAX_IMAGE_FILE_BYTES });
     } catch {
-      return null; // Gone since it was resolved.
+      return null; // Gone since it was resolved, no longer a regular workspace file, or too large.
     }
     try {
       const t = await this.requireExplainer().start({ name: target.path, bytes });
@@ -290,7 +290,7 @@ export class VlcacheServer {
     }
     const path = resolveImagePath(params.image, this.roots);
     try {
-      const t = await this.requireExplainer().start(readImage(params.image, path));
+      const t = await this.requireExplainer().start(readImage(params.image, path, this.roots));
       const e = t.ready ?? (params.wait ? await within(t.done, Infinity, signal) : undefined);
       if (params.wait && !e) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'vlcache/explain was cancelled');
       const image = { thumbnail: t.thumbnail.dataUri, width: t.thumbnail.width, height: t.thumbnail.height };
@@ -418,18 +418,31 @@ export class VlcacheServer {
   }
 }
 
-/** Any encoder, image-KV or exact-prefix reuse. */
-function isCacheHit(c: CacheStats): boolean {
-  return c.encoderHits + c.kvHits + c.prefixTokensReused > 0;
+/** Whether the image's own KV or encoder output was reused (a reused system prompt alone is not a hit). */
+function imageWasCached(r: ImageReuseOutcome): boolean {
+  return r.kind !== 'cold';
 }
 
-/** @throws ResponseError InvalidImage when the file cannot be read. */
-function readImage(ref: string, path: string): ImageInput {
+/** Image files above this size are refused before they are read (the largest legal inputs are far smaller). */
+const MAX_IMAGE_FILE_BYTES = 256 << 20;
+
+/**
+ * Reads an image when the request runs (not when it was queued), through one descriptor that
+ * must be a regular file inside a workspace folder at that moment (engine/regular-file.ts).
+ * @throws ResponseError InvalidImage when the file cannot be read, PathOutsideWorkspace when
+ *   the file opened is no longer inside a workspace folder.
+ */
+function readImage(ref: string, path: string, roots: readonly string[]): ImageInput {
   try {
-    return { name: path, bytes: readFileSync(path) };
+    return { name: path, bytes: readRegularFile(path, { roots, maxBytes: MAX_IMAGE_FILE_BYTES }) };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ResponseError<PathErrorData>(ErrorCodes.InvalidImage,
-      code === 'ENOENT' ? `${ref}: no such image file; check the path` : `${ref}: cannot read the image (${code})`, { path: ref, resolved: path });
+    if (code === 'EOUTSIDE') {
+      throw new ResponseError<PathErrorData>(ErrorCodes.PathOutsideWorkspace,
+        `${ref}: ${(e as Error).message}; only workspace images can be asked about`, { path: ref, resolved: path });
+    }
+    const why = code === 'ENOENT' ? 'no such image file; check the path'
+      : e instanceof FileRefusedError ? e.message : `cannot read the image (${code})`;
+    throw new ResponseError<PathErrorData>(ErrorCodes.InvalidImage, `${ref}: ${why}`, { path: ref, resolved: path });
   }
 }

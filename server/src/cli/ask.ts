@@ -1,5 +1,5 @@
 /** `vlcache ask` and the demo. */
-import { readFileSync } from 'node:fs';
+import { FileRefusedError, readRegularFile } from '../engine/regular-file';
 import { performance } from 'node:perf_hooks';
 import { AskResult, Generator } from '../planner/generate';
 import type { DeviceRequest } from '../engine/ort';
@@ -38,11 +38,12 @@ export interface AskArgs {
 
 export function readImage(path: string): Uint8Array {
   try {
-    return readFileSync(path);
+    // One descriptor, a regular file only: a FIFO or /dev/zero would hang or never end.
+    return readRegularFile(path, { maxBytes: 256 << 20 });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(code === 'ENOENT' ? `${path}: no such image file; check the --image path`
-      : `${path}: cannot read the image (${code})`);
+      : e instanceof FileRefusedError ? e.message : `${path}: cannot read the image (${code})`);
   }
 }
 
