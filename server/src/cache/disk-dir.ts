@@ -8,7 +8,7 @@
  *   `.probe.<pid>.<hex>.tmp`          a writability probe
  * A temp file whose process is gone is what a killed write leaves behind; it is never read, only removed.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EntryKind } from './entry';
 import { decodeEntry, decodeHeader, headerSpan, type DecodeFailure, type DiskHeader } from './disk-format';
@@ -93,8 +93,9 @@ function scanFile(dir: string, name: string, key: string): ScannedFile {
   const file: ScannedFile = { name, key, bytes: 0, mtimeMs: 0 };
   let fd: number | undefined;
   try {
-    fd = openSync(join(dir, name), 'r');
+    fd = openSync(join(dir, name), constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
     file.bytes = st.size;
     file.mtimeMs = st.mtimeMs;
     let head = readAt(fd, Math.min(st.size, HEAD_READ_BYTES));
@@ -112,6 +113,35 @@ function scanFile(dir: string, name: string, key: string): ScannedFile {
     if (fd !== undefined) closeSync(fd);
   }
   return file;
+}
+
+/**
+ * The bytes of one entry file, read through one descriptor that must be a regular file (a
+ * FIFO or a link to /dev/zero in the cache folder would hang or fill memory) whose size is the
+ * one its header declares; nothing beyond the header is read until that holds. O_NONBLOCK
+ * makes opening a FIFO return at once; it does not change reads of a regular file.
+ * @throws Error (ENOENT, EACCES, …) when the file cannot be opened.
+ */
+export function readEntryFile(path: string): { ok: true; bytes: Buffer } | { ok: false; failure: FileFailure } {
+  const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { ok: false, failure: { reason: 'unreadable', detail: 'not a regular file' } };
+    let head = readAt(fd, Math.min(st.size, HEAD_READ_BYTES));
+    const span = headerSpan(head);
+    if (!span.ok) return { ok: false, failure: { reason: span.reason, detail: span.detail } };
+    if (span.bytes > st.size) return { ok: false, failure: { reason: 'truncated', detail: `${st.size} bytes, shorter than its header` } };
+    if (span.bytes > head.length) head = readAt(fd, span.bytes);
+    const h = decodeHeader(head);
+    if (!h.ok) return { ok: false, failure: { reason: h.reason, detail: h.detail } };
+    if (st.size < h.fileBytes) return { ok: false, failure: { reason: 'truncated', detail: `${st.size} of ${h.fileBytes} bytes` } };
+    if (st.size > h.fileBytes) return { ok: false, failure: { reason: 'size-mismatch', detail: `${st.size} bytes, ${h.fileBytes} expected` } };
+    const bytes = readAt(fd, h.fileBytes);
+    if (bytes.length < h.fileBytes) return { ok: false, failure: { reason: 'truncated', detail: `${bytes.length} of ${h.fileBytes} bytes` } };
+    return { ok: true, bytes };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readAt(fd: number, n: number): Buffer {
@@ -162,7 +192,8 @@ export function verifyCacheDir(dir: string, opts: { modelFingerprint?: string } 
     let failure = s.failure;
     if (!failure) {
       try {
-        const r = decodeEntry(readFileSync(join(dir, s.name)), { key: s.key });
+        const read = readEntryFile(join(dir, s.name));
+        const r = read.ok ? decodeEntry(read.bytes, { key: s.key }) : { ok: false as const, reason: read.failure.reason, detail: read.failure.detail };
         if (r.ok) {
           v.kind = r.header.kind;
           v.modelFingerprint = r.header.model_fingerprint;

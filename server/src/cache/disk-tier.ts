@@ -14,13 +14,13 @@
  * - Files of another model are indexed as foreign: never served, kept (another model may share the workspace),
  *   and counted in the directory budget.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, utimesSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, utimesSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { entryBytes, entryProblem, type CacheEntry, type EntryKind } from './entry';
 import { decodeEntry, encodeEntryParts, type DecodeFailure } from './disk-format';
-import { clearCacheDir, entryFileKey, entryFileName, errText, isStaleTemp, removeQuiet, scanCacheDir, tempFileName, verifyCacheDir, type VerifyReport } from './disk-dir';
+import { clearCacheDir, entryFileKey, entryFileName, errText, isStaleTemp, readEntryFile, removeQuiet, scanCacheDir, tempFileName, verifyCacheDir, type VerifyReport } from './disk-dir';
 import { lru, UsageTable, type EvictionPolicy } from './policy';
 import type { CacheLog, CacheTier, EvictionListener, TierStats } from './tier';
 
@@ -119,7 +119,13 @@ export class DiskTier implements CacheTier {
     let bytes: Buffer;
     try {
       // NOTE: a key missing from the index is still looked for: another daemon on this workspace may have written it.
-      bytes = readFileSync(join(this.dir, entryFileName(key)));
+      // Regular files of exactly their header's size only: a FIFO or a link to /dev/zero is dropped, never read.
+      const read = readEntryFile(join(this.dir, entryFileName(key)));
+      if (!read.ok) {
+        this.drop(key, read.failure.reason, read.failure.detail);
+        return undefined;
+      }
+      bytes = read.bytes;
     } catch (e) {
       if (rec) this.forget(key);
       if (!ABSENT.has((e as NodeJS.ErrnoException).code ?? '')) this.logOnce(`read:${key}`, `disk cache: cannot read ${entryFileName(key)} (${errText(e)}); it will be recomputed`);
