@@ -110,8 +110,9 @@ export class ImageWorkerPool {
 
   private dispatch(slot: Slot, job: Job): void {
     slot.job = job;
-    // The timer is the one ref'd handle while a task runs: workers are unref'd so that an idle
-    // pool never keeps the process alive, and this keeps it alive while a caller waits.
+    // An idle worker is unref'd so that the pool never keeps the process alive; a busy one is ref'd
+    // so that the process waits for the answer (the timer alone would not do: tests mock timers).
+    slot.worker.ref();
     slot.timer = setTimeout(() => {
       const seconds = (job.timeoutMs / 1000).toFixed(job.timeoutMs < 1000 ? 1 : 0);
       void this.retire(slot, imageError('timeout', job.label,
@@ -129,6 +130,7 @@ export class ImageWorkerPool {
       if (job === undefined || msg.id !== job.id) return;
       clearTimeout(slot.timer);
       slot.job = undefined;
+      worker.unref();
       if (msg.ok) job.resolve(msg.value);
       else job.reject(msg.error.code !== undefined
         ? new ImageError(msg.error.code as ImageErrorCode, msg.error.message, msg.error.source)
