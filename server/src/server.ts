@@ -6,7 +6,7 @@
 import { FileRefusedError, readRegularFile } from './engine/regular-file';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { LSPErrorCodes, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver-protocol';
+import { ErrorCodes as RpcErrorCodes, LSPErrorCodes, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver-protocol';
 import type {
   CodeLens, CodeLensParams, Hover, HoverParams, InitializeParams, ProgressToken, ProgressType, WorkDoneProgressBegin,
   WorkDoneProgressEnd, WorkDoneProgressReport,
@@ -14,9 +14,9 @@ import type {
 import { EngineHost, type Engine } from './engine-host';
 import { ImageError } from './engine/image/errors';
 import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
-import type { CacheStats } from './planner/vlcache';
+import type { ImageReuseOutcome } from './planner/image-reuse';
 import { builtinModelDir } from './paths';
-import { parseConfig, type ServerConfig } from './config';
+import { checkAskParams, parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
 import { QueueClosedError, Scheduler, type Priority, type Scheduled } from './scheduler/queue';
 import { recomputeFor } from './planner/recompute';
@@ -75,6 +75,8 @@ export class VlcacheServer {
    * @throws ResponseError InvalidParams for bad options, ModelLoadFailed.
    */
   async initialize(params: InitializeParams): Promise<VlcacheInitializeResult> {
+    // A second initialize would replace the workspace folders that bound every read.
+    if (this.config) throw new ResponseError(RpcErrorCodes.InvalidRequest, 'initialize was already received; a server is initialized once');
     const cfg = this.config = parseConfig(params.initializationOptions);
     const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : params.rootPath ? [params.rootPath] : []);
     this.roots = workspaceRoots(folders);
@@ -121,9 +123,7 @@ export class VlcacheServer {
    */
   async ask(params: AskParams, signal?: AbortSignal): Promise<AskResult> {
     const cfg = this.requireConfig();
-    if (typeof params?.question !== 'string' || params.question.trim() === '') {
-      throw new ResponseError(ErrorCodes.InvalidParams, 'vlcache/ask needs a non-empty question');
-    }
+    checkAskParams(params);
     const refs = params.images ?? [];
     const paths = refs.map((r) => resolveImagePath(r, this.roots));
     const progress = params.workDoneToken;
