@@ -14,7 +14,7 @@ import { PNG } from 'pngjs';
 
 import { decodeImage, type DecodedImage } from '../../../server/src/engine/image/decode';
 import { ImageWorkerPool } from '../../../server/src/engine/image/isolate';
-import { dropAlpha } from '../../../server/src/engine/image/rgb';
+import { compositeOverWhite, dropAlpha } from '../../../server/src/engine/image/rgb';
 import { firstDifference } from './fixtures';
 
 const DIR = join(__dirname, 'fixtures', 'decode');
@@ -61,6 +61,18 @@ describe(`decoding is bit-identical to Pillow ${manifest.pillow}`, () => {
       assertPillowExact(await decodeImage(new Uint8Array(readFileSync(join(DIR, c.file))), { name: c.file }), c);
     });
   }
+
+  it('gives an RGBA file whose alpha is 255 everywhere as RGB, equal to dropping and to compositing alpha', async () => {
+    const png = new PNG({ width: 9, height: 5 });
+    for (let i = 0; i < png.data.length; i++) png.data[i] = i % 4 === 3 ? 255 : (i * 37) % 256;
+    const image = await decodeImage(new Uint8Array(PNG.sync.write(png, { colorType: 6 })));
+    assert.equal(image.channels, 3);
+    const rgba = { width: 9, height: 5, data: new Uint8Array(png.data) };
+    assertSame(image.data, dropAlpha(rgba).data, 'drop');
+    assertSame(image.data, compositeOverWhite(rgba).data, 'over white');
+    png.data[7] = 254; // one pixel not quite opaque: alpha is kept
+    assert.equal((await decodeImage(new Uint8Array(PNG.sync.write(png, { colorType: 6 })))).channels, 4);
+  });
 
   describe('through the image worker pool', () => {
     const pool = new ImageWorkerPool({ timeoutMs: 20_000, maxHeapMb: 256, workers: 2 });

@@ -35,8 +35,8 @@ export interface DecodedImage extends DecodedPixels {
 
 /**
  * Decodes PNG (any bit depth, palette, grey, 16-bit), JPEG (any subsampling, grey, CMYK), GIF
- * (first frame) or WebP (first frame) into RGB8 when the file has no transparency, else
- * straight-alpha RGBA8, `data` [height, width, channels].
+ * (first frame) or WebP (first frame) into RGB8 when the image has no transparency (no alpha
+ * channel, or one that is 255 everywhere), else straight-alpha RGBA8, `data` [height, width, channels].
  * @throws ImageError 'empty', 'not-an-image', 'unsupported-format', 'too-large' or 'corrupt'.
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
@@ -67,7 +67,26 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   // The decoders agree with the header in every file we know of; re-check so that a decoder
   // that reads the size elsewhere can never slip past the guard.
   checkDeclaredSize(image.width, image.height, maxPixels, label);
-  return { ...image, format };
+  return { ...(image.channels === 4 ? opaqueAsRgb(image) : image), format };
+}
+
+/**
+ * An RGBA image whose alpha is 255 everywhere (what screenshot tools save) as RGB: that alpha carries
+ * nothing, every alpha handling gives these exact RGB values (dropping it, and Pillow's integer
+ * compositing over white, checked in the tests), and the RGB pass is cheaper than compositing.
+ * Returns `image` itself when any pixel is not opaque.
+ */
+export function opaqueAsRgb(image: DecodedPixels): DecodedPixels {
+  const src = image.data;
+  for (let i = 3; i < src.length; i += 4) if (src[i] !== 255) return image;
+  const n = image.width * image.height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0, j = 0; j < out.length; i += 4, j += 3) {
+    out[j] = src[i]!;
+    out[j + 1] = src[i + 1]!;
+    out[j + 2] = src[i + 2]!;
+  }
+  return { width: image.width, height: image.height, channels: 3, data: out };
 }
 
 /**
