@@ -4,7 +4,9 @@
  * (dist/cli.js): the extension spawns the same bundle as the CLI, so there is one
  * server build to ship and onnxruntime-node stays external in one place.
  */
-import { createConnection, ProposedFeatures, TextDocuments, type Connection } from 'vscode-languageserver/node';
+import { createConnection, ProposedFeatures, StreamMessageWriter, TextDocuments, type Connection } from 'vscode-languageserver/node';
+import type { ResponseMessage } from 'vscode-languageserver-protocol';
+import { FramedMessageReader, MAX_MESSAGE_BYTES } from './message-reader';
 import type { CancellationToken } from 'vscode-languageserver-protocol';
 import { VlcacheServer, type ClientSink } from './server';
 import { AskRequest } from './protocol/ask';
@@ -56,7 +58,7 @@ export function listen(connection: Connection): VlcacheServer {
 export function serveStdio(): void {
   // NOTE: stdout carries the protocol; anything written there by accident would corrupt it.
   console.log = console.error;
-  const connection = createConnection(ProposedFeatures.all, process.stdin, process.stdout);
+  const connection = createConnection(ProposedFeatures.all, ...framedStreams(process.stdin, process.stdout));
   process.on('uncaughtException', (e) => {
     connection.console.error(`vlcache: uncaught exception: ${e?.stack ?? String(e)}`);
   });
@@ -64,6 +66,21 @@ export function serveStdio(): void {
     connection.console.error(`vlcache: unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
   });
   listen(connection);
+}
+
+/**
+ * The reader and writer of a connection over byte streams, with the strict framing of
+ * message-reader.ts: framing errors are answered through the same writer and the stream
+ * recovers, instead of going silent.
+ */
+export function framedStreams(input: NodeJS.ReadableStream, output: NodeJS.WritableStream,
+  maxMessageBytes = MAX_MESSAGE_BYTES): [FramedMessageReader, StreamMessageWriter] {
+  const writer = new StreamMessageWriter(output);
+  const reader = new FramedMessageReader(input, {
+    maxMessageBytes,
+    reply: (error) => void writer.write({ jsonrpc: '2.0', id: null, error } as ResponseMessage),
+  });
+  return [reader, writer];
 }
 
 function abortSignal(token: CancellationToken): AbortSignal {
