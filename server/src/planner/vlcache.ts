@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { tensorFloat32, type CacheEntry, type EntryTensor } from '../cache/entry';
+import { encoderEntryProblem, imageRows, kvEntryProblem, usable } from './entry-check';
 import type { EntryStore } from '../cache/store';
 import { performance } from 'node:perf_hooks';
 import { LayeredPast, Past, VlModel, layerRows } from '../engine/model';
@@ -126,7 +127,8 @@ export class ReuseEngine {
   /** The encoder output for an image key: from the cache, or computed once by `compute` and stored. */
   async encoder(key: string, stats: CacheStats, compute: () => Promise<EncodedImage>): Promise<EncodedImage> {
     const entryKey = sha('encoder\0', key);
-    const hit = this.store?.get(entryKey, 'encoder');
+    // An entry wrong for this model is a miss; the recomputed entry replaces it (entry-check.ts).
+    const hit = usable(this.store?.get(entryKey, 'encoder'), (e) => encoderEntryProblem(e, this.model));
     if (hit && hit.entry.kind === 'encoder') {
       stats.encoderHits++;
       stats.tier.push(`encoder:${hit.tier}`);
@@ -156,7 +158,7 @@ export class ReuseEngine {
     // The first look-up of an entry says which tier served it (a disk hit is promoted to RAM).
     const hits: KvHits = new Map();
     const hasKv = (key: string) => {
-      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key), 'kv'));
+      if (!hits.has(key)) hits.set(key, usable(this.store?.get(kvKey(key), 'kv'), (e) => kvEntryProblem(e, this.model, imageRows(layout.images, key))));
       return hits.get(key) !== undefined;
     };
     const exactAt = (key: string, start: number) => {
@@ -173,7 +175,7 @@ export class ReuseEngine {
     const best = this.prefixes.longest(symbols);
     const hits: KvHits = new Map();
     const hasKv = (key: string) => {
-      if (!hits.has(key)) hits.set(key, this.store?.get(kvKey(key), 'kv'));
+      if (!hits.has(key)) hits.set(key, usable(this.store?.get(kvKey(key), 'kv'), (e) => kvEntryProblem(e, this.model, imageRows(layout.images, key))));
       return hits.get(key) !== undefined;
     };
     const layered = planLayeredPrefill(layout, { id: best?.id, rows: best?.rows ?? 0 }, hasKv, ratios);
