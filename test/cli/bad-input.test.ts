@@ -124,3 +124,30 @@ describe('vlcache ask with bad input', () => {
     for (const k of ['preprocess_ms', 'vision_ms', 'prefill_ms', 'ttft_ms', 'decode_tokens_per_s']) assert.equal(typeof j.timings[k], 'number');
   });
 });
+
+describe('vlcache ask with hostile input', () => {
+  let tmp: string;
+  let model: string;
+  let env: Record<string, string>;
+  before(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'vlcache-cli-hostile-'));
+    env = { VLCACHE_HOME: join(tmp, 'home') };
+    model = join(tmp, 'model');
+    writeRandomCheckpoint(model, { family: 'qwen2_vl', tied: true });
+  });
+
+  it('answers a 30,000-character question with the context error, not a crash (it exited with 139)', () => {
+    // ONNX Runtime's start overflowed the stack on a long command line; the CLI re-runs itself with a short one.
+    const r = vlcache(['ask', '--model', model, '--device', 'cpu', '--no-cache', '--max-tokens', '1', `What is ${'x'.repeat(30_000)}?`], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /the prompt is \d+ tokens but the model's context is \d+/);
+  });
+
+  it('refuses a FIFO as an image at once instead of hanging', () => {
+    const fifo = join(tmp, 'pipe.png');
+    spawnSync('mkfifo', [fifo]);
+    const r = vlcache(['ask', '--model', model, '--device', 'cpu', '--no-cache', '--image', fifo, 'hi'], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /pipe\.png is not a regular file/);
+  });
+});

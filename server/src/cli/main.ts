@@ -2,6 +2,10 @@
  * `vlcache` command line: `ask` (one question about images), `bench`, and with
  * no arguments a demo on the built-in model. The daemon uses the same engine.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runAsk } from './ask';
 import { runBench } from './bench';
@@ -116,7 +120,39 @@ function enumArg<T extends string>(v: string | undefined, name: string, allowed:
   return v as T;
 }
 
-main(process.argv.slice(2)).then(
+/**
+ * NOTE: ONNX Runtime's initialisation overflows the main thread's stack on a long command line:
+ * with Linux's 8 MiB stack, an argument vector of about 29,000 characters or more crashes
+ * session creation with SIGSEGV (a 30,000-character question exited with 139); the same text
+ * in the environment does not. So a long command line is handed to a child process through a
+ * private file, and the child, with a short command line, does the work.
+ */
+const LONG_ARGV_CHARS = 16_384;
+
+/** The arguments, or undefined when a child process was run with them (its exit code is set). */
+function argvOrRelaunch(): string[] | undefined {
+  const file = process.env.VLCACHE_ARGV_FILE;
+  if (file) {
+    delete process.env.VLCACHE_ARGV_FILE;
+    return JSON.parse(readFileSync(file, 'utf8')) as string[];
+  }
+  const args = process.argv.slice(2);
+  if (args.reduce((n, a) => n + a.length + 1, 0) <= LONG_ARGV_CHARS) return args;
+  const dir = mkdtempSync(join(tmpdir(), 'vlcache-argv-'));
+  try {
+    const argvFile = join(dir, 'argv.json');
+    writeFileSync(argvFile, JSON.stringify(args), { mode: 0o600 });
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]],
+      { stdio: 'inherit', env: { ...process.env, VLCACHE_ARGV_FILE: argvFile } });
+    process.exitCode = r.status ?? (r.signal ? 128 + (osConstants.signals[r.signal] ?? 0) : 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return undefined;
+}
+
+const argv = argvOrRelaunch();
+if (argv) main(argv).then(
   (code) => { process.exitCode = code; },
   (e) => {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
