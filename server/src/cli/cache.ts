@@ -7,7 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { cacheRoot, collectStaleGraphFolders } from '../engine/graph-files';
 import { clearCacheDir, errText, isStaleTemp, scanCacheDir, verifyCacheDir } from '../cache/disk-dir';
 
 const USAGE = `usage: vlcache cache stats|clear|verify --cache-dir DIR [--json]
@@ -106,8 +107,13 @@ function stats(dir: string, json: boolean): number {
 
 function clear(dir: string, json: boolean): number {
   const r = clearCacheDir(dir);
-  if (json) console.log(JSON.stringify({ dir, ...r }));
-  else console.log(`removed ${plural(r.nRemoved, 'entry', 'entries')}, ${formatBytes(r.bytesRemoved)}, from ${dir}`);
+  // The generated graphs of models that were deleted hold the deleted weights' space through hard links.
+  const graphs = collectStaleGraphFolders();
+  if (json) console.log(JSON.stringify({ dir, ...r, graphFoldersRemoved: graphs.nFolders, graphBytesRemoved: graphs.bytes }));
+  else {
+    console.log(`removed ${plural(r.nRemoved, 'entry', 'entries')}, ${formatBytes(r.bytesRemoved)}, from ${dir}`);
+    console.log(`removed ${plural(graphs.nFolders, 'graph folder', 'graph folders')} of deleted models, ${formatBytes(graphs.bytes)}, from ${join(cacheRoot(), 'graphs')}`);
+  }
   if (r.notRemoved.length > 0) {
     console.error(`vlcache: could not delete ${plural(r.notRemoved.length, 'file', 'files')} in ${dir} (check its permissions): ${r.notRemoved.slice(0, 5).join(', ')}`);
     return 1;

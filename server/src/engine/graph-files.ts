@@ -10,7 +10,7 @@
  * folder when hard links are impossible (another filesystem).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, realpathSync, renameSync, statSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, relative, isAbsolute } from 'node:path';
 import type { WeightLookup, WeightRef } from '../../../kernels/graphs/common';
@@ -29,6 +29,45 @@ export function cacheRoot(): string {
   if (process.env.VLCACHE_HOME) return process.env.VLCACHE_HOME;
   const xdg = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(xdg, 'vlcache');
+}
+
+/** What collecting graph folders freed. */
+export interface GraphCollection {
+  readonly nFolders: number;
+  readonly bytes: number;
+}
+
+/**
+ * Removes the graph folders of checkpoints that no longer exist: a folder whose weight links
+ * all have a link count of 1 holds the only remaining name of those weights (the model was
+ * deleted or replaced), so its links kept the deleted model's disk space in use (302 MB here).
+ * A folder with a weight file still linked from a model folder is kept, and so is `keep`.
+ * Never throws: a folder that cannot be read or removed is left for the next time.
+ */
+export function collectStaleGraphFolders(root = join(cacheRoot(), 'graphs'), keep?: string): GraphCollection {
+  let nFolders = 0, bytes = 0;
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return { nFolders, bytes };
+  }
+  for (const name of names) {
+    const dir = join(root, name);
+    if (dir === keep || !/^[0-9a-f]{16}$/.test(name)) continue;
+    try {
+      const files = readdirSync(dir).map((f) => ({ f, st: lstatSync(join(dir, f)) }));
+      const weights = files.filter(({ f, st }) => f.endsWith('.safetensors') && st.isFile());
+      if (weights.length === 0 || weights.some(({ st }) => st.nlink > 1)) continue;
+      const size = files.reduce((n, { st }) => n + (st.isFile() ? st.size : 0), 0);
+      rmSync(dir, { recursive: true, force: true });
+      nFolders++;
+      bytes += size;
+    } catch {
+      // Unreadable or busy: try again next time.
+    }
+  }
+  return { nFolders, bytes };
 }
 
 export class GraphFolder {
@@ -61,6 +100,8 @@ export class GraphFolder {
         }
         locations.set(f, name);
       }
+      // Folders of deleted checkpoints go when another model is loaded (and on `vlcache cache clear`).
+      collectStaleGraphFolders(join(cacheRoot(), 'graphs'), linked);
       return new GraphFolder(linked, locations, weights);
     } catch (linkErr) {
       // Another filesystem (EXDEV) or no permission: use the model folder itself.
