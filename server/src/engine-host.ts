@@ -75,7 +75,7 @@ export class EngineHost {
   /** A fresh generator over the same model and store: forgets the exact-prefix index and the device tier. */
   async resetReuse(e: Engine): Promise<void> {
     await e.gen.reuse?.deviceKv?.dispose();
-    e.gen = newGenerator(e.model, e.store, this.log);
+    e.gen = newGenerator(e.model, e.store, this.log, this.config.ramBytes);
   }
 
   /**
@@ -113,10 +113,15 @@ export class EngineHost {
     const loadMs = performance.now() - t0;
     this.modelState = { state: 'ready', path, device: model.device, fallbackReasons: [...model.fallbackReasons] };
     this.sendStatus({ kind: 'ready', device: model.device, modelPath: path, fallbackReasons: [...model.fallbackReasons], loadMs });
-    return { model, store, gen: newGenerator(model, store, this.log), schedule };
+    return { model, store, gen: newGenerator(model, store, this.log, cfg.ramBytes), schedule };
   }
 }
 
-function newGenerator(model: VlModel, store: TieredStore, log: (m: string) => void): Generator {
-  return new Generator(model, log, reuseFor(model, store));
+/**
+ * NOTE: the exact-prefix cache holds prompt KV in the daemon's RAM, so it takes a quarter of the
+ * RAM budget (512 MiB at the default 4 GiB), not a fixed 512 MiB: with a small budget the daemon
+ * grew by ~0.6 MB per ask with new questions until it had filled 512 MiB (`vlcache soak --daemon`).
+ */
+function newGenerator(model: VlModel, store: TieredStore, log: (m: string) => void, ramBytes: number): Generator {
+  return new Generator(model, log, reuseFor(model, store, { prefixBytes: Math.floor(ramBytes / 4) }));
 }

@@ -27,7 +27,7 @@ const USAGE = `usage:
   vlcache eval [--model DIR] [--image PATH] [--other-image PATH] [--device D] [--tokens N] [--no-schedule] [--json]
   vlcache eval --task synthetic [--eval-dir DIR] [--limit N] [--max-tokens N] [--no-schedule] [--json]
   vlcache calibrate [--model DIR] [--image PATH]... [--budget R (0.05)] [--device D] [--json]
-  vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--json]
+  vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--daemon [--every N]] [--json]
   vlcache gpu doctor [--json] | gpu install cuda [--force] | gpu uninstall cuda   CUDA provider and GPU checks
   vlcache serve --stdio   the language-server daemon (the extension starts it)
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;

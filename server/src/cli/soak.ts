@@ -16,6 +16,7 @@ import { Generator, ImageInput } from '../planner/generate';
 import { reuseFor } from '../planner/vlcache';
 import { builtinModelDir } from '../paths';
 import { openStore } from './store';
+import { runDaemonSoak } from './soak-daemon';
 
 export async function runSoak(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -23,9 +24,14 @@ export async function runSoak(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, device: { type: 'string' }, requests: { type: 'string' },
       'ram-mb': { type: 'string' }, 'disk-mb': { type: 'string' }, 'prefix-mb': { type: 'string' }, json: { type: 'boolean' },
+      daemon: { type: 'boolean' }, every: { type: 'string' },
     },
   });
   const n = Number(values.requests ?? 1000);
+  if (values.daemon) {
+    return runDaemonSoak({ requests: n, every: Number(values.every ?? 100), modelPath: values.model,
+      ramMb: Number(values['ram-mb'] ?? 32), diskMb: Number(values['disk-mb'] ?? 8), json: values.json ?? false, randomImage });
+  }
   const ramBytes = Number(values['ram-mb'] ?? 32) * 2 ** 20;
   const diskBytes = Number(values['disk-mb'] ?? 8) * 2 ** 20;
   const ckpt = loadCheckpoint(values.model ?? builtinModelDir());
