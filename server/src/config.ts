@@ -130,3 +130,16 @@ export function checkAskParams(p: unknown): void {
   number('ratio', (v) => v >= 0 && v <= 1, 'a number from 0 to 1');
   if (o.mode !== undefined && o.mode !== null && !MODES.includes(o.mode as Mode)) bad('mode', `one of ${MODES.join(', ')}`, o.mode);
 }
+
+/**
+ * Checks `vlcache/prefetch` params: `images` a list of at most MAX_IMAGES_PER_ASK paths.
+ * @throws ResponseError InvalidParams.
+ */
+export function checkPrefetchParams(p: unknown): void {
+  const images = (p as { images?: unknown } | null)?.images;
+  if (images === undefined) return;
+  if (!Array.isArray(images) || images.some((i) => typeof i !== 'string' || i === '') || images.length > MAX_IMAGES_PER_ASK) {
+    throw new ResponseError(ErrorCodes.InvalidParams,
+      `vlcache/prefetch: images takes a list of at most ${MAX_IMAGES_PER_ASK} image paths or file URIs, not ${JSON.stringify(images)?.slice(0, 80)}`);
+  }
+}

@@ -16,7 +16,7 @@ import { ImageError } from './engine/image/errors';
 import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
 import type { ImageReuseOutcome } from './planner/image-reuse';
 import { builtinModelDir } from './paths';
-import { checkAskParams, parseConfig, type ServerConfig } from './config';
+import { checkAskParams, checkPrefetchParams, parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
 import { QueueClosedError, Scheduler, type Priority, type Scheduled } from './scheduler/queue';
 import { recomputeFor } from './planner/recompute';
@@ -173,6 +173,7 @@ export class VlcacheServer {
    */
   async prefetch(params: PrefetchParams, signal?: AbortSignal): Promise<PrefetchResult> {
     this.requireConfig();
+    checkPrefetchParams(params);
     const refs = params?.images ?? [];
     const paths = refs.map((r) => resolveImagePath(r, this.roots));
     const jobs = paths.map((p, i) => this.enqueue('background', async (abort) => {

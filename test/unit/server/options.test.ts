@@ -73,6 +73,7 @@ describe('vlcache/ask fields', () => {
     const server = new VlcacheServer(new FakeClientSink());
     await server.initialize(initializeParams(ws, { cacheDir: undefined }));
     await assert.rejects(server.ask({ images: 'a.png', question: 'x' } as never), invalid(/images takes a list/));
+    await assert.rejects(server.prefetch({ images: 'a.png' } as never), invalid(/prefetch: images takes a list/));
     await assert.rejects(server.initialize(initializeParams({ ...ws, dir: '/' }, {})),
       (e: unknown) => e instanceof ResponseError && e.code === -32600 && /already received/.test(e.message));
     // The first initialize's workspace still bounds reads: / was not added.
