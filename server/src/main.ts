@@ -78,7 +78,7 @@ export function framedStreams(input: NodeJS.ReadableStream, output: NodeJS.Writa
   const writer = new StreamMessageWriter(output);
   const reader = new FramedMessageReader(input, {
     maxMessageBytes,
-    reply: (error) => void writer.write({ jsonrpc: '2.0', id: null, error } as ResponseMessage),
+    reply: (error, id = null) => void writer.write({ jsonrpc: '2.0', id, error } as ResponseMessage),
   });
   return [reader, writer];
 }

@@ -10,8 +10,9 @@
  *   batch, which LSP does not use) -32600 Invalid Request; both with id null;
  * - a header block without a valid Content-Length answers -32600; the bytes up to the next
  *   `Content-Length:` header are skipped, which is where the next message starts;
- * - a message over `maxMessageBytes` answers -32600 and its declared bytes are skipped
- *   unread (nothing is buffered); a length no client could mean (over 4 GiB) resynchronises
+ * - a message over `maxMessageBytes` answers -32600 (to its request's id when the body's
+ *   first 4 KB show it, so the client's request ends with a clear error) and its declared
+ *   bytes are skipped unread (nothing is buffered); a length no client could mean (over 4 GiB) resynchronises
  *   on the next header instead.
  */
 import { AbstractMessageReader, type DataCallback, type Disposable, type Message } from 'vscode-languageserver-protocol';
@@ -24,8 +25,8 @@ export interface FramingError {
 export interface FramedReaderOptions {
   /** The largest message body accepted, in bytes. */
   readonly maxMessageBytes: number;
-  /** Sends a JSON-RPC error response with id null. */
-  readonly reply: (error: FramingError) => void;
+  /** Sends a JSON-RPC error response, with the request's id when it is known (else null). */
+  readonly reply: (error: FramingError, id?: number | string | null) => void;
 }
 
 /** Default cap on one message: far above any real request (a question is capped at 100,000 characters). */
@@ -35,7 +36,12 @@ const MAX_SKIPPABLE = 2 ** 32;
 const HEADER_START = /content-(?:length|type)\s*:/i;
 const CRLF2 = Buffer.from('\r\n\r\n');
 
-type State = { kind: 'header' } | { kind: 'body'; length: number } | { kind: 'skip'; left: number } | { kind: 'resync' };
+/** `skip`: an over-size body being discarded; its first bytes are kept to find the request's id for the answer. */
+type State = { kind: 'header' } | { kind: 'body'; length: number } | { kind: 'skip'; left: number; length: number; head?: Buffer }
+  | { kind: 'resync' };
+
+/** Bytes of an over-size body looked at for its id (vscode-jsonrpc writes "jsonrpc", then "id", first). */
+const ID_PEEK_BYTES = 4096;
 
 export class FramedMessageReader extends AbstractMessageReader {
   private buffer: Buffer = Buffer.alloc(0);
@@ -72,8 +78,15 @@ export class FramedMessageReader extends AbstractMessageReader {
       const s = this.state;
       if (s.kind === 'skip') {
         const n = Math.min(s.left, this.buffer.length);
+        if (s.head === undefined) {
+          // Answer once the body's first bytes (or all of a short one) are here, with the request's id when it shows.
+          const need = Math.min(ID_PEEK_BYTES, s.left);
+          if (this.buffer.length < need) return;
+          this.tooLarge(s.length, this.buffer.subarray(0, need));
+          s.head = this.buffer.subarray(0, 0);
+        }
         this.buffer = this.buffer.subarray(n);
-        if (n < s.left) { this.state = { kind: 'skip', left: s.left - n }; return; }
+        if (n < s.left) { this.state = { ...s, left: s.left - n }; return; }
         this.state = { kind: 'header' };
       } else if (s.kind === 'resync') {
         const at = this.buffer.toString('latin1').search(HEADER_START);
@@ -129,12 +142,23 @@ export class FramedMessageReader extends AbstractMessageReader {
       return true;
     }
     if (length > this.opts.maxMessageBytes) {
-      this.opts.reply({ code: -32600, message: `Invalid Request: a message of ${length} bytes is over the limit of ${this.opts.maxMessageBytes}` });
-      this.state = length <= MAX_SKIPPABLE ? { kind: 'skip', left: length } : { kind: 'resync' };
+      if (length <= MAX_SKIPPABLE) {
+        this.state = { kind: 'skip', left: length, length };
+      } else {
+        this.tooLarge(length, Buffer.alloc(0));
+        this.state = { kind: 'resync' };
+      }
       return true;
     }
     this.state = { kind: 'body', length };
     return true;
+  }
+
+  /** Answers an over-size message, to its request when `head` (the body's start) shows a top-level id. */
+  private tooLarge(length: number, head: Buffer): void {
+    const m = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,15}|"[^"\\]{0,200}")/.exec(head.toString('utf8'));
+    const id = m ? JSON.parse(m[1]) as number | string : null;
+    this.opts.reply({ code: -32600, message: `Invalid Request: a message of ${length} bytes is over the limit of ${this.opts.maxMessageBytes}` }, id);
   }
 
   /** Answers a framing error and resynchronises on the next header. */
