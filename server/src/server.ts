@@ -14,7 +14,7 @@ import type {
 import { EngineHost, type Engine } from './engine-host';
 import { ImageError } from './engine/image/errors';
 import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
-import type { ImageReuseOutcome } from './planner/image-reuse';
+import type { CacheStats } from './planner/vlcache';
 import { builtinModelDir } from './paths';
 import { checkAskParams, checkPrefetchParams, parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
@@ -419,9 +419,8 @@ export class VlcacheServer {
   }
 }
 
-/** Whether the image's own KV or encoder output was reused (a reused system prompt alone is not a hit). */
-function imageWasCached(r: ImageReuseOutcome): boolean {
-  return r.kind !== 'cold';
+function isCacheHit(c: CacheStats): boolean {
+  return c.encoderHits + c.kvHits + c.prefixTokensReused > 0;
 }
 
 /** Image files above this size are refused before they are read (the largest legal inputs are far smaller). */
