@@ -5,7 +5,9 @@
  * attention is over all of that image's patches, as HF's cu_seqlens make it.
  *
  * Inputs
- *   pixel_values  [nPatches, C*T*P*P] float32  rows in 2x2 merge-block order
+ *   pixels        [height, width, C] uint8     the resized RGB image (height, width multiples of P*M)
+ *   norm_table    [C * 256] float32            normalised value of each (channel, byte), index c*256 + v
+ *                                              (host: image/patches.ts normalizationTable)
  *   rope_angles   [nPatches, headDim/2] float32  2-D rotary angles (host-computed)
  *   Qwen2.5-VL only (window attention; windows padded to `winLen` patches):
  *   win_gather    [nWin * winLen] int32         patch row for each padded window slot
@@ -30,7 +32,7 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   const patchDim = cfg.inChannels * cfg.temporalPatchSize * cfg.patchSize * cfg.patchSize;
   const windowed = cfg.family === 'qwen2_5_vl';
 
-  const pv = g.input('pixel_values', 'float32', ['nPatches', patchDim]);
+  const pv = inGraphPixelValues(g, cfg);
   // Per-patch rotary angles [nP, D/2] (2-D RoPE: row angles, then column angles).
   const rope = g.rotaryTables(g.input('rope_angles', 'float32', ['nPatches', D / 2]));
   let winGather = '', winMask = '', winScatter = '';
@@ -116,6 +118,31 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   const out = g.toFloat32(g.linear(hidden, 'visual.merger.mlp.2'));
   g.output(out, 'image_embeds', 'float32', ['nTokens', cfg.outHidden]);
   return g.toModel({ opset: 21 });
+}
+
+/**
+ * `pixel_values` [nPatches, C*T*P*P] float32 in 2x2 merge-block order, made in the graph from the
+ * uint8 image exactly as image/patches.ts `toPixelValues` makes it on the host (4x fewer bytes
+ * uploaded, no 43 MB host array for a 1344^2 image).
+ *
+ * Normalisation is a lookup, not float32 arithmetic: transformers rescales in float64 and rounds to
+ * float32 before subtracting and dividing, and a float32 Mul(1/255) rounds differently for 325 of
+ * the 768 (channel, byte) values of Qwen2-VL's config; the host table is bit-identical.
+ * Layout: [H, W, C] -> [H/(PM), M, P, W/(PM), M, P, C] -> transpose to [bh, bw, ih, iw, C, y, x]
+ * -> [nPatches, C, 1, P*P] -> repeat T frames -> [nPatches, C*T*P*P].
+ */
+export function inGraphPixelValues(g: ModelGraph, cfg: VisionConfig): string {
+  const C = cfg.inChannels, P = cfg.patchSize, M = cfg.spatialMergeSize, T = cfg.temporalPatchSize;
+  const pixels = g.input('pixels', 'uint8', ['height', 'width', C]);
+  const table = g.input('norm_table', 'float32', [C * 256]);
+  const channelBase = g.i32(Array.from({ length: C }, (_, c) => c * 256)); // [C], broadcast over [H, W, C]
+  const values = g.op('Gather', [table, g.op('Add', [g.cast(pixels, 'int32'), channelBase])], { axis: 0 }); // [H, W, C]
+  const hw = g.op('Shape', [pixels]); // [H, W, C]
+  const blocks = (axis: number) => g.op('Div', [g.op('Slice', [hw, g.i64([axis]), g.i64([axis + 1])]), g.i64([P * M])]);
+  const split = g.op('Reshape', [values, g.op('Concat', [blocks(0), g.i64([M, P]), blocks(1), g.i64([M, P, C])], { axis: 0 })]);
+  const patches = g.reshape(g.transpose(split, [0, 3, 1, 4, 6, 2, 5]), [-1, C, 1, P * P]); // [nP, C, 1, P*P]
+  const frames = g.op('Expand', [patches, g.i64([1, 1, T, 1])]); // [nP, C, T, P*P]
+  return g.reshape(frames, [-1, C * T * P * P]);
 }
 
 /** Shape [nWin, W, H, D] for the gathered window slots, with nWin and W read from win_mask. */

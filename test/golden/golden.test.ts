@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { Checkpoint, loadCheckpoint } from '../../server/src/engine/checkpoint';
 import { ChatTemplate, buildPrompt, userTurn } from '../../server/src/engine/chat-template';
 import { Generator } from '../../server/src/planner/generate';
+import { toPixelValues } from '../../server/src/engine/image/patches';
 import { preprocessImage } from '../../server/src/engine/image/preprocess';
 import { VlModel } from '../../server/src/engine/model';
 import type { Device } from '../../server/src/engine/ort';
@@ -68,7 +69,8 @@ describe('preprocessing vs Qwen2VLImageProcessorPil', () => {
       const cfg = loadCheckpoint(join(FIX, 'qwen2vl-tiny')).preprocess;
       const p = await preprocessImage(bytes, { ...cfg, minPixels: meta.min_pixels, maxPixels: meta.max_pixels }, { name });
       assert.deepEqual([...p.gridThw], m.grid_thw);
-      const digest = createHash('sha256').update(new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength)).digest('hex');
+      const pv = toPixelValues(p.resized, cfg, cfg); // the host reference of the vision graph's in-graph patchify
+      const digest = createHash('sha256').update(new Uint8Array(pv.buffer, pv.byteOffset, pv.byteLength)).digest('hex');
       assert.equal(digest, m.pixel_values_sha256_f32le);
     });
   }
@@ -129,7 +131,7 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
         const scale: Record<string, number> = {};
         const maxAbs = (v: Float32Array) => v.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
         for (let k = 0; k < pre.length; k++) {
-          const emb = await model.encodeImage(visionInputs(ckpt.config.vision, pre[k].pixelValues, pre[k].gridThw[1], pre[k].gridThw[2]));
+          const emb = await model.encodeImage(visionInputs(ckpt.config.vision, ckpt.preprocess, pre[k].resized));
           const want = tensor(`${cname}.vision.${k}`);
           m[`vision_${k}`] = maxAbsDiff(emb, want);
           scale[`vision_${k}`] = maxAbs(want);

@@ -12,7 +12,7 @@ import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
 import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
 import { assertFinite } from './finite';
-import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, zeros } from './ort';
+import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, u8, zeros } from './ort';
 import type { Past, StepInput, StepOutput } from './step-io';
 import { VisionInputs } from './vision-inputs';
 
@@ -100,7 +100,8 @@ export class VlModel {
    */
   async encodeImage(inputs: VisionInputs): Promise<Float32Array> {
     const feeds: Record<string, Tensor> = {
-      pixel_values: f32(inputs.pixelValues, [inputs.nPatches, inputs.patchDim]),
+      pixels: u8(inputs.pixels.data, [inputs.pixels.height, inputs.pixels.width, 3]),
+      norm_table: f32(inputs.normTable, [inputs.normTable.length]),
       rope_angles: f32(inputs.ropeAngles, [inputs.nPatches, inputs.headDim / 2]),
     };
     if (inputs.windows) {

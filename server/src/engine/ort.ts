@@ -30,6 +30,10 @@ export function f32(data: Float32Array, dims: readonly number[]): Tensor {
   return new ortLib.Tensor('float32', data, dims);
 }
 
+export function u8(data: Uint8Array, dims: readonly number[]): Tensor {
+  return new ortLib.Tensor('uint8', data, dims);
+}
+
 /** A float16 tensor from raw IEEE half bits. */
 export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
   return new ortLib.Tensor('float16', bits, dims);

@@ -1,10 +1,13 @@
 /**
- * Host-side inputs of the vision graph for one image: the 2-D rotary table and,
+ * Host-side inputs of the vision graph for one image: the resized uint8 RGB pixels and the
+ * normalisation table (the graph makes `pixel_values` from them), the 2-D rotary table and,
  * for Qwen2.5-VL, the padded window layout (kernels/graphs/vision.ts).
  */
 import { ropeInvFreq } from '../../../kernels/graphs/common';
 import { MASKED } from '../../../kernels/graphs/common';
-import type { VisionConfig } from './config';
+import type { PreprocessConfig, VisionConfig } from './config';
+import { normalizationTable } from './image/patches';
+import type { RgbImage } from './image/types';
 import { visionRotaryPositions } from './image/rotary-positions';
 import { windowIndex } from './image/window-index';
 
@@ -21,10 +24,11 @@ export interface WindowLayout {
 }
 
 export interface VisionInputs {
-  /** [nPatches, patchDim] in 2x2 merge-block order. */
-  readonly pixelValues: Float32Array;
+  /** The resized image, [height, width, 3] uint8; height and width are multiples of patch * merge. */
+  readonly pixels: RgbImage;
+  /** [3 * 256] normalised float32 value of each (channel, byte) (patches.ts normalizationTable). */
+  readonly normTable: Float32Array;
   readonly nPatches: number;
-  readonly patchDim: number;
   readonly headDim: number;
   /** [nPatches, headDim / 2] rotary angles. */
   readonly ropeAngles: Float32Array;
@@ -79,11 +83,28 @@ export function windowLayout(cfg: VisionConfig, gridH: number, gridW: number): W
   return { nWin, winLen, gather, mask, scatter };
 }
 
-export function visionInputs(cfg: VisionConfig, pixelValues: Float32Array, gridH: number, gridW: number): VisionInputs {
-  const nPatches = gridH * gridW;
-  const patchDim = pixelValues.length / nPatches;
+/**
+ * Inputs for one resized image (preprocess.ts `PreprocessedImage.resized`).
+ * @throws RangeError when its sides are not multiples of patch_size * merge_size.
+ */
+export function visionInputs(cfg: VisionConfig, norm: PreprocessConfig, pixels: RgbImage): VisionInputs {
+  const factor = cfg.patchSize * cfg.spatialMergeSize;
+  if (pixels.height % factor !== 0 || pixels.width % factor !== 0 || pixels.data.length !== pixels.width * pixels.height * 3) {
+    throw new RangeError(`image ${pixels.width}x${pixels.height} is not RGB with sides that are multiples of ${factor}`);
+  }
+  const gridH = pixels.height / cfg.patchSize;
+  const gridW = pixels.width / cfg.patchSize;
   return {
-    pixelValues, nPatches, patchDim, headDim: cfg.embedDim / cfg.numHeads, ropeAngles: visionRopeAngles(cfg, gridH, gridW),
+    pixels, normTable: cachedNormalizationTable(norm), nPatches: gridH * gridW, headDim: cfg.embedDim / cfg.numHeads,
+    ropeAngles: visionRopeAngles(cfg, gridH, gridW),
     windows: cfg.family === 'qwen2_5_vl' ? windowLayout(cfg, gridH, gridW) : undefined,
   };
+}
+
+/** One table per preprocess config object (a checkpoint has one). */
+const tables = new WeakMap<PreprocessConfig, Float32Array>();
+function cachedNormalizationTable(norm: PreprocessConfig): Float32Array {
+  let t = tables.get(norm);
+  if (!t) tables.set(norm, (t = normalizationTable(norm)));
+  return t;
 }

@@ -127,7 +127,7 @@ export class Generator {
         // In an image worker with a time budget (engine/image/isolate.ts): a huge or hostile file never blocks the daemon.
         const p = await imageWorkers().preprocess(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha });
         const tb = performance.now();
-        const embeds = await this.model.encodeImage(visionInputs(cfg.vision, p.pixelValues, p.gridThw[1], p.gridThw[2]));
+        const embeds = await this.model.encodeImage(visionInputs(cfg.vision, ckpt.preprocess, p.resized));
         preprocessMs += tb - ta;
         visionMs += performance.now() - tb;
         return { embeds, grid: [...p.gridThw] as [number, number, number],

@@ -21,8 +21,8 @@ async function run(ckpt: Checkpoint, attention: 'manual' | 'mha'): Promise<{ emb
   const m = await VlModel.load(ckpt, { device: 'cpu', attention });
   try {
     const gh = 20, gw = 24, nImg = 120, n = 5 + nImg + 4;
-    const pv = Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.sin(i * 0.37));
-    const emb = await m.encodeImage(visionInputs(ckpt.config.vision, pv, gh, gw));
+    const image = { width: gw * 14, height: gh * 14, data: Uint8Array.from({ length: gh * gw * 588 }, (_, i) => Math.floor(128 + 127 * Math.sin(i * 0.37))) }; // [gh*14, gw*14, 3] uint8
+    const emb = await m.encodeImage(visionInputs(ckpt.config.vision, ckpt.preprocess, image));
     const rows = Array.from({ length: n }, (_, i) => i);
     const isImg = (r: number) => r >= 5 && r < 5 + nImg;
     const pos = ropePositions(n, [{ row0: 5, h: 10, w: 12 }]);

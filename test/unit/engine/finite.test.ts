@@ -33,12 +33,12 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
       return VlModel.load(t.ckpt, { device: 'cpu', precision: 'fp32' });
     };
     const gh = 4, gw = 6; // one 56x84 image: 24 patches, 6 tokens
-    const pixels = () => Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.sin(i) * 0.5);
+    const pixels = () => ({ width: gw * 14, height: gh * 14, data: Uint8Array.from({ length: gh * gw * 588 }, (_, i) => Math.floor(128 + 127 * Math.sin(i * 1))) }); // [56, 84, 3] uint8
 
     it('a NaN weight in the vision merger: encodeImage throws, naming the vision encoder', async () => {
       const model = await load(['visual.merger.mlp.2.bias']);
       try {
-        await assert.rejects(model.encodeImage(visionInputs(model.checkpoint.config.vision, pixels(), gh, gw)),
+        await assert.rejects(model.encodeImage(visionInputs(model.checkpoint.config.vision, model.checkpoint.preprocess, pixels())),
           (e: unknown) => e instanceof NonFiniteError && e.stage === 'vision encoder' && /image embeddings \[6, 32\]/.test(e.message));
       } finally {
         await model.dispose();
@@ -61,7 +61,7 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
     it('the same checkpoints without the NaN run (the checks do not fire on finite outputs)', async () => {
       const model = await load([]);
       try {
-        const emb = await model.encodeImage(visionInputs(model.checkpoint.config.vision, pixels(), gh, gw));
+        const emb = await model.encodeImage(visionInputs(model.checkpoint.config.vision, model.checkpoint.preprocess, pixels()));
         assert.equal(emb.length, 6 * 32);
         const rows = [0, 1, 2];
         const out = await model.step({ inputIds: [1, 2, 3], rows, positions: selectPositions(ropePositions(3, []), rows), logitRows: [2] });

@@ -94,8 +94,8 @@ for (const [family, attention] of [['qwen2_5_vl', 'manual'], ['qwen2_vl', 'mha']
       const ckpt = loadCheckpoint(join(tmp, 'model'));
       uniform = await VlModel.load(ckpt, { device: 'cpu', attention });
       layered = await VlModel.load(ckpt, { device: 'cpu', attention, layered: true });
-      const pv = Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.cos(i * 0.31));
-      emb = await uniform.encodeImage(visionInputs(ckpt.config.vision, pv, gh, gw));
+      const image = { width: gw * 14, height: gh * 14, data: Uint8Array.from({ length: gh * gw * 588 }, (_, i) => Math.floor(128 + 127 * Math.cos(i * 0.31))) }; // [gh*14, gw*14, 3] uint8
+      emb = await uniform.encodeImage(visionInputs(ckpt.config.vision, ckpt.preprocess, image));
     });
     after(async () => {
       await uniform.dispose();

@@ -47,8 +47,8 @@ describe('probe graph (3 layers, random weights, CPU)', () => {
     const folder = randomCheckpointInTemp('vlcache-probe-', { family: 'qwen2_5_vl', seed: 5, tied: false, layers: 3 });
     ({ ckpt, remove } = folder);
     model = await VlModel.load(ckpt, { device: 'cpu' });
-    const pv = Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.cos(i * 0.29));
-    emb = await model.encodeImage(visionInputs(ckpt.config.vision, pv, gh, gw));
+    const image = { width: gw * 14, height: gh * 14, data: Uint8Array.from({ length: gh * gw * 588 }, (_, i) => Math.floor(128 + 127 * Math.cos(i * 0.29))) }; // [gh*14, gw*14, 3] uint8
+    emb = await model.encodeImage(visionInputs(ckpt.config.vision, ckpt.preprocess, image));
   });
   after(async () => {
     await model.dispose();

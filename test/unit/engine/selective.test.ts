@@ -40,8 +40,8 @@ for (const [family, attention] of [['qwen2_vl', 'manual'], ['qwen2_5_vl', 'manua
       writeRandomCheckpoint(join(tmp, 'model'), { family, tied: family === 'qwen2_vl' });
       const ckpt = loadCheckpoint(join(tmp, 'model'));
       model = await VlModel.load(ckpt, { device: 'cpu', attention });
-      const pv = Float32Array.from({ length: gh * gw * 1176 }, (_, i) => Math.sin(i * 0.37));
-      emb = await model.encodeImage(visionInputs(ckpt.config.vision, pv, gh, gw));
+      const image = { width: gw * 14, height: gh * 14, data: Uint8Array.from({ length: gh * gw * 588 }, (_, i) => Math.floor(128 + 127 * Math.sin(i * 0.37))) }; // [gh*14, gw*14, 3] uint8
+      emb = await model.encodeImage(visionInputs(ckpt.config.vision, ckpt.preprocess, image));
     });
     after(async () => {
       await model.dispose();

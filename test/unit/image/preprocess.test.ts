@@ -6,7 +6,8 @@ import { PNG } from 'pngjs';
 
 import type { PreprocessConfig } from '../../../server/src/engine/config';
 import { ImageError } from '../../../server/src/engine/image/errors';
-import { preprocessImage, preprocessRgb } from '../../../server/src/engine/image/preprocess';
+import { toPixelValues } from '../../../server/src/engine/image/patches';
+import { type PreprocessedImage, preprocessImage, preprocessRgb } from '../../../server/src/engine/image/preprocess';
 import { fixtureBytes, manifest } from './fixtures';
 
 /** preprocessor_config.json of Qwen2-VL / Qwen2.5-VL. */
@@ -23,6 +24,9 @@ const QWEN: PreprocessConfig = {
 
 /** Identity normalisation, so pixel_values hold the raw bytes and positions can be read back. */
 const RAW: PreprocessConfig = { ...QWEN, imageMean: [0, 0, 0], imageStd: [1, 1, 1], rescaleFactor: 1 };
+
+/** The host `pixel_values` of a preprocessed image (the vision graph makes the same in-graph, patchify.test.ts). */
+const pixelValues = (r: PreprocessedImage, cfg: PreprocessConfig) => toPixelValues(r.resized, cfg, cfg);
 
 /** An image whose byte at (x, y, c) is (x + 3y + 70c) mod 256, [h, w, 3]. */
 function synthetic(width: number, height: number) {
@@ -52,9 +56,10 @@ describe('preprocessImage', () => {
       const r = await preprocessImage(fixtureBytes(c.file), QWEN, { maxPixelsOverride: c.maxPixelsOverride ?? undefined });
       assert.deepEqual(r.gridThw, c.gridThw);
       assert.deepEqual([r.resizedWidth, r.resizedHeight], [c.resizedWidth, c.resizedHeight]);
-      assert.equal(r.pixelValues.length, c.gridThw[1] * c.gridThw[2] * 1176);
-      for (const [row, col, value] of c.samples) assert.equal(r.pixelValues[row * 1176 + col], value, `[${row}, ${col}]`);
-      const digest = createHash('sha256').update(new Uint8Array(r.pixelValues.buffer)).digest('hex');
+      const pv = pixelValues(r, QWEN);
+      assert.equal(pv.length, c.gridThw[1] * c.gridThw[2] * 1176);
+      for (const [row, col, value] of c.samples) assert.equal(pv[row * 1176 + col], value, `[${row}, ${col}]`);
+      const digest = createHash('sha256').update(new Uint8Array(pv.buffer)).digest('hex');
       assert.equal(digest, c.sha256);
     });
   }
@@ -62,6 +67,7 @@ describe('preprocessImage', () => {
   it('lays patches out in 2x2 merge blocks, channels then frames then rows then columns', () => {
     // 84 x 56 stays 84 x 56 (multiples of 28, within the budget): gridH = 4, gridW = 6, 24 patches.
     const r = preprocessRgb(synthetic(84, 56), RAW);
+    const pv = pixelValues(r, RAW);
     assert.deepEqual(r.gridThw, [1, 4, 6]);
     const [P, T, M, gw] = [14, 2, 2, 6];
     for (let row = 0; row < 24; row++) {
@@ -76,7 +82,7 @@ describe('preprocessImage', () => {
           for (const [y, x] of [[0, 0], [5, 9], [13, 13]] as const) {
             const col = ((c * T + t) * P + y) * P + x;
             const expected = (pw * P + x + 3 * (ph * P + y) + 70 * c) % 256;
-            assert.equal(r.pixelValues[row * 1176 + col], expected, `row ${row} c ${c} t ${t} y ${y} x ${x}`);
+            assert.equal(pv[row * 1176 + col], expected, `row ${row} c ${c} t ${t} y ${y} x ${x}`);
           }
         }
       }
@@ -85,10 +91,11 @@ describe('preprocessImage', () => {
 
   it('repeats the image in both temporal slots', () => {
     const r = preprocessRgb(synthetic(56, 56), QWEN);
+    const pv = pixelValues(r, QWEN);
     for (let row = 0; row < 16; row++) {
       for (let c = 0; c < 3; c++) {
-        const t0 = r.pixelValues.subarray(row * 1176 + c * 392, row * 1176 + c * 392 + 196);
-        const t1 = r.pixelValues.subarray(row * 1176 + c * 392 + 196, row * 1176 + c * 392 + 392);
+        const t0 = pv.subarray(row * 1176 + c * 392, row * 1176 + c * 392 + 196);
+        const t1 = pv.subarray(row * 1176 + c * 392 + 196, row * 1176 + c * 392 + 392);
         assert.deepEqual(t1, t0);
       }
     }

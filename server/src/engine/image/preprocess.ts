@@ -1,17 +1,20 @@
 /**
- * The whole image processor: bytes -> `pixel_values` and `image_grid_thw`, bit-identical to
- * transformers 5.17 `Qwen2VLImageProcessorPil` given the same decoded pixels (every decoder is
- * bit-identical to Pillow, see decode.ts). Qwen2.5-VL uses the same processor.
+ * The image processor on the host: bytes -> the resized uint8 RGB image and `image_grid_thw`,
+ * bit-identical to transformers 5.17 `Qwen2VLImageProcessorPil` given the same decoded pixels
+ * (every decoder is bit-identical to Pillow, see decode.ts). Qwen2.5-VL uses the same processor.
  *
  *   decode (decode.ts) -> RGB (rgb.ts, alpha dropped like Pillow's convert("RGB"))
  *   -> smart_resize (smart-resize.ts) -> Pillow BICUBIC unless the size is unchanged (resize.ts)
- *   -> rescale + normalise, repeat to T frames, 2x2-block patch order (patches.ts)
+ *
+ * The rest of the processor (rescale + normalise, repeat to T frames, 2x2-block patch order) runs
+ * in the vision graph (kernels/graphs/vision.ts `inGraphPixelValues`): the host never builds the float32
+ * `pixel_values` (43 MB for a 1344^2 image). patches.ts `toPixelValues` is the host reference of
+ * that step, which tests compare with transformers and with the graph.
  */
 
 import type { PreprocessConfig } from '../config';
 import { decodeImage } from './decode';
 import { DEFAULT_IMAGE_LABEL, ImageError } from './errors';
-import { toPixelValues } from './patches';
 import { resizeBicubic } from './resize';
 import { type AlphaHandling, toRgb } from './rgb';
 import { planSmartResize } from './smart-resize';
@@ -32,8 +35,11 @@ export interface PreprocessOptions {
 }
 
 export interface PreprocessedImage {
-  /** [gridT * gridH * gridW, C * T * P * P] = [n, 1176] for Qwen2-VL, float32. */
-  readonly pixelValues: Float32Array;
+  /**
+   * The resized image the vision graph takes, [resizedHeight, resizedWidth, 3] uint8; `pixel_values`
+   * is patches.ts `toPixelValues(resized, cfg, cfg)`.
+   */
+  readonly resized: RgbImage;
   /** `image_grid_thw` of this image: [1, resizedHeight / P, resizedWidth / P]. */
   readonly gridThw: [number, number, number];
   readonly resizedWidth: number;
@@ -83,9 +89,8 @@ export function preprocessRgb(
     throw e;
   }
   const resized = resizeBicubic(image, plan.width, plan.height);
-  const pixelValues = toPixelValues(resized, cfg, cfg);
   return {
-    pixelValues,
+    resized,
     gridThw: [1, plan.height / cfg.patchSize, plan.width / cfg.patchSize],
     resizedWidth: plan.width,
     resizedHeight: plan.height,

@@ -40,7 +40,9 @@ async function run(req: WorkerRequest): Promise<{ value: unknown; transfer: Arra
     }
     case 'preprocess': {
       const p = await preprocessImage(req.bytes, req.cfg, req.options);
-      return { value: p, transfer: [p.pixelValues.buffer as ArrayBuffer] };
+      // An image already at its target size comes back as the decoded pixels, possibly a pooled view.
+      const data = ownsBuffer(p.resized.data) ? p.resized.data : p.resized.data.slice();
+      return { value: { ...p, resized: { ...p.resized, data } }, transfer: [data.buffer as ArrayBuffer] };
     }
     case 'thumbnail':
       return { value: await renderThumbnail(req.bytes, req.name, req.side), transfer: [] };

@@ -1,0 +1,63 @@
+/**
+ * The vision graph's in-graph patchify (kernels/graphs/vision.ts `inGraphPixelValues`: uint8 image ->
+ * rescale + normalise, T frames, 2x2 merge-block order) against the host reference patches.ts
+ * `toPixelValues`, which the golden suite checks bit for bit against transformers. Run alone in a
+ * one-output graph on the CPU, on odd grid shapes, with Qwen2-VL's normalisation.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ModelGraph } from '../../../kernels/graphs/common';
+import type { VisionConfig } from '../../../kernels/graphs/config';
+import { inGraphPixelValues } from '../../../kernels/graphs/vision';
+import type { PreprocessConfig } from '../../../server/src/engine/config';
+import { normalizationTable, toPixelValues } from '../../../server/src/engine/image/patches';
+import { Session, f32, u8 } from '../../../server/src/engine/ort';
+
+const QWEN: PreprocessConfig = {
+  minPixels: 56 * 56, maxPixels: 28 * 28 * 1280, patchSize: 14, temporalPatchSize: 2, mergeSize: 2,
+  imageMean: [0.48145466, 0.4578275, 0.40821073], imageStd: [0.26862954, 0.26130258, 0.27577711], rescaleFactor: 1 / 255,
+};
+const VISION = { inChannels: 3, patchSize: 14, spatialMergeSize: 2, temporalPatchSize: 2 } as VisionConfig;
+
+async function patchifySession(): Promise<Session> {
+  const g = new ModelGraph('patchify', () => undefined, { computeDtype: 'float32', attention: 'manual' });
+  g.output(inGraphPixelValues(g, VISION), 'pixel_values', 'float32', ['nPatches', 1176]);
+  return Session.create(g.toModel({ opset: 21 }), 'cpu');
+}
+
+/** Every byte value in every channel, in a pattern that differs per position. */
+function image(width: number, height: number) {
+  const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 37 + Math.floor(i / 7) * 11) % 256);
+  return { width, height, data };
+}
+
+describe('in-graph patchify', () => {
+  const table = normalizationTable(QWEN);
+
+  it('normalises exactly as the host table: float32 arithmetic would not (transformers rescales in float64)', () => {
+    let differ = 0;
+    for (let c = 0; c < 3; c++) {
+      for (let v = 0; v < 256; v++) {
+        const f = Math.fround;
+        const float32Math = f(f(f(f(v) * f(QWEN.rescaleFactor)) - f(QWEN.imageMean[c])) / f(QWEN.imageStd[c]));
+        if (float32Math !== table[c * 256 + v]) differ++;
+      }
+    }
+    assert.ok(differ > 0, 'the lookup table is needed only if float32 arithmetic differs somewhere');
+  });
+
+  for (const [w, h] of [[28, 28], [84, 56], [56, 140], [308, 28], [196, 252]]) {
+    it(`equals toPixelValues bit for bit on a ${w}x${h} image`, async () => {
+      const s = await patchifySession();
+      const img = image(w, h);
+      const out = await s.run({ pixels: u8(img.data, [h, w, 3]), norm_table: f32(table, [table.length]) });
+      const got = out.pixel_values;
+      assert.deepEqual(got.dims, [(h / 14) * (w / 14), 1176]);
+      const want = toPixelValues(img, QWEN, QWEN);
+      const data = got.data as Float32Array;
+      assert.equal(data.length, want.length);
+      const bad = data.findIndex((v, i) => !Object.is(v, want[i]));
+      assert.equal(bad, -1, `first difference at ${bad}: ${data[bad]} vs ${want[bad]}`);
+    });
+  }
+});
