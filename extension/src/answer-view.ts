@@ -13,7 +13,8 @@ import MarkdownIt from 'markdown-it';
 import * as vscode from 'vscode';
 import type { AskResult } from '../../server/src/protocol';
 import { describe, errorCode, ErrorCodes, type Daemon } from './daemon';
-import { cacheBadge, escapeHtml, formatMs, wasCacheHit } from './format';
+import { cacheBadge, type BadgeTone } from './badge';
+import { escapeHtml, formatMs } from './format';
 import * as settings from './settings';
 
 const md = new MarkdownIt({ html: false, linkify: true, breaks: false });
@@ -33,7 +34,8 @@ type ToWebview =
   | { type: 'turn'; index: number; question: string }
   | { type: 'answer'; index: number; html: string }
   | { type: 'progress'; index: number; message: string }
-  | { type: 'done'; index: number; text: string; badge: string; hit: boolean; details: string; notes: string[]; state: Turn['state'] }
+  | { type: 'done'; index: number; text: string; badge: string; hit: boolean; tone: BadgeTone; details: string; notes: string[]; state: Turn['state'];
+      /** false: a restored turn, not announced to screen readers. */ live?: boolean }
   | { type: 'busy'; busy: boolean };
 
 type FromWebview = { type: 'ask'; question: string } | { type: 'stop' };
@@ -44,7 +46,7 @@ type FromWebview = { type: 'ask'; question: string } | { type: 'stop' };
  */
 export interface SavedAnswerView {
   images: string[];
-  turns: { question: string; text?: string; badge?: string; hit?: boolean; details?: string; notes?: string[]; state?: Turn['state'] }[];
+  turns: { question: string; text?: string; badge?: string; hit?: boolean; tone?: BadgeTone; details?: string; notes?: string[]; state?: Turn['state'] }[];
 }
 
 export class AnswerPanel implements vscode.Disposable {
@@ -106,8 +108,8 @@ export class AnswerPanel implements vscode.Disposable {
       const index = this.turns.push(turn) - 1;
       this.post({ type: 'turn', index, question: turn.question });
       this.post({ type: 'answer', index, html: md.render(turn.answer) });
-      this.post({ type: 'done', index, text: turn.answer, badge: t.badge ?? turn.state, hit: t.hit ?? false, details: t.details ?? '',
-        notes: t.notes ?? [], state: turn.state });
+      this.post({ type: 'done', index, text: turn.answer, badge: t.badge ?? turn.state, hit: t.hit ?? false, tone: t.tone ?? (t.hit ? 'hit' : 'miss'), details: t.details ?? '',
+        notes: t.notes ?? [], state: turn.state, live: false });
     }
   }
 
@@ -185,7 +187,7 @@ export class AnswerPanel implements vscode.Disposable {
       // width × height are the file's own; the model saw it smaller (nTokens image tokens).
       if (im.downscaled) notes.push(`${basename(vscode.Uri.parse(im.image).path)} (${im.width}×${im.height}) was downscaled to ${im.nTokens} image tokens to fit vlcache.maxImagePixels.`);
     }
-    if (!r) return { type: 'done', index, text: turn.answer, badge: turn.state, hit: false, details: '', notes, state: turn.state };
+    if (!r) return { type: 'done', index, text: turn.answer, badge: turn.state, hit: false, tone: 'miss', details: '', notes, state: turn.state };
     const t = r.timings;
     const c = r.cache;
     const details = [
@@ -194,7 +196,8 @@ export class AnswerPanel implements vscode.Disposable {
       `mode ${c.mode}: computed ${c.tokensComputed} of ${c.tokensTotal} prompt tokens (${(c.recomputeFraction * 100).toFixed(1)}%)`,
       `encoder ${c.encoderHits} hit / ${c.encoderMisses} miss · image KV ${c.kvHits} hit / ${c.kvMisses} miss · prefix ${c.prefixTokensReused} tokens${c.tier.length ? ` · from ${c.tier.join(', ')}` : ''}`,
     ].join('\n');
-    return { type: 'done', index, text: turn.answer, badge: cacheBadge(r), hit: wasCacheHit(r), details, notes, state: turn.state };
+    const badge = cacheBadge(r);
+    return { type: 'done', index, text: turn.answer, badge: badge.text, hit: badge.tone === 'hit', tone: badge.tone, details, notes, state: turn.state };
   }
 
   private html(): string {
@@ -209,7 +212,8 @@ export class AnswerPanel implements vscode.Disposable {
 <link rel="stylesheet" href="${media('answer.css')}"><title>${escapeHtml(title(this.images))}</title></head>
 <body>
 <header class="images">${thumbs}</header>
-<main id="turns" aria-live="polite"></main>
+<main id="turns"></main>
+<p id="announce" class="sr-only" role="status" aria-live="polite"></p>
 <form id="ask"><textarea id="question" rows="2" placeholder="Ask a follow-up question about ${this.images.length > 1 ? 'these images' : 'this image'}…" aria-label="Question"></textarea>
 <div class="buttons"><button type="submit" id="send">Ask</button><button type="button" id="stop" class="secondary" disabled>Stop</button></div></form>
 <script nonce="${nonce}" src="${media('answer.js')}"></script>

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { AskResult } from '../../server/src/protocol';
 import type { Daemon } from './daemon';
-import { cacheBadge } from './format';
+import { cacheBadge } from './badge';
 import * as settings from './settings';
 
 const LANGUAGE_NAMES: Record<string, string> = {
@@ -69,6 +69,6 @@ export async function mockupToCode(daemon: Daemon, images: vscode.Uri[], token: 
   // Replace the streamed answer by its code block, as one undoable edit.
   const code = codeFromAnswer(result.text);
   await editor.edit((b) => b.replace(new vscode.Range(document.positionAt(0), document.positionAt(document.getText().length)), code));
-  vscode.window.setStatusBarMessage(`VLCache: ${basename(images[0].path)} → ${language} · ${cacheBadge(result)}`, 10_000);
+  vscode.window.setStatusBarMessage(`VLCache: ${basename(images[0].path)} → ${language} · ${cacheBadge(result).text}`, 10_000);
   return { document, result };
 }

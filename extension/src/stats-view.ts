@@ -1,11 +1,13 @@
 /**
  * "Show Cache Statistics": a webview with the model and device, the cache tiers
  * (entries, bytes, budgets, evictions), hits and misses, and the TTFT of the last
- * requests as a small bar chart (green: served with a cache hit). Static HTML made
+ * requests as a small bar chart, coloured by what the cache did for their images (the badge's
+ * classification: server/src/protocol/reuse.ts). Static HTML made
  * here (no page script); it is re-rendered on every `stats` status.
  */
 import * as vscode from 'vscode';
-import type { StatsResult } from '../../server/src/protocol';
+import { imageReuseRate, type AskOutcome, type RecentAsk, type StatsResult } from '../../server/src/protocol';
+import { badgeTone, outcomeLabel } from './badge';
 import { escapeHtml as esc, formatBytes, formatMs } from './format';
 
 export const STATS_VIEW_TYPE = 'vlcache.stats';
@@ -60,6 +62,8 @@ function render(s: StatsResult, w: vscode.Webview, extensionUri: vscode.Uri): st
   const css = w.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'webview', 'answer.css'));
   const c = s.cache;
   const rate = s.requests.hitRate;
+  const im = s.requests.images;
+  const imageRate = im && imageReuseRate(im);
   const row = (name: string, t: { nEntries: number; bytes: number; budgetBytes: number; nEvictions: number }) =>
     `<tr><td>${name}</td><td>${t.nEntries}</td><td>${formatBytes(t.bytes)}</td><td>${formatBytes(t.budgetBytes)}</td><td>${t.nEvictions}</td></tr>`;
   const tiers = c
@@ -77,7 +81,8 @@ ${row('RAM', c.ram)}${c.disk ? row('disk', c.disk) : '<tr><td>disk</td><td colsp
 <p>${esc(s.model.state)}${s.model.device ? ` on <b>${esc(s.model.device)}</b>` : ''} · <code>${esc(s.model.path)}</code></p>
 ${s.model.fallbackReasons.length ? `<ul>${s.model.fallbackReasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : ''}
 <h2>Cache</h2>
-<p>Hit rate: <b id="hit-rate">${rate === undefined ? '–' : `${Math.round(rate * 100)}%`}</b>${s.cacheDir ? ` · directory <code>${esc(s.cacheDir)}</code>` : ' · RAM only'}</p>
+<p>Images reused: <b id="image-rate">${imageRate === undefined ? '–' : `${Math.round(imageRate * 100)}%`}</b>${im ? ` (KV ${im.kv}, exact prefix ${im.prefix}; encoder only ${im.encoder}; cold ${im.cold})` : ''}
+· store look-ups hit: <b id="hit-rate">${rate === undefined ? '–' : `${Math.round(rate * 100)}%`}</b>${s.cacheDir ? ` · directory <code>${esc(s.cacheDir)}</code>` : ' · RAM only'}</p>
 ${tiers}
 <h2>Requests</h2>
 <p>${q.nAsks} asks, ${q.nPrefetches} prefetches, ${q.nCancelled} cancelled${q.lastTtftMs !== undefined ? ` · last TTFT <b>${formatMs(q.lastTtftMs)}</b>` : ''}${q.lastRecomputeFraction !== undefined ? ` · recomputed ${(q.lastRecomputeFraction * 100).toFixed(1)}% of the prompt` : ''} · queue: ${s.queue.nInteractive} interactive, ${s.queue.nBackground} background${s.queue.running ? ', one running' : ''}</p>
@@ -97,9 +102,15 @@ function chart(recent: NonNullable<StatsResult['requests']['recent']>): string {
   const bw = Math.max(2, Math.min(24, (W - gap * recent.length) / recent.length));
   const bars = recent.map((r, i) => {
     const h = Math.max(1, scale(r.ttftMs));
-    return `<rect class="${r.cacheHit ? 'hit' : 'miss'}" x="${i * (bw + gap)}" y="${H - h}" width="${bw}" height="${h}"><title>${formatMs(r.ttftMs)} · ${r.cacheHit ? 'cache hit' : 'cold'} · ${r.nImages} image(s) · recomputed ${(r.recomputeFraction * 100).toFixed(1)}%</title></rect>`;
+    const o = outcomeOf(r);
+    return `<rect class="${badgeTone(o)}" x="${i * (bw + gap)}" y="${H - h}" width="${bw}" height="${h}"><title>${formatMs(r.ttftMs)} · ${outcomeLabel(o)} · ${r.nImages} image(s) · recomputed ${(r.recomputeFraction * 100).toFixed(1)}%</title></rect>`;
   }).join('');
   return `<svg class="chart" width="${W}" height="${H}" role="img" aria-label="TTFT of the last ${recent.length} requests">${bars}
 <text x="0" y="10">max ${formatMs(max)}${log ? ' (log scale)' : ''}</text></svg>
-<p class="legend"><span class="hit">■</span> cache hit · <span class="miss">■</span> cold — the last ${recent.length} requests, oldest first</p>`;
+<p class="legend"><span class="hit">■</span> images reused · <span class="partial">■</span> partly (encoder output, or some of the images) · <span class="miss">■</span> cold (a text prefix at most) — the last ${recent.length} requests, oldest first</p>`;
+}
+
+/** A request's outcome; daemons without `outcome` only said whether anything (even a system prompt) was reused. */
+function outcomeOf(r: RecentAsk): AskOutcome {
+  return r.outcome ?? (r.cacheHit ? 'partial' : 'cold');
 }

@@ -4,7 +4,7 @@
  * the statistics view.
  */
 import * as vscode from 'vscode';
-import type { StatsResult, StatusParams } from '../../server/src/protocol';
+import { imageReuseRate, type StatsResult, type StatusParams } from '../../server/src/protocol';
 import type { DaemonState } from './daemon';
 import { formatBytes, formatMs } from './format';
 
@@ -77,8 +77,9 @@ export class CacheStatusBar implements vscode.Disposable {
       parts.push('stopped');
     }
     if (s?.cache && !this.loading && this.daemon === 'running' && !this.lastError) {
-      const rate = s.requests.hitRate;
-      parts.push(rate === undefined ? 'no lookups' : `${Math.round(rate * 100)}% hits`);
+      // The images' rate, as the answer badge and the chart count them (protocol/reuse.ts); not the store's look-ups.
+      const rate = s.requests.images ? imageReuseRate(s.requests.images) : undefined;
+      parts.push(rate === undefined ? 'no images yet' : `${Math.round(rate * 100)}% images reused`);
       parts.push(formatBytes(s.cache.ram.bytes + (s.cache.disk?.bytes ?? 0)));
     }
     if (s?.model.state === 'released' && this.daemon === 'running') parts.push('idle');
@@ -97,16 +98,20 @@ export class CacheStatusBar implements vscode.Disposable {
     md.appendMarkdown(`Daemon: ${this.daemon}`);
     if (s) {
       md.appendMarkdown(` · model ${s.model.state}${s.model.device ? ` on **${s.model.device}**` : ''}\n\n`);
-      md.appendMarkdown(`Model: \`${escape(s.model.path)}\`\n\n`);
+      md.appendMarkdown(`Model: ${codeSpan(s.model.path)}\n\n`);
       for (const r of s.model.fallbackReasons) md.appendMarkdown(`- ${escape(r)}\n`);
       if (s.cache) {
         const c = s.cache;
         md.appendMarkdown(`\n| tier | entries | size | budget |\n|---|--:|--:|--:|\n`);
         md.appendMarkdown(`| RAM | ${c.ram.nEntries} | ${formatBytes(c.ram.bytes)} | ${formatBytes(c.ram.budgetBytes)} |\n`);
         if (c.disk) md.appendMarkdown(`| disk | ${c.disk.nEntries} | ${formatBytes(c.disk.bytes)} | ${formatBytes(c.disk.budgetBytes)} |\n`);
-        md.appendMarkdown(`\nHits: encoder ${c.hits.encoder}, KV ${c.hits.kv} · misses: encoder ${c.misses.encoder}, KV ${c.misses.kv}\n\n`);
+        md.appendMarkdown(`\nStore look-ups: hits encoder ${c.hits.encoder}, KV ${c.hits.kv} · misses encoder ${c.misses.encoder}, KV ${c.misses.kv}\n\n`);
       }
       const q = s.requests;
+      if (q.images) {
+        const im = q.images;
+        md.appendMarkdown(`Images asked about: ${im.kv + im.prefix} reused (KV ${im.kv}, exact prefix ${im.prefix}), ${im.encoder} encoder only, ${im.cold} cold\n\n`);
+      }
       md.appendMarkdown(`Requests: ${q.nAsks} asks, ${q.nPrefetches} prefetches, ${q.nCancelled} cancelled`);
       if (q.lastTtftMs !== undefined) md.appendMarkdown(` · last TTFT ${formatMs(q.lastTtftMs)}`);
       if (q.lastRecomputeFraction !== undefined) md.appendMarkdown(`, recomputed ${(q.lastRecomputeFraction * 100).toFixed(1)}%`);
@@ -121,4 +126,10 @@ export class CacheStatusBar implements vscode.Disposable {
 
 function escape(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+/** Text as a Markdown code span: backslash escapes are literal inside one, so only the fence is chosen. */
+function codeSpan(s: string): string {
+  const fence = '`'.repeat(Math.max(0, ...[...s.matchAll(/`+/g)].map((m) => m[0].length)) + 1);
+  return `${fence} ${s} ${fence}`;
 }

@@ -10,6 +10,8 @@
   const question = /** @type {HTMLTextAreaElement} */ (document.getElementById('question'));
   const send = /** @type {HTMLButtonElement} */ (document.getElementById('send'));
   const stop = /** @type {HTMLButtonElement} */ (document.getElementById('stop'));
+  // A polite live region told once per finished answer (the streamed answer itself is not live: it re-renders every 50 ms).
+  const announce = /** @type {HTMLElement} */ (document.getElementById('announce'));
   // What VS Code hands back to the extension after a window reload (SavedAnswerView in answer-view.ts).
   // The extension replays it into a fresh page, so the page starts from an empty conversation.
   /** @type {{ images: string[], turns: any[] }} */
@@ -63,17 +65,24 @@
         el.classList.add(m.state);
         const badge = /** @type {HTMLElement} */ (el.querySelector('.badge'));
         badge.textContent = m.badge;
-        badge.classList.toggle('hit', m.hit);
+        badge.classList.remove('hit', 'partial', 'miss');
+        badge.classList.add(m.tone ?? (m.hit ? 'hit' : 'miss'));
         /** @type {HTMLElement} */ (el.querySelector('.details')).textContent = m.details;
         /** @type {HTMLElement} */ (el.querySelector('details')).hidden = !m.details;
         const notes = /** @type {HTMLElement} */ (el.querySelector('.notes'));
         notes.replaceChildren(...m.notes.map((/** @type {string} */ n) => Object.assign(document.createElement('li'), { textContent: n })));
-        saved.turns[m.index] = { ...saved.turns[m.index], text: m.text, badge: m.badge, hit: m.hit, details: m.details, notes: m.notes, state: m.state };
+        saved.turns[m.index] = { ...saved.turns[m.index], text: m.text, badge: m.badge, hit: m.hit, tone: m.tone, details: m.details, notes: m.notes, state: m.state };
         save();
+        if (m.live !== false) {
+          const answer = /** @type {HTMLElement} */ (el.querySelector('.answer')).textContent ?? '';
+          announce.textContent = m.state === 'done' ? `Answer ${m.index + 1}: ${answer.trim()} (${m.badge})` : `Answer ${m.index + 1} ${m.state}.`;
+        }
         break;
       }
       case 'busy':
         stop.disabled = !m.busy;
+        // The follow-up box takes the focus when an answer ends (keyboard users type the next question at once).
+        if (!m.busy) question.focus();
         document.body.classList.toggle('busy', m.busy);
         break;
     }

@@ -75,7 +75,8 @@ export function toAskResult(r: EngineAskResult, images: readonly string[], queue
     nPromptTokens: r.promptTokenIds.length,
     nGeneratedTokens: r.tokenIds.length,
     device: r.device,
-    images: r.images.map((im, i) => ({ image: images[i] ?? im.name, width: im.width, height: im.height, nTokens: im.tokens, downscaled: im.downscaled })),
+    images: r.images.map((im, i) => ({ image: images[i] ?? im.name, width: im.width, height: im.height, nTokens: im.tokens, downscaled: im.downscaled,
+      reuse: { ...im.reuse } })),
     cache: {
       mode: c.mode as ReuseMode, encoderHits: c.encoderHits, encoderMisses: c.encoderMisses, kvHits: c.kvHits,
       kvMisses: c.kvMisses, prefixTokensReused: c.prefixTokensReused, imageTokensReused: c.imageTokensReused,

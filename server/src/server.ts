@@ -14,7 +14,7 @@ import type {
 import { EngineHost, type Engine } from './engine-host';
 import { ImageError } from './engine/image/errors';
 import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
-import type { CacheStats } from './planner/vlcache';
+import type { ImageReuseOutcome } from './planner/image-reuse';
 import { builtinModelDir } from './paths';
 import { checkAskParams, checkPrefetchParams, parseConfig, type ServerConfig } from './config';
 import { resolveImagePath, toAskResult, toResponseError, workspaceRoots } from './convert';
@@ -33,6 +33,7 @@ import { ErrorCodes, type PathErrorData } from './protocol/errors';
 import { EXPLAIN_QUESTION, type ExplainParams, type ExplainResult } from './protocol/explain';
 import { PROTOCOL_VERSION, type VlcacheInitializeResult } from './protocol/initialize';
 import type { PrefetchParams, PrefetchResult } from './protocol/prefetch';
+import { addReuseCounts, askOutcome, emptyReuseCounts, reuseCounts } from './protocol/reuse';
 import type { RecentAsk, StatsResult, TierSummary } from './protocol/stats';
 import type { StatusParams } from './protocol/status';
 
@@ -62,6 +63,8 @@ export class VlcacheServer {
   private host?: EngineHost;
   private readonly counts = { nAsks: 0, nPrefetches: 0, nCancelled: 0 } as Omit<StatsResult['requests'], 'recent' | 'hitRate'>;
   private readonly recent: RecentAsk[] = [];
+  /** Images of every finished ask, by what the cache did for them (the status bar's rate). */
+  private readonly imageCounts = emptyReuseCounts();
   private explainer?: Explainer;
   private idleTimer?: NodeJS.Timeout;
   private closing = false;
@@ -154,7 +157,8 @@ export class VlcacheServer {
       this.counts.lastRecomputeFraction = result.cache.recomputeFraction;
       const c = result.cache;
       this.recent.push({ atMs: Date.now(), ttftMs: result.timings.ttftMs, recomputeFraction: c.recomputeFraction,
-        cacheHit: c.encoderHits + c.kvHits + c.prefixTokensReused > 0, nImages: result.images.length });
+        cacheHit: c.encoderHits + c.kvHits + c.prefixTokensReused > 0, outcome: askOutcome(result), nImages: result.images.length });
+      addReuseCounts(this.imageCounts, reuseCounts(result));
       if (this.recent.length > N_RECENT) this.recent.shift();
       this.sink.sendStatus({ kind: 'stats', stats: this.stats() });
       return result;
@@ -318,7 +322,7 @@ export class VlcacheServer {
         hits: { encoder: s.hits.encoder, kv: s.hits.kv },
         misses: { encoder: s.misses.encoder, kv: s.misses.kv },
       },
-      requests: { ...this.counts, recent: this.recent.map((r) => ({ ...r })), ...(lookups > 0 ? { hitRate: hits / lookups } : {}) },
+      requests: { ...this.counts, recent: this.recent.map((r) => ({ ...r })), images: { ...this.imageCounts }, ...(lookups > 0 ? { hitRate: hits / lookups } : {}) },
       queue: this.scheduler.counts(),
     };
   }
@@ -388,7 +392,7 @@ export class VlcacheServer {
     // Only shutdown aborts a running background job; a partial explanation is not kept.
     if (r.stopReason === 'cancelled') throw new QueueClosedError();
     this.sink.sendStatus({ kind: 'stats', stats: this.stats() });
-    return { text: r.text.trim(), ttftMs: r.timings.ttftMs, cacheHit: isCacheHit(r.cache), width: r.images[0].width,
+    return { text: r.text.trim(), ttftMs: r.timings.ttftMs, cacheHit: imageWasCached(r.images[0].reuse), width: r.images[0].width,
       height: r.images[0].height, atMs: Date.now() };
   }
 
@@ -419,8 +423,9 @@ export class VlcacheServer {
   }
 }
 
-function isCacheHit(c: CacheStats): boolean {
-  return c.encoderHits + c.kvHits + c.prefixTokensReused > 0;
+/** Whether the image's own KV or encoder output was reused (a reused system prompt alone is not a hit). */
+function imageWasCached(r: ImageReuseOutcome): boolean {
+  return r.kind !== 'cold';
 }
 
 /** Image files above this size are refused before they are read (the largest legal inputs are far smaller). */

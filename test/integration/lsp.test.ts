@@ -101,7 +101,7 @@ async function exerciseEditor(client: ProtocolConnection, statuses: Statuses): P
   assert.match((pending!.contents as { value: string }).value, /data:image\/png;base64,.*preparing an explanation/s);
   const { text } = await explained;
   const ready = (await hover(2, 8))!.contents as { value: string };
-  assert.match(ready.value, /docs\/diagram\.png\*\* · \d+ × \d+ px · (cold|⚡ cache hit) · TTFT \d+ ms/);
+  assert.match(ready.value, /docs\/diagram\.png\*\* · \d+ × \d+ px · (cold|⚡ image cached) · TTFT \d+ ms/);
   assert.ok(ready.value.endsWith(text.trim() || "_(the model gave no explanation)_"), 'the hover shows the explanation');
 
   const lenses = await client.sendRequest(CodeLensRequest.type, { textDocument: { uri } });

@@ -32,9 +32,12 @@ export function hoverTarget(doc: TextDoc, position: Position, roots: readonly st
   };
 }
 
-/** "⚡ cache hit · TTFT 12 ms" or "cold · TTFT 70 ms". */
+/**
+ * "⚡ image cached · TTFT 12 ms" or "cold · TTFT 70 ms". `cacheHit` is the image's own reuse (its K/V or
+ * encoder output); a reused system prompt alone is cold (server.ts, protocol/reuse.ts).
+ */
 export function cacheBadge(e: Pick<Explanation, 'cacheHit' | 'ttftMs'>): string {
-  return `${e.cacheHit ? '⚡ cache hit' : 'cold'} · TTFT ${Math.round(e.ttftMs)} ms`;
+  return `${e.cacheHit ? '⚡ image cached' : 'cold'} · TTFT ${Math.round(e.ttftMs)} ms`;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { ChatMessage, ChatTemplate, buildPrompt, userTurn } from '../engine/chat-template';
 import { imageWorkers } from '../engine/image/isolate';
+import { KvArena } from '../engine/kv-arena';
 import { LayeredPast, Past, StepInput, VlModel } from '../engine/model';
 import { Positions, ropePositions, selectPositions } from '../engine/positions';
 import { Sampler, SamplingOptions, topLogits } from '../engine/sampler';
@@ -13,6 +14,7 @@ import { visionInputs } from '../engine/vision-inputs';
 import { CACHEBLEND_DEFAULT_RATIO } from './cacheblend';
 import { LayeredPlan, Mode, Plan, PromptLayout, planPrefill } from './plan';
 import { CacheStats, EncodedImage, ReuseEngine, newStats } from './vlcache';
+import { ImageReuseOutcome, imageReuseOutcome } from './image-reuse';
 
 export interface ImageInput {
   /** For messages: a path or name. */
@@ -82,7 +84,9 @@ export interface AskResult {
   device: string;
   stopReason: 'eos' | 'length' | 'cancelled';
   cache: CacheStats;
-  images: { name: string; width: number; height: number; grid: readonly [number, number, number]; tokens: number; downscaled: boolean }[];
+  /** `reuse`: what the cache did for the image in this prefill (planner/image-reuse.ts). */
+  images: { name: string; width: number; height: number; grid: readonly [number, number, number]; tokens: number; downscaled: boolean;
+    reuse: ImageReuseOutcome }[];
   timings: Timings;
 }
 
@@ -221,6 +225,10 @@ export class Generator {
     let ttft = 0;
     const logitsTop = topLogits(first.logits, 10);
     let tDecode0 = 0;
+    // A model loaded with kvArena decodes through a KV arena filled from the prefill (engine/kv-arena.ts);
+    // `past` then stays the prompt's K/V, which is all the commit below stores. Layered prefills keep the step graph.
+    let arena: KvArena | undefined;
+    const useArena = this.model.kvArena !== undefined && !('index' in past);
     for (let i = 0; i < maxTokens; i++) {
       req.onLogits?.(i, logits);
       const id = sampler.next(logits);
@@ -244,6 +252,12 @@ export class Generator {
       const row = n + i;
       if (row + 1 > cfg.text.maxPositionEmbeddings) break;
       const p = row + pos.ropeDelta;
+      if (useArena) {
+        arena ??= await KvArena.fromPrefill(this.model, past as Past,
+          { capacity: this.model.kvArena?.capacity, maxCapacity: cfg.text.maxPositionEmbeddings });
+        logits = (await arena.step(id, row, p)).logits;
+        continue;
+      }
       // After a layered prefill each layer keeps its own row order: decode through stepLayered (every row kept).
       const next = 'index' in past
         ? await this.model.stepLayered({ inputIds: [id], rows: [row], positions: [p, p, p], past, logitRows: [0] })
@@ -253,6 +267,7 @@ export class Generator {
       logits = next.logits;
     }
     const tEnd = performance.now();
+    arena?.dispose();
     // 6. Store new image KV and this prompt as a prefix (after the answer: not on the TTFT path).
     if (this.reuse) await this.reuse.commit(layout, symbols, commitPlan, past, stats);
     VlModel.release(past);
@@ -269,6 +284,7 @@ export class Generator {
       images: encoded.map((e, i) => ({
         name: req.images[i].name, width: Number(e.meta.width), height: Number(e.meta.height),
         grid: e.grid, tokens: e.embeds.length / hidden, downscaled: Boolean(e.meta.downscaled),
+        reuse: imageReuseOutcome(layout.images[i], i, commitPlan, hits.get(keys[i])?.tier, e.tier),
       })),
       cache: stats,
       timings: {

@@ -52,6 +52,20 @@ export interface AskTimings {
   queueMs: number;
 }
 
+/**
+ * What happened to one image of an ask, so the editor can say it exactly:
+ * - `kv`: its K/V came from the image cache (`tier` says which; under `vlcache` a few rows are recomputed);
+ * - `prefix`: its rows were part of an exact cached prompt prefix (the same image after the same text);
+ * - `encoder`: the vision encoder's output was reused, its K/V computed;
+ * - `cold`: encoded and computed.
+ * A reused system prompt alone is none of these: the image is `cold` (see `prefixTokensReused`).
+ */
+export interface AskImageReuse {
+  kind: 'kv' | 'prefix' | 'encoder' | 'cold';
+  /** Where the reused entry was found (`prefix`: always `ram`); absent when `cold`. */
+  tier?: 'ram' | 'disk';
+}
+
 export interface AskResult {
   /** The whole answer (also when it was streamed). */
   text: string;
@@ -59,7 +73,8 @@ export interface AskResult {
   nPromptTokens: number;
   nGeneratedTokens: number;
   device: string;
-  images: { image: string; width: number; height: number; nTokens: number; downscaled: boolean }[];
+  /** `reuse`: what happened to the image (absent from older daemons). */
+  images: { image: string; width: number; height: number; nTokens: number; downscaled: boolean; reuse?: AskImageReuse }[];
   cache: AskCacheStats;
   timings: AskTimings;
 }

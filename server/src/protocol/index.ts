@@ -8,3 +8,4 @@ export * from './initialize';
 export * from './prefetch';
 export * from './stats';
 export * from './status';
+export * from './reuse';

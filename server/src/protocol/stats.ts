@@ -1,4 +1,5 @@
 import { RequestType } from 'vscode-languageserver-protocol';
+import type { AskOutcome, ImageReuseCounts } from './reuse';
 
 export type StatsParams = Record<string, never>;
 
@@ -19,8 +20,10 @@ export interface RecentAsk {
   /** Date.now() when it finished. */
   atMs: number;
   ttftMs: number;
-  /** Any encoder, image-KV or exact-prefix reuse. */
+  /** Any encoder, image-KV or exact-prefix reuse (also a reused system prompt alone: prefer `outcome`). */
   cacheHit: boolean;
+  /** What the cache did for the ask's images (protocol/reuse.ts); the chart colours bars by it. */
+  outcome?: AskOutcome;
   recomputeFraction: number;
   nImages: number;
 }
@@ -56,6 +59,11 @@ export interface StatsResult {
      * fraction that hit. Absent before the first lookup.
      */
     hitRate?: number;
+    /**
+     * Images of every finished ask since the server started, by what happened to them (protocol/reuse.ts):
+     * the status bar's "images reused" rate is (kv + prefix) / all.
+     */
+    images?: ImageReuseCounts;
   };
   queue: { nInteractive: number; nBackground: number; running: boolean };
 }

@@ -118,7 +118,7 @@ describe('hover that does not block typing', () => {
     assert.match(pending, /preparing an explanation/);
     const status = await done;
     const ready = value(await s.hoverAt(uri, 'docs'));
-    assert.match(ready, /· (⚡ cache hit|cold) · TTFT \d+ ms/);
+    assert.match(ready, /· (⚡ image cached|cold) · TTFT \d+ ms/);
     assert.ok(ready.includes(status.text.trim()));
   });
 
