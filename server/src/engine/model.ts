@@ -6,6 +6,7 @@
  * A model loaded `layered` runs the layered step graph instead, which `stepLayered`
  * drives with per-layer rows and `step` with the same rows at every layer.
  */
+import { buildArenaFillGraph, buildDecodeArenaGraph } from '../../../kernels/graphs/decode-arena';
 import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
 import type { Checkpoint } from './checkpoint';
@@ -36,8 +37,17 @@ export interface LoadOptions {
    * small GPU dispatches; the uniform graph stays the default.
    */
   readonly layered?: boolean;
+  /**
+   * Decode through a KV arena (engine/kv-arena.ts: capacity-sized, updated in place, one
+   * fixed-shape graph per token) instead of the step graph. Off by default until it is
+   * measured on a GPU; `capacity` is the initial row count (the arena doubles when full).
+   */
+  readonly kvArena?: { readonly capacity?: number };
   readonly log?: (message: string) => void;
 }
+
+/** The arena's graphs: the decode step and the prefill-to-arena key rotation (kernels/graphs/decode-arena.ts). */
+export type ArenaGraph = 'decode-arena' | 'arena-fill';
 
 /** Decoder layers the probe graph computes: CacheBlend's check layer is layer 1. */
 export const PROBE_LAYERS = 2;
@@ -45,6 +55,10 @@ export const PROBE_LAYERS = 2;
 export class VlModel {
   /** The probe session, created on first use (most requests never need it). */
   private probeSession?: Promise<Session>;
+  /** The KV arena's sessions, created on first use. */
+  private arenaSessions = new Map<ArenaGraph, Promise<Session>>();
+  /** Set by `load` from LoadOptions.kvArena: decode through a KV arena. */
+  kvArena?: { readonly capacity?: number };
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -85,7 +99,9 @@ export class VlModel {
       try {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
-        return new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
+        const model = new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
+        model.kvArena = opts.kvArena;
+        return model;
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
         reasons.push(`${device}: ${e.message.replace(/^the \S+ device is not available here: /, '')}`);
@@ -192,6 +208,25 @@ export class VlModel {
     return presentOf(out, past, input, layers);
   }
 
+  /**
+   * One run of a KV-arena graph (engine/kv-arena.ts drives it): `fetches` are outputs
+   * written in place (the arena itself). The graph is built and its session opened on
+   * first use, with the step graph's dtype and attention options.
+   */
+  async runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    let session = this.arenaSessions.get(graph);
+    if (!session) {
+      const build = graph === 'decode-arena' ? buildDecodeArenaGraph : buildArenaFillGraph;
+      const path = this.folder.write(`${graph}-${this.kvDtype}`, build(this.checkpoint.config.text, this.folder.lookup, this.stepBuild));
+      const created = Session.create(path, this.device);
+      this.arenaSessions.set(graph, created);
+      // A failed creation is not cached: the next call tries again.
+      created.catch(() => { this.arenaSessions.delete(graph); });
+      session = created;
+    }
+    return (await session).run(feeds, fetches);
+  }
+
   /** Feeds shared by the step and probe graphs (all but `logit_rows`), past K/V of layers [0, layers). */
   private feeds(input: StepInput, past: Past, layers: number): Record<string, Tensor> {
     const nQ = input.rows.length;
@@ -254,6 +289,9 @@ export class VlModel {
     const probe = await this.probeSession?.catch(() => undefined);
     this.probeSession = undefined;
     await probe?.dispose();
+    const arena = [...this.arenaSessions.values()];
+    this.arenaSessions.clear();
+    for (const s of arena) await (await s.catch(() => undefined))?.dispose();
   }
 }
 

@@ -232,8 +232,16 @@ export class Session {
     return this.s.inputNames;
   }
 
-  async run(feeds: Feeds): Promise<Record<string, Tensor>> {
-    return this.s.run(feeds);
+  /**
+   * Runs the graph. `fetches` preallocates outputs: a tensor given there is written in place
+   * (the KV arena binds its buffers as both feed and fetch, engine/kv-arena.ts); the other
+   * outputs are allocated by ONNX Runtime as usual.
+   */
+  async run(feeds: Feeds, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    if (!fetches) return this.s.run(feeds);
+    const all: Record<string, Tensor | null> = {};
+    for (const name of this.s.outputNames) all[name] = fetches[name] ?? null;
+    return this.s.run(feeds, all as ort.InferenceSession.FetchesType);
   }
 
   async dispose(): Promise<void> {

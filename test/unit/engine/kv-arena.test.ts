@@ -1,0 +1,129 @@
+/**
+ * The KV arena decode path (engine/kv-arena.ts, kernels/graphs/decode-arena.ts) against
+ * today's step-graph decode, on random checkpoints of both families and the real CPU
+ * provider: the same greedy tokens and logits within 1e-4 after a plain prompt, an image
+ * prompt and a VLCache reuse prompt; growth when full, a clear error at the limit, and a
+ * failed or cancelled step that leaves the arena as it was.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ArenaFullError, KvArena } from '../../../server/src/engine/kv-arena';
+import { VlModel } from '../../../server/src/engine/model';
+import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
+import { MapStore } from '../../../server/src/planner/map-store';
+import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { maxAbsDiff, patternPng } from '../../support/images';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
+
+const TOKENS = 14;
+const cat = { name: 'cat.png', bytes: patternPng(112, 84, 1) }; // 12 image tokens
+const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
+
+for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
+  describe(`KV arena decode (${family}, random weights, CPU)`, () => {
+    let model: VlModel;
+    let remove: () => void;
+
+    /** Runs `asks` in order on a fresh generator (a fresh cache when `cached`); returns the last one's tokens and logits. */
+    const run = async (arena: boolean, asks: Partial<AskRequest>[], cached = false) => {
+      // A small initial capacity so that filling and decoding both grow the arena.
+      model.kvArena = arena ? { capacity: 8 } : undefined;
+      const gen = new Generator(model, undefined, cached ? new ReuseEngine(modelShape(model), new MapStore()) : undefined);
+      let res: AskResult | undefined;
+      let logits: Float32Array[] = [];
+      // Counts the arena's decode runs (the real run, only counted), to show which path decoded.
+      const real = model.runArenaGraph.bind(model);
+      let decodeRuns = 0;
+      model.runArenaGraph = (graph, feeds, fetches) => { if (graph === 'decode-arena') decodeRuns++; return real(graph, feeds, fetches); };
+      let tokens = 0;
+      for (const req of asks) {
+        logits = [];
+        res = await gen.ask({ images: [], question: 'Say something.', maxTokens: TOKENS, ignoreEos: true,
+          onLogits: (_, l) => logits.push(l.slice()), ...req });
+        tokens += Math.max(0, res.tokenIds.length - 1);
+      }
+      model.kvArena = undefined;
+      delete (model as Partial<VlModel>).runArenaGraph;
+      // Every token after the first came from the arena (arena on) or from none of its runs (off).
+      assert.equal(decodeRuns, arena ? tokens : 0);
+      return { res: res!, logits };
+    };
+    const sameDecode = (a: Awaited<ReturnType<typeof run>>, b: Awaited<ReturnType<typeof run>>) => {
+      assert.equal(a.res.tokenIds.length, TOKENS);
+      assert.deepEqual(a.res.tokenIds, b.res.tokenIds);
+      assert.equal(a.logits.length, b.logits.length);
+      const worst = Math.max(...a.logits.map((l, i) => maxAbsDiff(l, b.logits[i])));
+      assert.ok(worst < 1e-4, `logits differ by ${worst}`);
+    };
+
+    before(async () => {
+      const folder = randomCheckpointInTemp('vlcache-arena-', { family, seed: 21 });
+      remove = folder.remove;
+      model = await VlModel.load(folder.ckpt, { device: 'cpu' });
+    });
+    after(async () => {
+      await model.dispose();
+      remove();
+    });
+
+    it('decodes a plain prompt to the same greedy tokens and logits as the step graph', async () => {
+      sameDecode(await run(true, [{}]), await run(false, [{}]));
+    });
+
+    it('decodes after an image prompt (image rows rotated at their 3-stream positions)', async () => {
+      const req = { images: [cat, dog], question: 'Compare them.' };
+      sameDecode(await run(true, [req]), await run(false, [req]));
+    });
+
+    it('decodes after a VLCache reuse prompt (reused image rows given to the prefill)', async () => {
+      const asks: Partial<AskRequest>[] = [
+        { mode: 'full', images: [cat] },
+        { mode: 'full', images: [dog], question: 'And this one?' },
+        { mode: 'vlcache', ratio: 0.05, images: [dog, cat] },
+      ];
+      const withArena = await run(true, asks, true);
+      assert.equal(withArena.res.cache.kvHits, 1);
+      assert.ok(withArena.res.cache.imageTokensReused > 0);
+      sameDecode(withArena, await run(false, asks, true));
+    });
+
+    it('stops between steps when cancelled, with the tokens of the uncancelled run so far', async () => {
+      const controller = new AbortController();
+      let seen = 0;
+      const cancelled = await run(true, [{ maxTokens: 50, signal: controller.signal, onToken: () => { if (++seen === 4) controller.abort(); } }]);
+      assert.equal(cancelled.res.stopReason, 'cancelled');
+      const full = await run(false, [{}]);
+      assert.deepEqual(cancelled.res.tokenIds, full.res.tokenIds.slice(0, 4));
+    });
+
+    /** A text prefill of `n` rows through the step graph: its logits and present K/V. */
+    const prefill = async (n: number) => {
+      const rows = Array.from({ length: n }, (_, r) => r);
+      return model.step({ inputIds: rows.map((r) => (r * 7 + 3) % 290), rows, positions: [...rows, ...rows, ...rows], logitRows: [n - 1] });
+    };
+
+    it('grows when full, errors clearly at its limit, and a failed step changes nothing', async () => {
+      const n = 6;
+      const first = await prefill(n);
+      const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 3 });
+      assert.equal(arena.capacity, n + 1);
+      const a0 = await arena.step(5, n, n);
+      const before = [arena.keysOf(0).slice(), arena.valuesOf(1).slice()];
+      // An out-of-vocabulary id makes the run fail: nothing advances, rows [0, length) are untouched.
+      await assert.rejects(arena.step(1 << 20, n + 1, n + 1));
+      assert.equal(arena.length, n + 1);
+      assert.deepEqual([arena.keysOf(0), arena.valuesOf(1)], before);
+      const a1 = await arena.step(9, n + 1, n + 1); // grows n+1 -> n+3 (doubling capped at the limit)
+      assert.equal(arena.capacity, n + 3);
+      // The same two steps through the step graph.
+      const s0 = await model.step({ inputIds: [5], rows: [n], positions: [n, n, n], past: first.present, logitRows: [0] });
+      const s1 = await model.step({ inputIds: [9], rows: [n + 1], positions: [n + 1, n + 1, n + 1], past: s0.present, logitRows: [0] });
+      assert.ok(maxAbsDiff(a0.logits, s0.logits) < 1e-4 && maxAbsDiff(a1.logits, s1.logits) < 1e-4);
+      assert.equal(a1.token, s1.logits.indexOf(Math.max(...s1.logits)));
+      await arena.step(2, n + 2, n + 2);
+      await assert.rejects(arena.step(2, n + 3, n + 3), (e: Error) => e instanceof ArenaFullError && /cannot hold 10 rows: its limit is 9/.test(e.message));
+      assert.equal(arena.length, n + 3);
+      await assert.rejects(arena.step(2, n + 1, n + 1), /holds 9 rows; cannot decode row 7/);
+    });
+  });
+}
