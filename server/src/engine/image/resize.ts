@@ -1,150 +1,37 @@
 /**
  * Pillow-exact BICUBIC resampling of 8-bit RGB, i.e. `Image.resize((w, h), Image.BICUBIC)` as
  * Qwen2VLImageProcessorPil calls it (no box, no reducing_gap). Written from the algorithm in
- * Pillow's src/libImaging/Resample.c and src/PIL/Image.py (Pillow 12.3):
+ * Pillow's src/libImaging/Resample.c and src/PIL/Image.py (Pillow 12.3); the taps are in
+ * resize-taps.ts.
  *
  * - Separable: a horizontal pass into an intermediate uint8 image, then a vertical pass. Each
- *   pass rounds and clips to uint8, so the order matters for exactness.
- * - Per output sample `xx`, the kernel is centred at `center = (xx + 0.5) * scale` with
- *   `scale = inSize / outSize`; when shrinking, the kernel is stretched by `scale` (support
- *   2 * scale input pixels), when enlarging it is not (filterscale = max(scale, 1)).
- * - Taps cover input indices [trunc(center - support + 0.5), trunc(center + support + 0.5)),
- *   clipped to the image; weights are bicubic(a = -0.5) of
- *   `(i - center + 0.5) / filterscale`, divided by their sum.
- * - Weights become fixed point with PRECISION_BITS = 32 - 8 - 2 = 22 fraction bits, rounding half
- *   away from zero and truncating; accumulators start at 1 << 21 (for rounding) and the result is
- *   `acc >> 22` clipped to [0, 255].
- * - Only the rows the vertical pass reads go through the horizontal pass; every row is computed
- *   independently, so this changes speed, not results.
+ *   pass rounds and clips to uint8 (`acc >> 22` clipped to [0, 255], accumulators starting at
+ *   1 << 21), so the order matters for exactness.
+ * - A pass whose size does not change is skipped, as in ImagingResample.
+ * - Every intermediate row is computed independently, so *where* it is kept changes speed, not
+ *   results: here the horizontal pass writes into a ring of `kSize` rows that the vertical pass
+ *   reads as soon as its taps are there (output rows read monotonically increasing input rows,
+ *   and no output row has more than kSize taps), instead of a whole intermediate image. Only
+ *   the rows the vertical pass reads are computed (Pillow's ybox cropping).
  * - An unchanged size returns a copy (Image.resize's early return).
  * - Pillow >= 12.2 resizes an image more than 100 times taller than wide vertically FIRST when
  *   its height shrinks (Image.resize: `self.size[1] > self.size[0] * 100 and size[1] < self.size[1]`).
  *   Older Pillow always goes horizontal first; the two can differ by one level on such images.
  *
- * All arithmetic is exact in JS numbers: the weights are computed in the same IEEE double
- * operations in the same order as the C code, and the integer accumulators stay below 2^31 as
- * in Pillow (which relies on that for its int32 sums).
+ * Arithmetic is int32 as in Pillow's C (`| 0`, `>>`): the sums stay below 2^31 there and here
+ * (Pillow relies on that), and a Uint8ClampedArray store does the clip to [0, 255]. Integer
+ * addition is associative, so unrolled loops and zero-weight padding (fixTaps) give the same sums.
+ * The common tap counts have unrolled loops: 4 (every enlargement), 5 (shrinking by up to 1.25x,
+ * e.g. a 3840x2160 screenshot to 3836x2156).
  */
 
+import { computeTaps, type FixedTaps, fixTaps, HALF as TAPS_HALF, PRECISION_BITS as TAPS_PRECISION_BITS } from './resize-taps';
 import type { RgbImage } from './types';
 
-const PRECISION_BITS = 32 - 8 - 2;
-const ONE = 1 << PRECISION_BITS;
-const HALF = 1 << (PRECISION_BITS - 1);
-
-/** Bicubic filter support in input pixels before stretching. */
-const BICUBIC_SUPPORT = 2.0;
-
-/** Keys' cubic convolution kernel with a = -0.5, as in Pillow's bicubic_filter. */
-function bicubic(x: number): number {
-  const a = -0.5;
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0.0;
-}
-
-/** Fixed-point taps for one axis. */
-interface Taps {
-  /** Taps per output sample (unused ones are zero). */
-  readonly kSize: number;
-  /** [outSize, 2]: first input index and number of taps for each output sample. */
-  readonly bounds: Int32Array;
-  /** [outSize, kSize]: weights scaled by 2^22. */
-  readonly weights: Int32Array;
-}
-
-/** Pillow's precompute_coeffs followed by normalize_coeffs_8bpc, for the box [0, inSize). */
-function computeTaps(inSize: number, outSize: number): Taps {
-  const scale = inSize / outSize;
-  const filterScale = scale < 1.0 ? 1.0 : scale;
-  const support = BICUBIC_SUPPORT * filterScale;
-  const kSize = Math.ceil(support) * 2 + 1;
-  const invFilterScale = 1.0 / filterScale;
-  const bounds = new Int32Array(outSize * 2);
-  const weights = new Int32Array(outSize * kSize);
-  const k = new Float64Array(kSize);
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    // Math.trunc matches C's (int) cast; negative values are clipped to 0 right after anyway.
-    const xMin = Math.max(0, Math.trunc(center - support + 0.5));
-    const xMax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xMin;
-    let sum = 0.0;
-    for (let x = 0; x < xMax; x++) {
-      const w = bicubic((x + xMin - center + 0.5) * invFilterScale);
-      k[x] = w;
-      sum += w;
-    }
-    for (let x = 0; x < xMax; x++) {
-      const w = sum !== 0.0 ? k[x]! / sum : k[x]!;
-      weights[xx * kSize + x] = Math.trunc(w < 0 ? -0.5 + w * ONE : 0.5 + w * ONE);
-    }
-    bounds[xx * 2] = xMin;
-    bounds[xx * 2 + 1] = xMax;
-  }
-  return { kSize, bounds, weights };
-}
-
-/** Pillow's clip8: the accumulator's integer part, clipped to a byte. */
-function clip8(acc: number): number {
-  const v = Math.floor(acc / ONE);
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/**
- * Horizontal pass over input rows [y0, y0 + nRows) of `src` ([height, inWidth, 3]).
- * Returns [nRows, outWidth, 3].
- */
-function resampleRows(src: Uint8Array, inWidth: number, y0: number, nRows: number, taps: Taps, outWidth: number): Uint8Array {
-  const out = new Uint8Array(nRows * outWidth * 3);
-  const { kSize, bounds, weights } = taps;
-  for (let y = 0; y < nRows; y++) {
-    const rowIn = (y0 + y) * inWidth * 3;
-    const rowOut = y * outWidth * 3;
-    for (let xx = 0; xx < outWidth; xx++) {
-      const nTaps = bounds[xx * 2 + 1]!;
-      const kOff = xx * kSize;
-      let p = rowIn + bounds[xx * 2]! * 3;
-      let r = HALF;
-      let g = HALF;
-      let b = HALF;
-      for (let i = 0; i < nTaps; i++, p += 3) {
-        const w = weights[kOff + i]!;
-        r += src[p]! * w;
-        g += src[p + 1]! * w;
-        b += src[p + 2]! * w;
-      }
-      const q = rowOut + xx * 3;
-      out[q] = clip8(r);
-      out[q + 1] = clip8(g);
-      out[q + 2] = clip8(b);
-    }
-  }
-  return out;
-}
-
-/**
- * Vertical pass: `src` is [inHeight, width, 3] and `taps` index its rows after subtracting
- * `rowOffset` (the first row the horizontal pass kept). Returns [outHeight, width, 3].
- */
-function resampleColumns(src: Uint8Array, width: number, rowOffset: number, taps: Taps, outHeight: number): Uint8Array {
-  const out = new Uint8Array(outHeight * width * 3);
-  const { kSize, bounds, weights } = taps;
-  const stride = width * 3;
-  for (let yy = 0; yy < outHeight; yy++) {
-    const yMin = bounds[yy * 2]! - rowOffset;
-    const nTaps = bounds[yy * 2 + 1]!;
-    const kOff = yy * kSize;
-    const rowOut = yy * stride;
-    for (let c = 0; c < stride; c++) {
-      let acc = HALF;
-      let p = yMin * stride + c;
-      for (let i = 0; i < nTaps; i++, p += stride) acc += src[p]! * weights[kOff + i]!;
-      out[rowOut + c] = clip8(acc);
-    }
-  }
-  return out;
-}
+// Module-local copies: an imported binding can compile to a getter call (CommonJS output), which
+// the inner loops below would pay per sample.
+const PRECISION_BITS = TAPS_PRECISION_BITS;
+const HALF = TAPS_HALF;
 
 /**
  * Resizes `image` ([height, width, 3]) to outWidth x outHeight exactly as Pillow's BICUBIC.
@@ -165,27 +52,122 @@ export function resizeBicubic(image: RgbImage, outWidth: number, outHeight: numb
 
 /** One ImagingResample call: horizontal pass if the width changes, then vertical if the height does. */
 function resizeAxes(image: RgbImage, outWidth: number, outHeight: number): RgbImage {
-  const { width: inWidth, height: inHeight } = image;
-  const needHorizontal = outWidth !== inWidth;
-  const needVertical = outHeight !== inHeight;
-  if (!needHorizontal && !needVertical) return { width: inWidth, height: inHeight, data: image.data.slice() };
+  const { width: inWidth, height: inHeight, data: src } = image;
+  if (outWidth === inWidth && outHeight === inHeight) return { width: inWidth, height: inHeight, data: src.slice() };
+  const out = new Uint8Array(outHeight * outWidth * 3);
+  const outClamped = new Uint8ClampedArray(out.buffer);
+  const inStride = inWidth * 3;
+  const outStride = outWidth * 3;
 
-  const vTaps = needVertical ? computeTaps(inHeight, outHeight) : undefined;
-  let data = image.data;
-  let rowOffset = 0;
-  if (needHorizontal) {
-    // Rows [first, last) are all the vertical pass will read.
-    let first = 0;
-    let last = inHeight;
-    if (vTaps !== undefined) {
-      first = vTaps.bounds[0]!;
-      last = vTaps.bounds[(outHeight - 1) * 2]! + vTaps.bounds[(outHeight - 1) * 2 + 1]!;
+  if (outHeight === inHeight) {
+    const hTaps = fixTaps(computeTaps(inWidth, outWidth), inWidth, outWidth);
+    for (let y = 0; y < inHeight; y++) resampleRow(src, y * inStride, hTaps, outClamped, y * outStride, outWidth);
+    return { width: outWidth, height: outHeight, data: out };
+  }
+
+  const vTaps = computeTaps(inHeight, outHeight);
+  const rowOffsets = new Int32Array(vTaps.kSize);
+  if (outWidth === inWidth) {
+    // Vertical only: the taps read the source rows in place.
+    for (let yy = 0; yy < outHeight; yy++) {
+      const yMin = vTaps.bounds[yy * 2]!;
+      const nTaps = vTaps.bounds[yy * 2 + 1]!;
+      for (let i = 0; i < nTaps; i++) rowOffsets[i] = (yMin + i) * inStride;
+      resampleColumn(src, rowOffsets, nTaps, vTaps.weights, yy * vTaps.kSize, outClamped, yy * outStride, outStride);
     }
-    data = resampleRows(data, inWidth, first, last - first, computeTaps(inWidth, outWidth), outWidth);
-    rowOffset = first;
+    return { width: outWidth, height: outHeight, data: out };
   }
-  if (vTaps !== undefined) {
-    data = resampleColumns(data, outWidth, rowOffset, vTaps, outHeight);
+
+  // Both passes: horizontal rows go into a ring of kSize rows; input row y lives in slot y % kSize.
+  const hTaps = fixTaps(computeTaps(inWidth, outWidth), inWidth, outWidth);
+  const ringRows = vTaps.kSize;
+  const ring = new Uint8Array(ringRows * outStride);
+  const ringClamped = new Uint8ClampedArray(ring.buffer);
+  let nextRow = vTaps.bounds[0]!; // the first input row the vertical pass reads
+  for (let yy = 0; yy < outHeight; yy++) {
+    const yMin = vTaps.bounds[yy * 2]!;
+    const nTaps = vTaps.bounds[yy * 2 + 1]!;
+    for (; nextRow < yMin + nTaps; nextRow++) {
+      resampleRow(src, nextRow * inStride, hTaps, ringClamped, (nextRow % ringRows) * outStride, outWidth);
+    }
+    for (let i = 0; i < nTaps; i++) rowOffsets[i] = ((yMin + i) % ringRows) * outStride;
+    resampleColumn(ring, rowOffsets, nTaps, vTaps.weights, yy * vTaps.kSize, outClamped, yy * outStride, outStride);
   }
-  return { width: outWidth, height: outHeight, data };
+  return { width: outWidth, height: outHeight, data: out };
+}
+
+/** Horizontal pass over one row: `src` [inWidth, 3] from `inOff` to `dst` [outWidth, 3] from `outOff`. */
+function resampleRow(src: Uint8Array, inOff: number, taps: FixedTaps, dst: Uint8ClampedArray, outOff: number, outWidth: number): void {
+  if (taps.n === 4) resampleRow4(src, inOff, taps.starts, taps.weights, dst, outOff, outWidth);
+  else if (taps.n === 5) resampleRow5(src, inOff, taps.starts, taps.weights, dst, outOff, outWidth);
+  else resampleRowN(src, inOff, taps, dst, outOff, outWidth);
+}
+
+function resampleRow4(src: Uint8Array, inOff: number, starts: Int32Array, weights: Int32Array, dst: Uint8ClampedArray, outOff: number, outWidth: number): void {
+  for (let xx = 0, q = outOff, k = 0; xx < outWidth; xx++, q += 3, k += 4) {
+    const p = inOff + starts[xx]! * 3;
+    const w0 = weights[k]!, w1 = weights[k + 1]!, w2 = weights[k + 2]!, w3 = weights[k + 3]!;
+    dst[q] = (HALF + src[p]! * w0 + src[p + 3]! * w1 + src[p + 6]! * w2 + src[p + 9]! * w3) >> PRECISION_BITS;
+    dst[q + 1] = (HALF + src[p + 1]! * w0 + src[p + 4]! * w1 + src[p + 7]! * w2 + src[p + 10]! * w3) >> PRECISION_BITS;
+    dst[q + 2] = (HALF + src[p + 2]! * w0 + src[p + 5]! * w1 + src[p + 8]! * w2 + src[p + 11]! * w3) >> PRECISION_BITS;
+  }
+}
+
+function resampleRow5(src: Uint8Array, inOff: number, starts: Int32Array, weights: Int32Array, dst: Uint8ClampedArray, outOff: number, outWidth: number): void {
+  for (let xx = 0, q = outOff, k = 0; xx < outWidth; xx++, q += 3, k += 5) {
+    const p = inOff + starts[xx]! * 3;
+    const w0 = weights[k]!, w1 = weights[k + 1]!, w2 = weights[k + 2]!, w3 = weights[k + 3]!, w4 = weights[k + 4]!;
+    dst[q] = (HALF + src[p]! * w0 + src[p + 3]! * w1 + src[p + 6]! * w2 + src[p + 9]! * w3 + src[p + 12]! * w4) >> PRECISION_BITS;
+    dst[q + 1] = (HALF + src[p + 1]! * w0 + src[p + 4]! * w1 + src[p + 7]! * w2 + src[p + 10]! * w3 + src[p + 13]! * w4) >> PRECISION_BITS;
+    dst[q + 2] = (HALF + src[p + 2]! * w0 + src[p + 5]! * w1 + src[p + 8]! * w2 + src[p + 11]! * w3 + src[p + 14]! * w4) >> PRECISION_BITS;
+  }
+}
+
+function resampleRowN(src: Uint8Array, inOff: number, taps: FixedTaps, dst: Uint8ClampedArray, outOff: number, outWidth: number): void {
+  const { n, starts, weights } = taps;
+  for (let xx = 0, q = outOff, kOff = 0; xx < outWidth; xx++, q += 3, kOff += n) {
+    let p = inOff + starts[xx]! * 3;
+    const kEnd = kOff + n;
+    let r = HALF;
+    let g = HALF;
+    let b = HALF;
+    for (let k = kOff; k < kEnd; k++, p += 3) {
+      const w = weights[k]!;
+      r = (r + src[p]! * w) | 0;
+      g = (g + src[p + 1]! * w) | 0;
+      b = (b + src[p + 2]! * w) | 0;
+    }
+    dst[q] = r >> PRECISION_BITS;
+    dst[q + 1] = g >> PRECISION_BITS;
+    dst[q + 2] = b >> PRECISION_BITS;
+  }
+}
+
+/**
+ * Vertical pass for one output row of `stride` samples: the input rows start at
+ * `src[rowOffsets[i]]` (i < nTaps) with weights `weights[kOff + i]`; writes `dst[outOff ..]`.
+ */
+function resampleColumn(
+  src: Uint8Array, rowOffsets: Int32Array, nTaps: number, weights: Int32Array, kOff: number,
+  dst: Uint8ClampedArray, outOff: number, stride: number,
+): void {
+  if (nTaps === 4) {
+    const o0 = rowOffsets[0]!, o1 = rowOffsets[1]!, o2 = rowOffsets[2]!, o3 = rowOffsets[3]!;
+    const w0 = weights[kOff]!, w1 = weights[kOff + 1]!, w2 = weights[kOff + 2]!, w3 = weights[kOff + 3]!;
+    for (let c = 0; c < stride; c++) {
+      dst[outOff + c] = (HALF + src[o0 + c]! * w0 + src[o1 + c]! * w1 + src[o2 + c]! * w2 + src[o3 + c]! * w3) >> PRECISION_BITS;
+    }
+  } else if (nTaps === 5) {
+    const o0 = rowOffsets[0]!, o1 = rowOffsets[1]!, o2 = rowOffsets[2]!, o3 = rowOffsets[3]!, o4 = rowOffsets[4]!;
+    const w0 = weights[kOff]!, w1 = weights[kOff + 1]!, w2 = weights[kOff + 2]!, w3 = weights[kOff + 3]!, w4 = weights[kOff + 4]!;
+    for (let c = 0; c < stride; c++) {
+      dst[outOff + c] = (HALF + src[o0 + c]! * w0 + src[o1 + c]! * w1 + src[o2 + c]! * w2 + src[o3 + c]! * w3 + src[o4 + c]! * w4) >> PRECISION_BITS;
+    }
+  } else {
+    for (let c = 0; c < stride; c++) {
+      let acc = HALF;
+      for (let i = 0; i < nTaps; i++) acc = (acc + src[rowOffsets[i]! + c]! * weights[kOff + i]!) | 0;
+      dst[outOff + c] = acc >> PRECISION_BITS;
+    }
+  }
 }
