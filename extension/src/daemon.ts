@@ -20,6 +20,7 @@ import {
   type StatsResult, type StatusParams, type VlcacheInitializeResult,
 } from '../../server/src/protocol';
 import type { RequestType } from 'vscode-languageserver-protocol';
+import { HOVER_LANGUAGES } from './lazy-start';
 import * as settings from './settings';
 
 /** Waits between automatic restarts: 1 s, 2 s, 4 s, 8 s, 16 s; then it stays down until a manual restart. */
@@ -161,8 +162,8 @@ export class Daemon implements vscode.Disposable {
     const serverOptions: ServerOptions = { run, debug: { ...run, options: { ...run.options, execArgv: ['--inspect=6011'] } } };
     const folder = this.context.storageUri;
     const clientOptions: LanguageClientOptions = {
-      // Hovers and code lenses on image references in any file; the daemon decides what is an image.
-      documentSelector: [{ scheme: 'file' }],
+      // Hovers and code lenses on image references: only the languages that can hold them are synced.
+      documentSelector: HOVER_LANGUAGES.map((language) => ({ scheme: 'file', language })),
       outputChannel: this.output,
       initializationOptions: settings.initializationOptions(folder ? vscode.Uri.joinPath(folder, 'cache').fsPath : undefined),
       errorHandler: {
@@ -174,6 +175,7 @@ export class Daemon implements vscode.Disposable {
       },
       middleware: {
         provideHover: (document, position, token, next) => (settings.hoverEnabled() ? next(document, position, token) : undefined),
+        provideCodeLenses: (document, token, next) => (settings.codeLensEnabled() ? next(document, token) : []),
       },
     };
     const client = new LanguageClient('vlcache', 'VLCache', serverOptions, clientOptions);

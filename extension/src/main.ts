@@ -11,6 +11,7 @@ import { registerGpuInstallCommand } from './gpu-install';
 import { Daemon, describe, ErrorCodes } from './daemon';
 import { STATS_VIEW_TYPE, StatsPanel } from './stats-view';
 import { CacheStatusBar } from './status-bar';
+import { needsDaemon } from './lazy-start';
 import { restartSettingsChanged } from './settings';
 import type { StatusParams } from '../../server/src/protocol';
 
@@ -61,12 +62,23 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
         .then((pick) => { if (pick) void vscode.commands.executeCommand('vlcache.restartDaemon'); });
     }),
   );
-  void d.start().catch((e: unknown) => {
-    void vscode.window.showErrorMessage(`VLCache: the daemon failed to start: ${describe(e)}`, 'Show Output', 'Restart Daemon').then((pick) => {
-      if (pick === 'Show Output') output.show();
-      if (pick === 'Restart Daemon') void vscode.commands.executeCommand('vlcache.restartDaemon');
+  // Lazy start: commands start the daemon themselves (every Daemon request does); documents that may
+  // name an image start it for the hovers. No daemon in a window without images.
+  const startForHovers = () => {
+    if (d.currentState !== 'stopped' || startRequested) return;
+    startRequested = true;
+    void d.start().catch((e: unknown) => {
+      void vscode.window.showErrorMessage(`VLCache: the daemon failed to start: ${describe(e)}`, 'Show Output', 'Restart Daemon').then((pick) => {
+        if (pick === 'Show Output') output.show();
+        if (pick === 'Restart Daemon') void vscode.commands.executeCommand('vlcache.restartDaemon');
+      });
     });
-  });
+  };
+  let startRequested = false;
+  const maybeStart = (doc: vscode.TextDocument) => { if (doc.uri.scheme === 'file' && needsDaemon(doc.languageId, doc.getText())) startForHovers(); };
+  vscode.workspace.textDocuments.forEach(maybeStart);
+  context.subscriptions.push(vscode.workspace.onDidOpenTextDocument(maybeStart),
+    vscode.workspace.onDidChangeTextDocument((e) => maybeStart(e.document)));
   return {
     version,
     daemon: d,

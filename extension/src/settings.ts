@@ -77,6 +77,10 @@ export function hoverEnabled(): boolean {
   return config().get<boolean>('hover.enabled', true);
 }
 
+export function codeLensEnabled(): boolean {
+  return config().get<boolean>('codeLens.enabled', true);
+}
+
 export function mockupLanguage(): string {
   return config().get<string>('mockup.language', 'html');
 }

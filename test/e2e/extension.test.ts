@@ -13,6 +13,7 @@ import * as vscode from 'vscode';
 import type { Turn } from '../../extension/src/answer-view';
 import type { VlcacheApi } from '../../extension/src/main';
 import type { MockupOutcome } from '../../extension/src/mockup';
+import { needsDaemon } from '../../extension/src/lazy-start';
 import { ErrorCodes, type StatsResult } from '../../server/src/protocol';
 
 const extensionId = 'vlcache.vlcache';
@@ -50,10 +51,16 @@ function hoverText(hovers: vscode.Hover[]): string {
 }
 
 describe('Extension', () => {
-  it('activates, returns the package version and starts the daemon (protocol 1)', async () => {
+  it('activates, returns the package version and starts the daemon on first use, not before (protocol 1)', async () => {
     const a = await api();
     const extension = vscode.extensions.getExtension(extensionId)!;
     assert.equal(a.version, extension.packageJSON.version);
+    assert.ok(!(extension.packageJSON.activationEvents as string[]).includes('onStartupFinished'), 'activates at start-up');
+    // Lazy start: with no open document naming an image, activation starts no daemon.
+    if (!vscode.workspace.textDocuments.some((d) => d.uri.scheme === 'file' && needsDaemon(d.languageId, d.getText()))) {
+      assert.equal(a.daemon.currentState, 'stopped', 'a daemon started without any use');
+    }
+    await a.daemon.stats(); // the first use
     await running(a);
     assert.equal(a.daemon.initializeResult?.protocolVersion, 1);
     assert.ok(a.daemon.pid, 'the daemon has a process id');
@@ -209,13 +216,13 @@ describe('Statistics and cache', () => {
     assert.ok(r.cache.tokensComputed < r.cache.tokensTotal, JSON.stringify(r.cache));
   });
 
-  it('Show Cache Statistics opens the view with the recent requests and the status bar shows hits and TTFT', async () => {
+  it('Show Cache Statistics opens the view with the recent requests and the status bar shows the images reused and TTFT', async () => {
     const a = await api();
     const shown = await vscode.commands.executeCommand<StatsResult>('vlcache.showCacheStatistics');
     assert.ok(shown?.cache, 'no cache statistics');
     assert.ok(shown.requests.nAsks >= 4);
-    assert.ok((shown.requests.recent ?? []).some((r) => r.cacheHit), 'no cache hit among the recent requests');
-    await until('the status bar to show hits and TTFT', () => /% hits/.test(a.statusBar().text) && /TTFT/.test(a.statusBar().text));
+    assert.ok((shown.requests.recent ?? []).some((r) => r.outcome === 'image'), 'no request reused its images among the recent requests');
+    await until('the status bar to show the images reused and TTFT', () => /\d+% images reused/.test(a.statusBar().text) && /TTFT/.test(a.statusBar().text));
     assert.match(a.statusBar().tooltip, /RAM/);
   });
 
