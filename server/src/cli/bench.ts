@@ -142,10 +142,11 @@ export async function runBench(argv: string[]): Promise<number> {
       rmSync(dir, { recursive: true, force: true });
     }
 
+    const decode = await benchDecode(model, runs, () => T(engine(new MapStore()), 'full', { maxTokens: DECODE_TOKENS }));
     const hf = readCompare(values.compare, log);
     const report = {
       preprocess, model: modelDir, image: imagePath, device: model.device, kv_dtype: model.kvDtype, ratio, load_ms: loadMs, runs_per_figure: runs,
-      runs: { full, prefix, vlcache, ...(vlcacheDevice ? { vlcache_device: vlcacheDevice } : {}), ...(disk ? { disk } : {}) },
+      decode, runs: { full, prefix, vlcache, ...(vlcacheDevice ? { vlcache_device: vlcacheDevice } : {}), ...(disk ? { disk } : {}) },
       speedup: { prefix: full.ttft_ms / prefix.ttft_ms, vlcache: full.ttft_ms / vlcache.ttft_ms,
         ...(vlcacheDevice ? { vlcache_device: full.ttft_ms / vlcacheDevice.ttft_ms } : {}), ...(disk ? { disk: full.ttft_ms / disk.ttft_ms } : {}) },
       ...(hf ? { transformers: hf, vs_transformers: { full: full.ttft_ms / hf.ttft_ms, vlcache: vlcache.ttft_ms / hf.ttft_ms, ...(disk ? { disk: disk.ttft_ms / hf.ttft_ms } : {}) } } : {}),
@@ -162,10 +163,39 @@ export async function runBench(argv: string[]): Promise<number> {
       }
       if (hf) console.log(`| transformers full | ${f(hf.ttft_ms)} | | ${f(hf.vision_ms)} | ${f(hf.prefill_ms)} | ${f(full.ttft_ms / hf.ttft_ms, 2)} |`);
       console.log(`vlcache first-token KL vs full: ${vlcache.first_token_kl?.toExponential(2)}; decode ${f(full.decode_tokens_per_s)} tokens/s`);
+      console.log(`decode of ${DECODE_TOKENS} tokens, tokens/s: step graph ${f(decode.step_tokens_per_s)}, KV arena ${f(decode.arena_tokens_per_s)}` +
+        ` (${decode.same_tokens ? 'same tokens' : 'TOKENS DIFFER'})`);
     }
     return 0;
   } finally {
     await model.dispose();
+  }
+}
+
+const DECODE_TOKENS = 32;
+
+/**
+ * Decode speed of the two decode paths on the same request (median of `runs` each): the
+ * step graph (the default) and the KV arena (LoadOptions.kvArena, engine/kv-arena.ts).
+ */
+async function benchDecode(model: VlModel, runs: number, ask: () => Promise<AskResult>) {
+  const saved = model.kvArena;
+  const medianRate = async () => {
+    const rates: number[] = [];
+    for (let i = 0; i < runs; i++) rates.push((await ask()).timings.decodeTokensPerS);
+    return rates.sort((a, b) => a - b)[Math.floor((runs - 1) / 2)];
+  };
+  try {
+    model.kvArena = undefined;
+    const stepRes = await ask();
+    const step = await medianRate();
+    model.kvArena = saved ?? {};
+    const arenaRes = await ask(); // warm-up: builds the arena graphs
+    const arena = await medianRate();
+    return { tokens: DECODE_TOKENS, step_tokens_per_s: step, arena_tokens_per_s: arena,
+      same_tokens: stepRes.tokenIds.join() === arenaRes.tokenIds.join() };
+  } finally {
+    model.kvArena = saved;
   }
 }
 
