@@ -9,6 +9,7 @@
  *   vlcache  T after W with VLCache reuse at --ratio
  *   vlcache_device (GPU only) the same once the image's KV is already in the device tier
  *   disk     T in a NEW process whose cache holds only what W wrote to disk
+ * Then decode tokens/s of the step graph and of the KV arena (engine/kv-arena.ts) on the same request.
  * First, image preprocessing time per image size (bench-preprocess.ts; no model needed): with
  * --preprocess only that section runs (no GPU, no model load).
  * Prints tables, or with --json one object {preprocess: [...], runs: {...}, speedup: {...}}. With
