@@ -5,9 +5,10 @@
  * attention is over all of that image's patches, as HF's cu_seqlens make it.
  *
  * Inputs
- *   pixels        [height, width, C] uint8     the resized RGB image (height, width multiples of P*M)
- *   norm_table    [C * 256] float32            normalised value of each (channel, byte), index c*256 + v
- *                                              (host: image/patches.ts normalizationTable)
+ *   pixels          [height, width, C] uint8   the resized RGB image (height, width multiples of P*M)
+ *   rescale_divisor [1, 1, 1, 1] float32       1 / rescale_factor (255)
+ *   image_mean      [1, C, 1, 1] float32       image_mean, image_std of preprocessor_config.json
+ *   image_std       [1, C, 1, 1] float32       (host: vision-inputs.ts graphNormalization)
  *   rope_angles   [nPatches, headDim/2] float32  2-D rotary angles (host-computed)
  *   Qwen2.5-VL only (window attention; windows padded to `winLen` patches):
  *   win_gather    [nWin * winLen] int32         patch row for each padded window slot
@@ -125,23 +126,29 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
  * uint8 image exactly as image/patches.ts `toPixelValues` makes it on the host (4x fewer bytes
  * uploaded, no 43 MB host array for a 1344^2 image).
  *
- * Normalisation is a lookup, not float32 arithmetic: transformers rescales in float64 and rounds to
- * float32 before subtracting and dividing, and a float32 Mul(1/255) rounds differently for 325 of
- * the 768 (channel, byte) values of Qwen2-VL's config; the host table is bit-identical.
- * Layout: [H, W, C] -> [H/(PM), M, P, W/(PM), M, P, C] -> transpose to [bh, bw, ih, iw, C, y, x]
- * -> [nPatches, C, 1, P*P] -> repeat T frames -> [nPatches, C*T*P*P].
+ * Order first, on the uint8 bytes, in two transposes that each keep their innermost axis contiguous
+ * (ORT copies whole runs then; one 7-D transpose moving the channel axis inwards was ~8x slower):
+ *   [H*W, C] -> [C, H*W] = [C, bh, M, P, bw, M, P] -> [bh, bw, ih, iw, C, y, x] = [nP, C, 1, P*P]
+ * Then, per element, ((x / rescale_divisor) - mean[c]) / std[c] in float32. transformers computes
+ * float32(float64(x) * rescale_factor) then a float32 subtract and divide; with rescale_divisor =
+ * 1 / rescale_factor = 255 the float32 division is correctly rounded v / 255, the same float32 for
+ * all 256 bytes (a float32 Mul by 1/255 is not: 325 of the 768 (channel, byte) values differ).
+ * The host checks that equality for the model's config (vision-inputs.ts `graphNormalization`).
+ * Last, the frame is repeated to T and flattened: [nP, C, T, P*P] -> [nPatches, C*T*P*P].
  */
 export function inGraphPixelValues(g: ModelGraph, cfg: VisionConfig): string {
   const C = cfg.inChannels, P = cfg.patchSize, M = cfg.spatialMergeSize, T = cfg.temporalPatchSize;
   const pixels = g.input('pixels', 'uint8', ['height', 'width', C]);
-  const table = g.input('norm_table', 'float32', [C * 256]);
-  const channelBase = g.i32(Array.from({ length: C }, (_, c) => c * 256)); // [C], broadcast over [H, W, C]
-  const values = g.op('Gather', [table, g.op('Add', [g.cast(pixels, 'int32'), channelBase])], { axis: 0 }); // [H, W, C]
+  const divisor = g.input('rescale_divisor', 'float32', [1, 1, 1, 1]);
+  const mean = g.input('image_mean', 'float32', [1, C, 1, 1]);
+  const std = g.input('image_std', 'float32', [1, C, 1, 1]);
   const hw = g.op('Shape', [pixels]); // [H, W, C]
   const blocks = (axis: number) => g.op('Div', [g.op('Slice', [hw, g.i64([axis]), g.i64([axis + 1])]), g.i64([P * M])]);
-  const split = g.op('Reshape', [values, g.op('Concat', [blocks(0), g.i64([M, P]), blocks(1), g.i64([M, P, C])], { axis: 0 })]);
-  const patches = g.reshape(g.transpose(split, [0, 3, 1, 4, 6, 2, 5]), [-1, C, 1, P * P]); // [nP, C, 1, P*P]
-  const frames = g.op('Expand', [patches, g.i64([1, 1, T, 1])]); // [nP, C, T, P*P]
+  const planar = g.transpose(g.reshape(pixels, [-1, C]), [1, 0]); // [C, H*W]
+  const split = g.op('Reshape', [planar, g.op('Concat', [g.i64([C]), blocks(0), g.i64([M, P]), blocks(1), g.i64([M, P])], { axis: 0 })]);
+  const patches = g.reshape(g.transpose(split, [1, 4, 2, 5, 0, 3, 6]), [-1, C, 1, P * P]); // [nP, C, 1, P*P] uint8
+  const normalised = g.op('Div', [g.op('Sub', [g.op('Div', [g.cast(patches, 'float32'), divisor]), mean]), std]);
+  const frames = g.op('Expand', [normalised, g.i64([1, 1, T, 1])]); // [nP, C, T, P*P]
   return g.reshape(frames, [-1, C * T * P * P]);
 }
 

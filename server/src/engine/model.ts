@@ -117,7 +117,9 @@ export class VlModel {
   async encodeImage(inputs: VisionInputs): Promise<Float32Array> {
     const feeds: Record<string, Tensor> = {
       pixels: u8(inputs.pixels.data, [inputs.pixels.height, inputs.pixels.width, 3]),
-      norm_table: f32(inputs.normTable, [inputs.normTable.length]),
+      rescale_divisor: f32(inputs.norm.divisor, [1, 1, 1, 1]),
+      image_mean: f32(inputs.norm.mean, [1, 3, 1, 1]),
+      image_std: f32(inputs.norm.std, [1, 3, 1, 1]),
       rope_angles: f32(inputs.ropeAngles, [inputs.nPatches, inputs.headDim / 2]),
     };
     if (inputs.windows) {

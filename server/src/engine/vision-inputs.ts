@@ -1,6 +1,6 @@
 /**
  * Host-side inputs of the vision graph for one image: the resized uint8 RGB pixels and the
- * normalisation table (the graph makes `pixel_values` from them), the 2-D rotary table and,
+ * normalisation constants (the graph makes `pixel_values` from them), the 2-D rotary table and,
  * for Qwen2.5-VL, the padded window layout (kernels/graphs/vision.ts).
  */
 import { ropeInvFreq } from '../../../kernels/graphs/common';
@@ -26,8 +26,8 @@ export interface WindowLayout {
 export interface VisionInputs {
   /** The resized image, [height, width, 3] uint8; height and width are multiples of patch * merge. */
   readonly pixels: RgbImage;
-  /** [3 * 256] normalised float32 value of each (channel, byte) (patches.ts normalizationTable). */
-  readonly normTable: Float32Array;
+  /** What the graph normalises with (graphNormalization). */
+  readonly norm: GraphNormalization;
   readonly nPatches: number;
   readonly headDim: number;
   /** [nPatches, headDim / 2] rotary angles. */
@@ -95,16 +95,48 @@ export function visionInputs(cfg: VisionConfig, norm: PreprocessConfig, pixels: 
   const gridH = pixels.height / cfg.patchSize;
   const gridW = pixels.width / cfg.patchSize;
   return {
-    pixels, normTable: cachedNormalizationTable(norm), nPatches: gridH * gridW, headDim: cfg.embedDim / cfg.numHeads,
+    pixels, norm: graphNormalization(norm), nPatches: gridH * gridW, headDim: cfg.embedDim / cfg.numHeads,
     ropeAngles: visionRopeAngles(cfg, gridH, gridW),
     windows: cfg.family === 'qwen2_5_vl' ? windowLayout(cfg, gridH, gridW) : undefined,
   };
 }
 
-/** One table per preprocess config object (a checkpoint has one). */
-const tables = new WeakMap<PreprocessConfig, Float32Array>();
-function cachedNormalizationTable(norm: PreprocessConfig): Float32Array {
-  let t = tables.get(norm);
-  if (!t) tables.set(norm, (t = normalizationTable(norm)));
-  return t;
+/** The vision graph's normalisation inputs: ((byte / divisor) - mean[c]) / std[c], each step in float32. */
+export interface GraphNormalization {
+  /** [1] 1 / rescale_factor, rounded to float32 (255 for 1/255). */
+  readonly divisor: Float32Array;
+  /** [3] image_mean and image_std, rounded to float32. */
+  readonly mean: Float32Array;
+  readonly std: Float32Array;
+}
+
+const normalizations = new WeakMap<PreprocessConfig, GraphNormalization>();
+
+/**
+ * The graph's normalisation for a preprocess config (one per config object, a checkpoint has one),
+ * checked to give the same float32 as transformers (patches.ts normalizationTable) for all 3 x 256
+ * (channel, byte) values: true for rescale_factor = 1/255, where float32 v / 255 is correctly rounded.
+ * @throws RangeError for a rescale_factor whose float32 division differs from transformers' float64
+ *   multiplication for some byte (no released Qwen2-VL / Qwen2.5-VL checkpoint has one).
+ */
+export function graphNormalization(norm: PreprocessConfig): GraphNormalization {
+  const known = normalizations.get(norm);
+  if (known) return known;
+  const g: GraphNormalization = {
+    divisor: Float32Array.of(1 / norm.rescaleFactor),
+    mean: Float32Array.from(norm.imageMean),
+    std: Float32Array.from(norm.imageStd),
+  };
+  const table = normalizationTable(norm);
+  for (let c = 0; c < 3; c++) {
+    for (let v = 0; v < 256; v++) {
+      // Each float32 operation as a double operation rounded by Math.fround (exact, see patches.ts).
+      const x = Math.fround(Math.fround(Math.fround(v / g.divisor[0]) - g.mean[c]) / g.std[c]);
+      if (!Object.is(x, table[c * 256 + v])) {
+        throw new RangeError(`rescale_factor ${norm.rescaleFactor}: the vision graph's float32 normalisation differs from transformers' for byte ${v} of channel ${c}`);
+      }
+    }
+  }
+  normalizations.set(norm, g);
+  return g;
 }

@@ -1,6 +1,6 @@
 /**
  * The vision graph's in-graph patchify (kernels/graphs/vision.ts `inGraphPixelValues`: uint8 image ->
- * rescale + normalise, T frames, 2x2 merge-block order) against the host reference patches.ts
+ * 2x2 merge-block order, rescale + normalise, T frames) against the host reference patches.ts
  * `toPixelValues`, which the golden suite checks bit for bit against transformers. Run alone in a
  * one-output graph on the CPU, on odd grid shapes, with Qwen2-VL's normalisation.
  */
@@ -12,6 +12,7 @@ import { inGraphPixelValues } from '../../../kernels/graphs/vision';
 import type { PreprocessConfig } from '../../../server/src/engine/config';
 import { normalizationTable, toPixelValues } from '../../../server/src/engine/image/patches';
 import { Session, f32, u8 } from '../../../server/src/engine/ort';
+import { graphNormalization } from '../../../server/src/engine/vision-inputs';
 
 const QWEN: PreprocessConfig = {
   minPixels: 56 * 56, maxPixels: 28 * 28 * 1280, patchSize: 14, temporalPatchSize: 2, mergeSize: 2,
@@ -33,8 +34,10 @@ function image(width: number, height: number) {
 
 describe('in-graph patchify', () => {
   const table = normalizationTable(QWEN);
+  const norm = graphNormalization(QWEN);
 
-  it('normalises exactly as the host table: float32 arithmetic would not (transformers rescales in float64)', () => {
+  it('divides by 255 because a float32 multiplication by 1/255 would differ from transformers (float64 rescale)', () => {
+    assert.deepEqual([...norm.divisor], [255]);
     let differ = 0;
     for (let c = 0; c < 3; c++) {
       for (let v = 0; v < 256; v++) {
@@ -43,14 +46,21 @@ describe('in-graph patchify', () => {
         if (float32Math !== table[c * 256 + v]) differ++;
       }
     }
-    assert.ok(differ > 0, 'the lookup table is needed only if float32 arithmetic differs somewhere');
+    assert.ok(differ > 0, 'a float32 Mul by 1/255 differs for some (channel, byte)');
+  });
+
+  it('refuses a rescale_factor whose float32 division differs from transformers', () => {
+    assert.throws(() => graphNormalization({ ...QWEN, rescaleFactor: 0.00392 }), /rescale_factor 0.00392: .* differs/);
   });
 
   for (const [w, h] of [[28, 28], [84, 56], [56, 140], [308, 28], [196, 252]]) {
     it(`equals toPixelValues bit for bit on a ${w}x${h} image`, async () => {
       const s = await patchifySession();
       const img = image(w, h);
-      const out = await s.run({ pixels: u8(img.data, [h, w, 3]), norm_table: f32(table, [table.length]) });
+      const out = await s.run({
+        pixels: u8(img.data, [h, w, 3]), rescale_divisor: f32(norm.divisor, [1, 1, 1, 1]),
+        image_mean: f32(norm.mean, [1, 3, 1, 1]), image_std: f32(norm.std, [1, 3, 1, 1]),
+      });
       const got = out.pixel_values;
       assert.deepEqual(got.dims, [(h / 14) * (w / 14), 1176]);
       const want = toPixelValues(img, QWEN, QWEN);
