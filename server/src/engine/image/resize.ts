@@ -123,15 +123,23 @@ function resampleRow5(src: Uint8Array, inOff: number, starts: Int32Array, weight
   }
 }
 
+/** Any tap count: four taps per step, then the remaining zero to three. */
 function resampleRowN(src: Uint8Array, inOff: number, taps: FixedTaps, dst: Uint8ClampedArray, outOff: number, outWidth: number): void {
   const { n, starts, weights } = taps;
+  const n4 = n & ~3;
   for (let xx = 0, q = outOff, kOff = 0; xx < outWidth; xx++, q += 3, kOff += n) {
     let p = inOff + starts[xx]! * 3;
-    const kEnd = kOff + n;
     let r = HALF;
     let g = HALF;
     let b = HALF;
-    for (let k = kOff; k < kEnd; k++, p += 3) {
+    let k = kOff;
+    for (const k4 = kOff + n4; k < k4; k += 4, p += 12) {
+      const w0 = weights[k]!, w1 = weights[k + 1]!, w2 = weights[k + 2]!, w3 = weights[k + 3]!;
+      r = (r + src[p]! * w0 + src[p + 3]! * w1 + src[p + 6]! * w2 + src[p + 9]! * w3) | 0;
+      g = (g + src[p + 1]! * w0 + src[p + 4]! * w1 + src[p + 7]! * w2 + src[p + 10]! * w3) | 0;
+      b = (b + src[p + 2]! * w0 + src[p + 5]! * w1 + src[p + 8]! * w2 + src[p + 11]! * w3) | 0;
+    }
+    for (const kEnd = kOff + n; k < kEnd; k++, p += 3) {
       const w = weights[k]!;
       r = (r + src[p]! * w) | 0;
       g = (g + src[p + 1]! * w) | 0;
@@ -164,10 +172,30 @@ function resampleColumn(
       dst[outOff + c] = (HALF + src[o0 + c]! * w0 + src[o1 + c]! * w1 + src[o2 + c]! * w2 + src[o3 + c]! * w3 + src[o4 + c]! * w4) >> PRECISION_BITS;
     }
   } else {
-    for (let c = 0; c < stride; c++) {
-      let acc = HALF;
-      for (let i = 0; i < nTaps; i++) acc = (acc + src[rowOffsets[i]! + c]! * weights[kOff + i]!) | 0;
-      dst[outOff + c] = acc >> PRECISION_BITS;
+    // Any tap count: whole rows at a time into int32 sums, four taps per sweep.
+    const acc = accumulator(stride);
+    acc.fill(HALF, 0, stride);
+    let i = 0;
+    for (; i + 4 <= nTaps; i += 4) {
+      const o0 = rowOffsets[i]!, o1 = rowOffsets[i + 1]!, o2 = rowOffsets[i + 2]!, o3 = rowOffsets[i + 3]!;
+      const w0 = weights[kOff + i]!, w1 = weights[kOff + i + 1]!, w2 = weights[kOff + i + 2]!, w3 = weights[kOff + i + 3]!;
+      for (let c = 0; c < stride; c++) {
+        acc[c] = acc[c]! + src[o0 + c]! * w0 + src[o1 + c]! * w1 + src[o2 + c]! * w2 + src[o3 + c]! * w3;
+      }
     }
+    for (; i < nTaps; i++) {
+      const o = rowOffsets[i]!;
+      const w = weights[kOff + i]!;
+      for (let c = 0; c < stride; c++) acc[c] = acc[c]! + src[o + c]! * w;
+    }
+    for (let c = 0; c < stride; c++) dst[outOff + c] = acc[c]! >> PRECISION_BITS;
   }
+}
+
+let scratch = new Int32Array(0);
+
+/** A reused int32 row of at least `length` sums (an Int32Array store wraps like C's int). */
+function accumulator(length: number): Int32Array {
+  if (scratch.length < length) scratch = new Int32Array(length);
+  return scratch;
 }
