@@ -121,6 +121,9 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   return g.toModel({ opset: 21 });
 }
 
+/** What the in-graph patchify needs of the vision config. */
+export type PatchGeometry = Pick<VisionConfig, 'inChannels' | 'patchSize' | 'temporalPatchSize' | 'spatialMergeSize'>;
+
 /**
  * `pixel_values` [nPatches, C*T*P*P] float32 in 2x2 merge-block order, made in the graph from the
  * uint8 image exactly as image/patches.ts `toPixelValues` makes it on the host (4x fewer bytes
@@ -136,7 +139,7 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
  * The host checks that equality for the model's config (vision-inputs.ts `graphNormalization`).
  * Last, the frame is repeated to T and flattened: [nP, C, T, P*P] -> [nPatches, C*T*P*P].
  */
-export function inGraphPixelValues(g: ModelGraph, cfg: VisionConfig): string {
+export function inGraphPixelValues(g: ModelGraph, cfg: PatchGeometry): string {
   const C = cfg.inChannels, P = cfg.patchSize, M = cfg.spatialMergeSize, T = cfg.temporalPatchSize;
   const pixels = g.input('pixels', 'uint8', ['height', 'width', C]);
   const divisor = g.input('rescale_divisor', 'float32', [1, 1, 1, 1]);
@@ -150,6 +153,19 @@ export function inGraphPixelValues(g: ModelGraph, cfg: VisionConfig): string {
   const normalised = g.op('Div', [g.op('Sub', [g.op('Div', [g.cast(patches, 'float32'), divisor]), mean]), std]);
   const frames = g.op('Expand', [normalised, g.i64([1, 1, T, 1])]); // [nP, C, T, P*P]
   return g.reshape(frames, [-1, C * T * P * P]);
+}
+
+/**
+ * Only the in-graph patchify, for tests and the preprocessing bench: the inputs of `inGraphPixelValues`
+ * -> `pixel_values` [nPatches, C*T*P*P] float32, or with `reduce`, its largest value [] (so that a
+ * timing does not include copying 43 MB out, which the vision graph never does).
+ */
+export function buildPatchifyGraph(cfg: PatchGeometry, reduce = false): Uint8Array {
+  const g = new ModelGraph('patchify', () => undefined, { computeDtype: 'float32', attention: 'manual' });
+  const pv = inGraphPixelValues(g, cfg);
+  if (reduce) g.output(g.op('ReduceMax', [g.reshape(pv, [-1])], { keepdims: 0 }), 'pixel_values_max', 'float32', []);
+  else g.output(pv, 'pixel_values', 'float32', ['nPatches', cfg.inChannels * cfg.temporalPatchSize * cfg.patchSize * cfg.patchSize]);
+  return g.toModel({ opset: 21 });
 }
 
 /** Shape [nWin, W, H, D] for the gathered window slots, with nWin and W read from win_mask. */

@@ -7,17 +7,20 @@
  *                  screenshot tools save it); smart_resize makes it 3836x2156
  * Stages, each the median of `runs` after one warm-up, on this thread: decode (sharp/pngjs/omggif),
  * rgb (RGBA -> RGB, only for files with alpha), resize (Pillow-exact bicubic), patchify (rescale,
- * normalise, patch order); then `worker`: the whole preprocessing in the image worker pool, as an
- * ask runs it (includes copying the bytes in and moving pixel_values out).
+ * normalise, patch order: the first ops of the vision graph, run here alone in ONNX Runtime on the
+ * CPU, kernels/graphs/vision.ts `buildPatchifyGraph`); then `worker`: decode + rgb + resize in the
+ * image worker pool, as an ask runs it (includes copying the bytes in and moving the resized RGB out).
  */
+import { buildPatchifyGraph } from '../../../kernels/graphs/vision';
 import type { PreprocessConfig } from '../engine/config';
 import { decodeImage } from '../engine/image/decode';
 import { imageWorkers } from '../engine/image/isolate';
-import { toPixelValues } from '../engine/image/patches';
 import { resizeBicubic } from '../engine/image/resize';
 import { toRgb } from '../engine/image/rgb';
 import { planSmartResize } from '../engine/image/smart-resize';
 import type { RgbImage } from '../engine/image/types';
+import { Session, f32, u8 } from '../engine/ort';
+import { graphNormalization } from '../engine/vision-inputs';
 
 /** Qwen2-VL / Qwen2.5-VL preprocessor_config.json defaults (what the released checkpoints ship). */
 export const QWEN2VL_PREPROCESS: PreprocessConfig = {
@@ -41,6 +44,9 @@ interface BenchImage { name: string; bytes: Uint8Array }
 /** Times preprocessing of the three images; `runs` measurements each after a warm-up. */
 export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN2VL_PREPROCESS): Promise<PreprocessRow[]> {
   const rows: PreprocessRow[] = [];
+  const geometry = { inChannels: 3, patchSize: cfg.patchSize, temporalPatchSize: cfg.temporalPatchSize, spatialMergeSize: cfg.mergeSize };
+  const patchify = await Session.create(buildPatchifyGraph(geometry, true), 'cpu');
+  const norm = graphNormalization(cfg);
   for (const img of await benchImages()) {
     const samples: Omit<PreprocessRow, 'image' | 'resized'>[] = [];
     let resized = '';
@@ -53,7 +59,10 @@ export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN
       const plan = planSmartResize(rgb.height, rgb.width, cfg.patchSize * cfg.mergeSize, cfg.minPixels, cfg.maxPixels);
       const small = resizeBicubic(rgb, plan.width, plan.height);
       const t3 = performance.now();
-      toPixelValues(small, cfg, cfg);
+      await patchify.run({
+        pixels: u8(small.data, [small.height, small.width, 3]), rescale_divisor: f32(norm.divisor, [1, 1, 1, 1]),
+        image_mean: f32(norm.mean, [1, 3, 1, 1]), image_std: f32(norm.std, [1, 3, 1, 1]),
+      });
       const t4 = performance.now();
       await imageWorkers().preprocess(img.bytes, cfg, { name: img.name, alpha: 'white' });
       const t5 = performance.now();
@@ -69,6 +78,7 @@ export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN
     rows.push({ image: img.name, resized, decode_ms: med('decode_ms'), rgb_ms: med('rgb_ms'), resize_ms: med('resize_ms'),
       patchify_ms: med('patchify_ms'), total_ms: med('total_ms'), worker_ms: med('worker_ms') });
   }
+  await patchify.dispose();
   return rows;
 }
 

@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelGraph } from '../../../kernels/graphs/common';
-import type { VisionConfig } from '../../../kernels/graphs/config';
-import { inGraphPixelValues } from '../../../kernels/graphs/vision';
+import { buildPatchifyGraph } from '../../../kernels/graphs/vision';
 import type { PreprocessConfig } from '../../../server/src/engine/config';
 import { normalizationTable, toPixelValues } from '../../../server/src/engine/image/patches';
 import { Session, f32, u8 } from '../../../server/src/engine/ort';
@@ -18,13 +16,9 @@ const QWEN: PreprocessConfig = {
   minPixels: 56 * 56, maxPixels: 28 * 28 * 1280, patchSize: 14, temporalPatchSize: 2, mergeSize: 2,
   imageMean: [0.48145466, 0.4578275, 0.40821073], imageStd: [0.26862954, 0.26130258, 0.27577711], rescaleFactor: 1 / 255,
 };
-const VISION = { inChannels: 3, patchSize: 14, spatialMergeSize: 2, temporalPatchSize: 2 } as VisionConfig;
+const VISION = { inChannels: 3, patchSize: 14, spatialMergeSize: 2, temporalPatchSize: 2 };
 
-async function patchifySession(): Promise<Session> {
-  const g = new ModelGraph('patchify', () => undefined, { computeDtype: 'float32', attention: 'manual' });
-  g.output(inGraphPixelValues(g, VISION), 'pixel_values', 'float32', ['nPatches', 1176]);
-  return Session.create(g.toModel({ opset: 21 }), 'cpu');
-}
+const patchifySession = () => Session.create(buildPatchifyGraph(VISION), 'cpu');
 
 /** Every byte value in every channel, in a pattern that differs per position. */
 function image(width: number, height: number) {
