@@ -12,6 +12,8 @@ import { Daemon, describe, ErrorCodes } from './daemon';
 import { STATS_VIEW_TYPE, StatsPanel } from './stats-view';
 import { CacheStatusBar } from './status-bar';
 import { needsDaemon } from './lazy-start';
+import { inEditorTerms } from './model-check';
+import { openModelSetting, registerModelSetup } from './model-setup';
 import { restartSettingsChanged } from './settings';
 import type { StatusParams } from '../../server/src/protocol';
 
@@ -48,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
     }),
     ...registerCommands(context, d),
     registerGpuInstallCommand(d),
+    ...registerModelSetup(output),
     // Answer views come back after a window reload with their conversation (the page saved it).
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state) => { AnswerPanel.revive(context, d, panel, state as SavedAnswerView | undefined); },
@@ -96,12 +99,14 @@ export async function deactivate(): Promise<void> {
 /** Errors that no request reports (model load, disk tier): told once per distinct message. */
 const reported = new Set<string>();
 function reportStatusError(p: Extract<StatusParams, { kind: 'error' }>, output: vscode.LogOutputChannel): void {
-  output.error(p.message);
-  if (reported.has(p.message)) return;
-  reported.add(p.message);
+  const message = inEditorTerms(p.message);
+  output.error(message);
+  if (reported.has(message)) return;
+  reported.add(message);
   if (p.code === ErrorCodes.ModelLoadFailed) {
-    void vscode.window.showErrorMessage(`VLCache could not load the model: ${p.message}`, 'Open Settings', 'Show Output').then((pick) => {
-      if (pick === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'vlcache.modelPath');
+    void vscode.window.showErrorMessage(`VLCache could not load the model: ${message}`, 'Select Model…', 'Open Settings', 'Show Output').then((pick) => {
+      if (pick === 'Select Model…') void vscode.commands.executeCommand('vlcache.selectModel');
+      if (pick === 'Open Settings') openModelSetting();
       if (pick === 'Show Output') output.show();
     });
   }

@@ -254,6 +254,19 @@ describe('Daemon lifecycle', () => {
     assert.equal(turn?.state, 'done', turn?.error);
   });
 
+  it('Select Model… with a folder that is not a model names the problem at once and leaves the setting alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vlcache-not-a-model-'));
+    try {
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+      const before = vscode.workspace.getConfiguration('vlcache').get<string>('modelPath');
+      const r = await vscode.commands.executeCommand<{ path?: string; problem?: string }>('vlcache.selectModel', vscode.Uri.file(dir));
+      assert.match(r?.problem ?? '', /is a "llama", not Qwen2-VL or Qwen2\.5-VL/);
+      assert.equal(vscode.workspace.getConfiguration('vlcache').get<string>('modelPath'), before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a model folder that is not a model gives ModelLoadFailed, and the built-in model comes back', async () => {
     const a = await api();
     const bad = mkdtempSync(join(tmpdir(), 'vlcache-not-a-model-'));
