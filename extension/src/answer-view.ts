@@ -14,6 +14,7 @@ import * as vscode from 'vscode';
 import type { AskResult } from '../../server/src/protocol';
 import { describe, errorCode, ErrorCodes, type Daemon } from './daemon';
 import { cacheBadge, type BadgeTone } from './badge';
+import { relativePaths } from './error-text';
 import { escapeHtml, formatMs } from './format';
 import * as settings from './settings';
 
@@ -238,9 +239,18 @@ function title(images: vscode.Uri[]): string {
   return `VLCache: ${names.length > 2 ? `${names.slice(0, 2).join(', ')} +${names.length - 2}` : names.join(', ')}`;
 }
 
+let errorLog: vscode.LogOutputChannel | undefined;
+/** Where showAskError logs (main.ts sets the VLCache output channel). */
+export function setErrorLog(log: vscode.LogOutputChannel): void {
+  errorLog = log;
+}
+
 /** A failed ask, told the user with the action that fixes it. */
 export async function showAskError(e: unknown): Promise<void> {
-  const message = describe(e);
+  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  const message = relativePaths(describe(e), folders, (u) => vscode.workspace.asRelativePath(vscode.Uri.parse(u)));
+  // Every error is in the output channel, with its cause, before the notification offers "Show Output".
+  errorLog?.error(`${message}${e instanceof Error && e.cause ? ` (cause: ${describe(e.cause)})` : ''}`);
   switch (errorCode(e)) {
     case ErrorCodes.ModelLoadFailed:
       // The daemon's `error` status has told the user already (main.ts, with Open Settings), once per message.

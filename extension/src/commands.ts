@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { AnswerPanel, showAskError, type Turn } from './answer-view';
 import { describe, type Daemon } from './daemon';
 import { formatBytes } from './format';
-import { resolveImages } from './images';
+import { firstNonImage, resolveImages } from './images';
 import { mockupToCode, type MockupOutcome } from './mockup';
 import { StatsPanel } from './stats-view';
 import { EXPLAIN_QUESTION } from '../../server/src/protocol';
@@ -24,8 +24,15 @@ function optionsOf(args: unknown[]): CommandOptions {
 
 export function registerCommands(context: vscode.ExtensionContext, daemon: Daemon): vscode.Disposable[] {
   const version = String(context.extension.packageJSON.version ?? '0.0.0');
+  /** A text file named `.png` is refused here: no answer view opens for it. */
+  const allImages = async (images: vscode.Uri[]): Promise<boolean> => {
+    const bad = await firstNonImage(images);
+    if (!bad) return true;
+    void showAskError(new Error(`${vscode.workspace.asRelativePath(bad.uri)} ${bad.problem}`));
+    return false;
+  };
   const askAbout = async (images: vscode.Uri[], question: string): Promise<Turn | undefined> => {
-    if (images.length === 0) return undefined;
+    if (images.length === 0 || !(await allImages(images))) return undefined;
     return AnswerPanel.forImages(context, daemon, images).ask(question);
   };
   return [
@@ -46,7 +53,7 @@ export function registerCommands(context: vscode.ExtensionContext, daemon: Daemo
     }),
     vscode.commands.registerCommand('vlcache.mockupToCode', async (first?: unknown, second?: unknown): Promise<MockupOutcome | undefined> => {
       const images = await resolveImages(first, second, 'UI mockup to turn into code');
-      if (images.length === 0) return undefined;
+      if (images.length === 0 || !(await allImages(images))) return undefined;
       return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VLCache: writing code for the mockup', cancellable: true },
         async (_progress, token) => {
           try {

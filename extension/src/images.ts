@@ -4,6 +4,8 @@
  * workspace's image files.
  */
 import * as vscode from 'vscode';
+import { open } from 'node:fs/promises';
+import { imageFormatOf } from './error-text';
 
 /** The formats the daemon decodes (server/src/engine/image/). */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp'] as const;
@@ -55,4 +57,32 @@ export async function pickImages(placeHolder: string): Promise<vscode.Uri[]> {
   const items = files.map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri, iconPath: vscode.ThemeIcon.File, resourceUri: uri }));
   const picked = await vscode.window.showQuickPick(items, { placeHolder, canPickMany: true, matchOnDescription: true });
   return picked?.map((p) => p.uri) ?? [];
+}
+
+/**
+ * The first of `images` whose bytes are not a PNG, JPEG, GIF or WebP image (a text file named `.png`),
+ * with what it starts with; undefined when all are images. Read: the first 12 bytes of each.
+ */
+export async function firstNonImage(images: readonly vscode.Uri[]): Promise<{ uri: vscode.Uri; problem: string } | undefined> {
+  for (const uri of images) {
+    if (uri.scheme !== 'file') continue; // the daemon reads only workspace files and says so itself
+    let head: Uint8Array;
+    try {
+      const f = await open(uri.fsPath, 'r');
+      try {
+        head = new Uint8Array(12);
+        const { bytesRead } = await f.read(head, 0, 12, 0);
+        head = head.subarray(0, bytesRead);
+      } finally {
+        await f.close();
+      }
+    } catch (e) {
+      return { uri, problem: `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+    }
+    if (!imageFormatOf(head)) {
+      const text = Buffer.from(head).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+      return { uri, problem: `is not a PNG, JPEG, GIF or WebP image (it starts with "${text}")` };
+    }
+  }
+  return undefined;
 }

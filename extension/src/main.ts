@@ -5,7 +5,7 @@
  * changes. Hovers and code lenses on image references come from the daemon itself.
  */
 import * as vscode from 'vscode';
-import { AnswerPanel, VIEW_TYPE, type SavedAnswerView } from './answer-view';
+import { AnswerPanel, setErrorLog, VIEW_TYPE, type SavedAnswerView } from './answer-view';
 import { registerCommands } from './commands';
 import { registerGpuInstallCommand } from './gpu-install';
 import { Daemon, describe, ErrorCodes } from './daemon';
@@ -32,6 +32,7 @@ let daemon: Daemon | undefined;
 export function activate(context: vscode.ExtensionContext): VlcacheApi {
   const version = String(context.extension.packageJSON.version ?? '0.0.0');
   const output = vscode.window.createOutputChannel('VLCache', { log: true });
+  setErrorLog(output);
   daemon = new Daemon(context, output);
   const d = daemon;
   const statusBar = new CacheStatusBar();

@@ -157,6 +157,18 @@ describe('Bad input', () => {
       (e: { code?: number; message: string }) => e.code === ErrorCodes.InvalidImage && /not-an-image\.png/.test(e.message));
   });
 
+  it('a text file named .png opens no answer view (Ask About Image… and Mockup to Code refuse it first)', async () => {
+    const a = await api();
+    const before = a.lastAnswerPanel();
+    const tabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).length;
+    const nTabs = tabs();
+    const turn = await vscode.commands.executeCommand('vlcache.askAboutImage', workspaceFile('docs/not-an-image.png'), { question: 'What?' });
+    assert.equal(turn, undefined);
+    assert.equal(await vscode.commands.executeCommand('vlcache.mockupToCode', workspaceFile('docs/not-an-image.png')), undefined);
+    assert.equal(a.lastAnswerPanel(), before, 'an answer view answered');
+    assert.equal(tabs(), nTabs, 'a tab opened');
+  });
+
   it('an image that has disappeared is a clear error, and nothing else breaks', async () => {
     const a = await api();
     const gone = workspaceFile('docs/gone.png');
