@@ -27,6 +27,8 @@ export const LAYER_RULES: readonly LayerRule[] = [
   { dir: 'server/src/engine/', may: ['server/src/engine/', 'kernels/', 'server/src/gpu/'] },
   // GPU provider install and machine checks (fs, http, child processes): below the engine, which asks it where the provider is.
   { dir: 'server/src/gpu/', may: ['server/src/gpu/'] },
+  // Model download from the Hugging Face hub: its resumable download is gpu/'s, its final check the engine's loadCheckpoint.
+  { dir: 'server/src/models/', may: ['server/src/models/', 'server/src/engine/', 'server/src/gpu/'] },
   { dir: 'server/src/cache/', may: ['server/src/cache/'] },
   { dir: 'kernels/', may: ['kernels/'] },
 ];
