@@ -15,6 +15,7 @@ import { runSoak } from './soak';
 import { MODES } from '../planner/plan';
 import { runCacheCommand } from './cache';
 import { runGpuCommand } from './gpu';
+import { runModelCommand } from './model';
 import { reportError } from './errors';
 import { serveStdio } from '../main';
 
@@ -29,6 +30,7 @@ const USAGE = `usage:
   vlcache calibrate [--model DIR] [--image PATH]... [--budget R (0.05)] [--device D] [--json]
   vlcache soak [--model DIR] [--requests N] [--ram-mb M] [--disk-mb M] [--daemon [--every N]] [--json]
   vlcache gpu doctor [--json] | gpu install cuda [--force] | gpu uninstall cuda   CUDA provider and GPU checks
+  vlcache model download REPO [--dest DIR] [--revision R]   a Qwen2-VL / Qwen2.5-VL checkpoint from the Hugging Face hub
   vlcache serve --stdio   the language-server daemon (the extension starts it)
   vlcache            a demo: a question about media/samples/diagram.png on the built-in model`;
 
@@ -87,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'soak') return runSoak(rest);
   if (cmd === 'cache') return runCacheCommand(rest);
   if (cmd === 'gpu') return runGpuCommand(rest);
+  if (cmd === 'model') return runModelCommand(rest);
   if (cmd === 'serve') {
     // vscode-languageclient appends --clientProcessId=PID; vscode-languageserver reads it from argv
     // and exits when that process dies (no orphan daemon holding the GPU).
