@@ -169,7 +169,7 @@ export class Daemon implements vscode.Disposable {
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
         closed: () => {
-          this.onClosed();
+          this.onClosed(client);
           return { action: CloseAction.DoNotRestart, handled: true };
         },
       },
@@ -190,8 +190,9 @@ export class Daemon implements vscode.Disposable {
   }
 
   /** The connection closed without our asking: restart with backoff and tell the user once. */
-  private onClosed(): void {
-    if (this.stopping || this.client === undefined) return;
+  private onClosed(closed: LanguageClient): void {
+    // A client stopped earlier (Restart Daemon) may report its close after the next one started: not a crash.
+    if (this.stopping || this.client === undefined || closed !== this.client) return;
     // The dead client has stopped itself (DoNotRestart); stopping it again would only log errors.
     this.client = undefined;
     this.ready = undefined;
