@@ -14,6 +14,8 @@ import { ClearCacheRequest } from './protocol/clear-cache';
 import { ExplainRequest } from './protocol/explain';
 import { GpuInstallRequest } from './protocol/gpu-install';
 import { gpuInstall } from './gpu-install-handler';
+import { DownloadModelRequest } from './protocol/download-model';
+import { downloadModelRequest } from './download-model-handler';
 import { textDocuments } from './hover/text-document';
 import { PrefetchRequest } from './protocol/prefetch';
 import { StatsRequest } from './protocol/stats';
@@ -47,6 +49,7 @@ export function listen(connection: Connection): VlcacheServer {
   connection.onRequest(ClearCacheRequest.type, (_params, token) => server.clearCache(abortSignal(token)));
   connection.onRequest(PrefetchRequest.type, (params, token) => server.prefetch(params, abortSignal(token)));
   connection.onRequest(GpuInstallRequest.type, (params, token) => gpuInstall(params, sink, abortSignal(token)));
+  connection.onRequest(DownloadModelRequest.type, (params, token) => downloadModelRequest(params, sink, abortSignal(token)));
   connection.onShutdown(() => server.shutdown());
   documents.onDidOpen((e) => server.documentOpened(e.document.uri));
   documents.listen(connection);

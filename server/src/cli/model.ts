@@ -7,12 +7,13 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { downloadModel, SUGGESTED_MODELS, type ModelDownloadProgress } from '../models/download-model';
+import { downloadModel, type ModelDownloadProgress } from '../models/download-model';
+import { SUGGESTED_MODEL_REPOS } from '../protocol/download-model';
 import { hubOptionsFromEnv } from '../models/hub';
 
 const USAGE = `usage:
   vlcache model download REPO [--dest DIR (~/models)] [--revision R (main)] [--json]
-      a Qwen2-VL / Qwen2.5-VL checkpoint from the Hugging Face hub into DIR/<name>: ${SUGGESTED_MODELS.join(', ')}, …
+      a Qwen2-VL / Qwen2.5-VL checkpoint from the Hugging Face hub into DIR/<name>: ${SUGGESTED_MODEL_REPOS.join(', ')}, …
       HF_TOKEN is sent to the hub (for gated models), HF_ENDPOINT replaces https://huggingface.co`;
 
 export async function runModelCommand(argv: string[]): Promise<number> {

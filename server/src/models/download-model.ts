@@ -13,9 +13,6 @@ import { CheckpointError } from '../engine/errors';
 import { download, DownloadError } from '../gpu/download';
 import { checkRepoId, HubError, hubFetch, listRevision, resolveUrl, type HubFile, type HubOptions } from './hub';
 
-/** The checkpoints offered by name (the extension's quick pick); any Qwen2-VL / Qwen2.5-VL repo works. */
-export const SUGGESTED_MODELS = ['Qwen/Qwen2-VL-2B-Instruct', 'Qwen/Qwen2.5-VL-3B-Instruct', 'Qwen/Qwen2.5-VL-7B-Instruct'] as const;
-
 /** Files besides the weights that the engine reads (checkpoint.ts, tokenizer.ts, chat-template.ts). */
 const ENGINE_FILES = new Set([
   'config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json',
