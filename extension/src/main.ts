@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { AnswerPanel, setErrorLog, VIEW_TYPE, type SavedAnswerView } from './answer-view';
 import { registerCommands } from './commands';
 import { registerGpuInstallCommand } from './gpu-install';
+import { registerDownloadModelCommand } from './download-model';
 import { Daemon, describe, ErrorCodes } from './daemon';
 import { STATS_VIEW_TYPE, StatsPanel } from './stats-view';
 import { CacheStatusBar } from './status-bar';
@@ -51,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
     }),
     ...registerCommands(context, d),
     registerGpuInstallCommand(d),
+    registerDownloadModelCommand(context, d),
     ...registerModelSetup(output),
     // Answer views come back after a window reload with their conversation (the page saved it).
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
