@@ -9,9 +9,9 @@
  * Invariant: the file is replaced atomically (temp file + rename); writes run one at a time.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readRegularText } from '../engine/regular-file';
 
 export interface Explanation {
   text: string;
@@ -101,7 +101,8 @@ export class Explanations {
   private load(file: string): void {
     let data: FileContents;
     try {
-      data = JSON.parse(readFileSync(file, 'utf8')) as FileContents;
+      // One regular file of sane size: a FIFO or device planted in the cache folder must not hang the daemon.
+      data = JSON.parse(readRegularText(file, { maxBytes: 64 * 2 ** 20 })) as FileContents;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log(`explanations: ignoring ${file} (${(e as Error).message})`);
       return;

@@ -7,9 +7,10 @@
  * A schedule is written per model by `vlcache calibrate` to
  * `<cache root>/schedules/<fingerprint16>.json`; without one, VLCache uses its uniform r.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cacheRoot } from '../engine/graph-files';
+import { readRegularText } from '../engine/regular-file';
 
 export interface LayerSchedule {
   /** Per decoder layer, non-increasing with depth, each in [0, 1]. */
@@ -65,8 +66,12 @@ export function loadSchedule(fingerprint: string, numLayers: number, log: (line:
   const path = schedulePath(fingerprint, root);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
-  } catch {
+    // A regular file of sane size only: a FIFO or device in its place must not hang a model load.
+    text = readRegularText(path, { maxBytes: 2 ** 20 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      log(`vlcache: ignoring the layer schedule ${path} (${(e as Error).message}); using the uniform ratio`);
+    }
     return undefined;
   }
   try {

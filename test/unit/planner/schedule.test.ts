@@ -5,7 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PromptLayout, planLayeredPrefill, planPrefill } from '../../../server/src/planner/plan';
@@ -44,6 +45,24 @@ describe('layer schedule file', () => {
       assert.equal(logs.length, 4);
       assert.ok(logs.every((l) => l.includes('ignoring') && l.includes('uniform')));
       assert.throws(() => saveSchedule({ ...s, ratios: [0, 1] }, root), /increase/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('layer schedule file that is not a file', () => {
+  it('is ignored with one log line when a FIFO stands in its place, instead of hanging the model load (issue 9)', () => {
+    const fp = 'ef'.repeat(32);
+    const root = mkdtempSync(join(tmpdir(), 'vlcache-schedule-fifo-'));
+    try {
+      const path = schedulePath(fp, root);
+      mkdirSync(dirname(path), { recursive: true });
+      execFileSync('mkfifo', [path]);
+      const logs: string[] = [];
+      assert.equal(loadSchedule(fp, 3, (l) => logs.push(l), root), undefined);
+      assert.equal(logs.length, 1);
+      assert.match(logs[0], /not a regular file/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
