@@ -6,7 +6,7 @@
  * unsupported model_type is refused before any weight is fetched; the finished folder is
  * checked with the engine's own loadCheckpoint.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statfsSync, statSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { loadCheckpoint, parseModelConfig } from '../engine/checkpoint';
 import { CheckpointError } from '../engine/errors';
@@ -81,6 +81,7 @@ export async function downloadModel(repo: string, destRoot: string, opts: ModelD
   const dir = join(resolve(destRoot), basename(repo));
   mkdirSync(dir, { recursive: true });
 
+  checkFreeSpace(dir, files);
   const total = files.reduce((n, f) => n + f.size, 0);
   let done = 0;
   let resumed = 0;
@@ -94,7 +95,7 @@ export async function downloadModel(repo: string, destRoot: string, opts: ModelD
       let firstReport = true;
       let fileFetched = 0;
       await wrap(() => download(url, dest, `sha256-${Buffer.from(f.sha256!, 'hex').toString('base64')}`, {
-        fetch: fetcher, partialSuffix: '.part', signal: opts.signal, stallMs: opts.stallMs,
+        fetch: fetcher, partialSuffix: '.part', signal: opts.signal, stallMs: opts.stallMs, attempts: 5,
         mismatchNote: `${f.name} was not kept; download again (if it fails again, the hub or a proxy serves a different file)`,
         retryNote: 'run the download again to resume it',
         onProgress: (p) => {
@@ -120,6 +121,21 @@ export async function downloadModel(repo: string, destRoot: string, opts: ModelD
     throw e;
   }
   return { dir, repo, commit: revisionInfo.commit, modelType, files: files.map((f) => f.name), totalBytes: total, fetchedBytes: fetched };
+}
+
+/** Refuses to start when the folder's filesystem cannot hold what is still missing (a full disk halfway is worse). */
+function checkFreeSpace(dir: string, files: readonly HubFile[]): void {
+  let missing = 0;
+  for (const f of files) {
+    const dest = join(dir, f.name);
+    const have = existsSync(dest) ? statSync(dest).size : existsSync(`${dest}.part`) ? statSync(`${dest}.part`).size : 0;
+    missing += Math.max(0, f.size - have);
+  }
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  if (free < missing) {
+    throw new ModelDownloadError(`${dir} has ${(free / 2 ** 30).toFixed(1)} GiB free but the download needs ${(missing / 2 ** 30).toFixed(1)} GiB more; free some space or choose another folder`, 'invalid');
+  }
 }
 
 /** A file without an LFS sha256 (a small JSON): fetched whole, size checked, renamed into place. */
