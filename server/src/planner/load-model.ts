@@ -4,6 +4,7 @@
  * and the model's sessions, on the layered step graph exactly when there is that schedule.
  */
 import { loadCheckpoint, type Checkpoint } from '../engine/checkpoint';
+import { imageWorkers } from '../engine/image/isolate';
 import { VlModel, type LoadOptions } from '../engine/model';
 import type { Mode } from './plan';
 import { usesSchedule } from './recompute';
@@ -32,6 +33,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const schedule = opts.reuse && usesSchedule(opts.reuse.mode, opts.reuse.ratio)
     ? loadSchedule(ckpt.fingerprint, ckpt.config.text.numLayers, opts.log) : undefined;
   opts.onCheckpoint?.(ckpt);
+  imageWorkers().warm(); // the image worker starts while the graphs are built
   const model = await VlModel.load(ckpt, { ...opts, layered: schedule !== undefined });
   return { model, schedule };
 }

@@ -81,6 +81,19 @@ export class ImageWorkerPool {
     return this.run({ task: 'thumbnail', bytes, name, side }, name, timeoutMs) as Promise<Thumbnail>;
   }
 
+  /**
+   * Starts one worker now, if none runs, so that its start (a thread, the decoders, sharp's native library: ~100 ms)
+   * overlaps something else, such as loading the model, instead of the first image's time to first token.
+   */
+  warm(): void {
+    if (!this.closed && this.slots.length === 0) this.spawn();
+  }
+
+  /** Workers running now, busy or idle. */
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
   /** Terminates every worker; queued and running tasks fail. */
   async close(): Promise<void> {
     this.closed = true;
