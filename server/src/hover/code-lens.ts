@@ -1,10 +1,12 @@
 /**
  * `textDocument/codeLens` on Markdown image links and HTML `<img>` tags: "Ask about
- * image" and "Explain diagram" above each reference to an existing workspace image.
+ * image" and "Explain diagram" above each reference to an existing workspace image
+ * whose first bytes are an image we decode (a text file named `.png` gets none).
  * The extension registers both commands; each takes the image's file URI.
  */
 import { pathToFileURL } from 'node:url';
 import type { CodeLens } from 'vscode-languageserver-protocol';
+import { isDecodableImage } from './image-sniff';
 import { findImageReferences, type ReferenceForm } from './references';
 import { resolveReference } from './resolve';
 import type { TextDoc } from './text-document';
@@ -21,7 +23,10 @@ export function imageCodeLenses(doc: TextDoc, roots: readonly string[]): CodeLen
   const resolved = new Map<string, string | undefined>();
   for (const ref of findImageReferences(doc.getText(), doc.languageId)) {
     if (!LENS_FORMS.has(ref.form)) continue;
-    if (!resolved.has(ref.target)) resolved.set(ref.target, resolveReference(ref.target, doc.uri, roots));
+    if (!resolved.has(ref.target)) {
+      const path = resolveReference(ref.target, doc.uri, roots);
+      resolved.set(ref.target, path !== undefined && isDecodableImage(path) ? path : undefined);
+    }
     const path = resolved.get(ref.target);
     if (!path) continue;
     const uri = pathToFileURL(path).href;

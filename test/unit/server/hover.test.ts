@@ -215,7 +215,7 @@ describe('code lenses', () => {
   it('puts Ask and Explain on each Markdown image link and <img> tag naming a workspace image', async () => {
     const s = await start();
     const md = s.open('docs/guide.md', 'markdown', [
-      '![c](c.png) ![missing](missing.png) ![out](../../outside.png)',
+      '![c](c.png) ![missing](missing.png) ![out](../../outside.png) ![text](fake.png)',
       '![ref][d]',
       '<img src="/a.png">',
       'Code: "b.png" is a string, not a link.',
@@ -232,6 +232,16 @@ describe('code lenses', () => {
     const html = s.open('site/index.html', 'html', '<body>\n  <img alt="x" src="../b.png">\n</body>');
     assert.deepEqual(s.server.codeLens({ textDocument: { uri: html } }).map((l) => l.range.start), [
       { line: 1, character: 2 }, { line: 1, character: 2 }]);
+    await s.server.shutdown();
+  });
+
+  it('offers none on a file that only has an image name, until it holds an image (issue 11)', async () => {
+    const s = await start();
+    const md = s.open('docs/text.md', 'markdown', '![t](later.png)');
+    writeFileSync(join(ws.dir, 'docs', 'later.png'), 'just text, named like an image');
+    assert.deepEqual(s.server.codeLens({ textDocument: { uri: md } }), []);
+    writeFileSync(join(ws.dir, 'docs', 'later.png'), patternPng(20, 20, 9)); // new size: checked again
+    assert.equal(s.server.codeLens({ textDocument: { uri: md } }).length, 2);
     await s.server.shutdown();
   });
 });
