@@ -232,12 +232,19 @@ async function runExtensionTests(server) {
 
 /** Runs a command from the palette by its title. */
 async function runCommand(page, title) {
-  await page.keyboard.press('F1');
+  // The palette lists what was registered when it was filled and does not refresh: while the extension's
+  // contributions are still being registered (the first command after the window opens), close it and ask again.
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  // Wait until the palette lists the command (the extension's contributions are loaded).
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${title}`);
+    const listed = await row.waitFor({ timeout: 5000 }).then(() => true, () => false);
+    if (listed) break;
+    if (attempt === 6) throw new Error(`the command palette never listed "${title}"`);
+    await page.keyboard.press('Escape');
+  }
   await page.keyboard.press('Enter');
 }
 
