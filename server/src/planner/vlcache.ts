@@ -456,7 +456,8 @@ function reorder(src: Uint8Array, where: Int32Array, rowBytes: number): Uint8Arr
 function cachedFloat32(e: CacheEntry, name: string): Float32Array {
   const t = e.tensors.find((x) => x.name === name);
   if (!t) throw new Error(`image KV entry ${e.key.slice(0, 12)} has no tensor ${name}`);
-  return tensorFloat32({ dtype: 'float32', data: convertDtype(t.data, t.dtype, 'float32') });
+  // float16 is widened into a fresh, exact-length buffer already; float32 bytes are copied once by tensorFloat32.
+  return t.dtype === 'float32' ? tensorFloat32(t) : new Float32Array(convertDtype(t.data, t.dtype, 'float32').buffer);
 }
 
 /** K and V byte arrays per layer of a KV entry, converted to `dtype` if it was stored in another. */
