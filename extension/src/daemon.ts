@@ -165,6 +165,8 @@ export class Daemon implements vscode.Disposable {
       // Hovers and code lenses on image references: only the languages that can hold them are synced.
       documentSelector: HOVER_LANGUAGES.map((language) => ({ scheme: 'file', language })),
       outputChannel: this.output,
+      // The hover's Ask / Explain links (server/src/hover/hover.ts) run these commands and no others; $(icon) codicons.
+      markdown: { isTrusted: { enabledCommands: ['vlcache.askAboutImage', 'vlcache.explainDiagram'] }, supportThemeIcons: true },
       initializationOptions: settings.initializationOptions(folder ? vscode.Uri.joinPath(folder, 'cache').fsPath : undefined),
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),

@@ -73,7 +73,7 @@ export function parseConfig(raw: unknown): ServerConfig {
     loadModelAtStartup: bool('loadModelAtStartup', false),
     idleTimeoutMs: Math.round((num('idleTimeoutS', 0, MAX_TIMER_S) ?? 600) * 1000),
     hover: bool('hover', true),
-    hoverWaitMs: num('hoverWaitMs', 0, MAX_TIMER_S * 1000) ?? 400,
+    hoverWaitMs: num('hoverWaitMs', 0, MAX_TIMER_S * 1000) ?? 0,
     prefetchOnOpen: bool('prefetchOnOpen', true),
   });
 }

@@ -13,6 +13,7 @@ import type {
 } from 'vscode-languageserver-protocol';
 import { EngineHost, type Engine } from './engine-host';
 import { ImageError } from './engine/image/errors';
+import { readDeclaredSize, sniffFormat } from './engine/image/format';
 import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
 import type { ImageReuseOutcome } from './planner/image-reuse';
 import { builtinModelDir } from './paths';
@@ -51,6 +52,15 @@ export interface ClientSink {
 
 /** How many finished asks `stats().requests.recent` keeps. */
 const N_RECENT = 50;
+
+/**
+ * How long a hover may spend on its thumbnail, counted from the request's arrival: the hover
+ * answers within 400 ms (issue 11), and the client's round trip and rendering need the rest.
+ */
+export const HOVER_THUMBNAIL_BUDGET_MS = 250;
+
+/** A missing explanation starts this long after its hover, so the answer is written before the model loads. */
+export const EXPLAIN_AFTER_HOVER_MS = 50;
 
 /** At most this many images of one opened Markdown document are prefetched. */
 export const PREFETCH_ON_OPEN_MAX = 8;
@@ -228,12 +238,16 @@ export class VlcacheServer {
 
   /**
    * `textDocument/hover` on an image reference (server/src/hover/references.ts): the
-   * thumbnail, size, cache badge and explanation. Waits at most `hoverWaitMs` for a new
-   * explanation, then answers "being prepared" while it finishes in the background.
-   * `signal` cancels the waiting, never the explanation.
+   * thumbnail (none where the editor previews the image itself), size, cache state, the
+   * explanation or "being prepared", and Ask / Explain command links. Answers within
+   * {@link HOVER_THUMBNAIL_BUDGET_MS} plus a file read: the size comes from the header, a
+   * thumbnail not made in time is left out (it is kept for the next hover), and a missing
+   * explanation is started only after the answer went out (Explainer.explainLater) unless
+   * `hoverWaitMs` > 0 asks to wait that long for it. `signal` cancels the waiting, never the work.
    * @throws ResponseError RequestCancelled when cancelled while waiting.
    */
   async hover(params: HoverParams, signal?: AbortSignal): Promise<Hover | null> {
+    const t0 = performance.now();
     const cfg = this.requireConfig();
     const doc = cfg.hover ? this.documents.get(params.textDocument.uri) : undefined;
     const target = doc && hoverTarget(doc, params.position, this.roots);
@@ -245,11 +259,24 @@ export class VlcacheServer {
     } catch {
       return null; // Gone since it was resolved, no longer a regular workspace file, or too large.
     }
+    const cancelled = () => new ResponseError(LSPErrorCodes.RequestCancelled, 'the hover was cancelled');
     try {
-      const t = await this.requireExplainer().start({ name: target.path, bytes });
-      const e = t.ready ?? await within(t.done, cfg.hoverWaitMs, signal);
-      if (signal?.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'the hover was cancelled');
-      return markdown(hoverMarkdown(target.name, t.thumbnail, e));
+      const size = readDeclaredSize(bytes, sniffFormat(bytes, target.name), target.name);
+      const explainer = this.requireExplainer();
+      const key = explainer.keyOf(bytes);
+      const image = { name: target.path, bytes };
+      const thumbnail = target.previewedByEditor ? undefined
+        : await within(explainer.thumbnail(key, image), HOVER_THUMBNAIL_BUDGET_MS - (performance.now() - t0), signal);
+      if (signal?.aborted) throw cancelled();
+      let e = explainer.explanations.get(key);
+      if (!e && cfg.hoverWaitMs > 0) {
+        e = await within(explainer.explain(key, image), cfg.hoverWaitMs, signal);
+        if (signal?.aborted) throw cancelled();
+      } else if (!e) {
+        explainer.explainLater(key, image, EXPLAIN_AFTER_HOVER_MS);
+      }
+      const uri = pathToFileURL(target.path).href;
+      return markdown(hoverMarkdown(target.name, { uri, width: size.width, height: size.height, thumbnailUri: thumbnail?.dataUri }, e));
     } catch (e) {
       if (e instanceof ImageError) return markdown(errorMarkdown(target.name, e.message));
       if (e instanceof ResponseError) throw e;

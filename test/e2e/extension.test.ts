@@ -182,7 +182,7 @@ describe('Bad input', () => {
 });
 
 describe('Hovers and code lenses', () => {
-  it('hovering a Markdown image link explains the image (prepared in the background if needed)', async () => {
+  it('hovering a Markdown image link explains the image (prepared in the background if needed), with Ask / Explain links', async () => {
     await api();
     const readme = await vscode.workspace.openTextDocument(workspaceFile('README.md'));
     await vscode.window.showTextDocument(readme);
@@ -191,8 +191,10 @@ describe('Hovers and code lenses', () => {
       const t = hoverText(await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', readme.uri, at));
       return /TTFT/.test(t) ? t : undefined;
     });
-    assert.match(text, /data:image\/png;base64,/, 'no thumbnail');
+    // VS Code's Markdown hover previews the linked image: ours adds no second copy, only its info and links.
+    assert.doesNotMatch(text, /data:image\/png;base64,/, 'a second copy of the image');
     assert.match(text, /392\s*×\s*308/);
+    assert.match(text, /command:vlcache\.askAboutImage\?/, 'no Ask link');
   });
 
   it('hovers a string literal naming an image in TypeScript', async () => {

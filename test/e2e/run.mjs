@@ -354,7 +354,7 @@ const uiTests = [
   },
   {
     name: 'hover-markdown-image',
-    title: 'hovering ![](docs/diagram.png) in README.md shows the explanation, thumbnail and timing',
+    title: 'hovering ![](docs/diagram.png) in README.md shows the explanation, timing and Ask / Explain links',
     async run(page) {
       await openFile(page, 'README.md');
       // The code lenses move the lines down when they arrive: wait for them so the link stays put.
@@ -373,7 +373,8 @@ const uiTests = [
         if (Date.now() > end) throw new Error(`the hover still says: "${text.slice(0, 200)}"`);
         await page.waitForTimeout(500);
       }
-      await hover.locator('img').first().waitFor();
+      // Our part: the Ask / Explain command links (the image itself is VS Code's own Markdown preview, not ours).
+      await hover.locator('a', { hasText: 'Ask about this image' }).first().waitFor();
     },
   },
   {

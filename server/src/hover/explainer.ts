@@ -45,28 +45,52 @@ export class Explainer {
     return this.p.explanations;
   }
 
+  /** The key of an image: the SHA-256 of its bytes. */
+  keyOf(bytes: Uint8Array): string {
+    return createHash('sha256').update(bytes).digest('hex');
+  }
+
   /**
    * Makes the thumbnail and starts the explanation unless it is stored or running.
    * `image.name` is the absolute path.
    * @throws ImageError when the bytes are not an image we decode (nothing is started).
    */
   async start(image: ImageInput): Promise<ExplainTarget> {
-    const key = createHash('sha256').update(image.bytes).digest('hex');
+    const key = this.keyOf(image.bytes);
     const thumbnail = await this.thumbnail(key, image);
     const uri = pathToFileURL(image.name).href;
     const ready = this.p.explanations.get(key);
     if (ready) return { uri, key, thumbnail, ready, done: Promise.resolve(ready) };
+    return { uri, key, thumbnail, done: this.explain(key, image) };
+  }
+
+  /** The explanation of `image` (whose key is `key`): stored, running, or started now in the background. */
+  explain(key: string, image: ImageInput): Promise<Explanation> {
+    const ready = this.p.explanations.get(key);
+    if (ready) return Promise.resolve(ready);
     const starts = !this.p.explanations.isRunning(key);
     const done = this.p.explanations.ensure(key, () => this.p.run(image));
     if (starts) {
+      const uri = pathToFileURL(image.name).href;
       done.then((e) => this.p.onExplained(uri, e),
         (err) => this.p.log(`explaining ${image.name} failed: ${(err as Error)?.message ?? String(err)}`));
     }
-    return { uri, key, thumbnail, done };
+    return done;
   }
 
-  /** Made in an image worker (hover/thumbnail.ts), so a large file never blocks the daemon. */
-  private async thumbnail(key: string, image: ImageInput): Promise<Thumbnail> {
+  /**
+   * Starts the explanation `ms` from now, unless it is stored or running by then. The hover's way:
+   * loading a model blocks the daemon's event loop (onnxruntime-node creates sessions
+   * synchronously), so the hover answers first and the model work begins after its answer was
+   * written to the client. Failures are logged (explain's handler).
+   */
+  explainLater(key: string, image: ImageInput, ms: number): void {
+    if (this.p.explanations.get(key) || this.p.explanations.isRunning(key)) return;
+    setTimeout(() => void this.explain(key, image).catch(() => undefined), ms);
+  }
+
+  /** Made in an image worker (hover/thumbnail.ts), so a large file never blocks the daemon; kept per key. */
+  async thumbnail(key: string, image: ImageInput): Promise<Thumbnail> {
     let t = this.thumbnails.get(key);
     if (t) {
       this.thumbnails.delete(key);

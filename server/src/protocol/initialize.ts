@@ -40,7 +40,10 @@ export interface InitializationOptions {
   idleTimeoutS?: number;
   /** Answer `textDocument/hover` on image references (default true). False: no hover capability is declared. */
   hover?: boolean;
-  /** How long a hover waits for its explanation before answering "being prepared" (default 400 ms). */
+  /**
+   * How long a hover waits for a missing explanation before answering "being prepared" (default 0: it answers at once
+   * and the explanation starts after the answer; a wait > 0 starts it at once and may block on a model load).
+   */
   hoverWaitMs?: number;
   /**
    * When a Markdown document opens and the model is already loaded, encode and prefill the

@@ -68,19 +68,24 @@ describe('hover', () => {
     assert.deepEqual(s.init.capabilities.textDocumentSync, { openClose: true, change: 2 });
   });
 
-  it('explains a Markdown image link: thumbnail, size, cold badge with TTFT, then the cached explanation', async () => {
+  it('explains a Markdown image link: no thumbnail (VS Code previews it), size, cold badge with TTFT, the explanation, links', async () => {
     const uri = s.open('docs/README.md', 'markdown', '# Doc\n\nThe flow: ![flow](c.png "Flow").\n');
     const h = await s.hoverAt(uri, 'flow]');
     const v = value(h);
-    assert.match(v, /^!\[docs\/c\.png\]\(data:image\/png;base64,[A-Za-z0-9+/=]+\)/);
-    assert.match(v, /\*\*docs\/c\.png\*\* · 40 × 30 px · cold · TTFT \d+ ms/);
+    assert.match(v, /^\*\*docs\/c\.png\*\* · 40 × 30 px · cold · TTFT \d+ ms\n\n/);
+    assert.doesNotMatch(v, /data:image/);
     assert.deepEqual(h!.range, { start: { line: 2, character: 10 }, end: { line: 2, character: 31 } });
     const status = s.sink.statuses.find((x) => x.kind === 'explained') as ExplainedStatus;
     assert.equal(status.image, fileUri('docs/c.png'));
-    assert.ok(v.endsWith(status.text.trim() || '_(the model gave no explanation)_'));
-    // A second hover (another reference form, same bytes) is served from the explanation cache.
+    const args = encodeURIComponent(JSON.stringify([fileUri('docs/c.png')]));
+    const links = `[$(comment-discussion) Ask about this image…](command:vlcache.askAboutImage?${args} "Ask VLCache a question about docs/c.png")` +
+      ` · [$(lightbulb) Explain](command:vlcache.explainDiagram?${args} "Explain docs/c.png in the answer view")`;
+    assert.ok(v.endsWith(`${status.text.trim().replace(/\$\(/g, '\\$(') || '_(the model gave no explanation)_'}\n\n${links}`), v);
+    // Another reference form (same bytes) is served from the explanation cache, with our thumbnail: VS Code shows none there.
     const py = s.open('tools/plot.py', 'python', "img = open('../docs/c.png', 'rb')\n");
-    assert.equal(value(await s.hoverAt(py, 'docs')), v);
+    const pv = value(await s.hoverAt(py, 'docs'));
+    assert.match(pv, /^!\[docs\/c\.png\]\(data:image\/png;base64,[A-Za-z0-9+/=]+\)\n\n/);
+    assert.equal(pv.slice(pv.indexOf('**')), v);
     assert.equal(nExplained(s.sink), 1);
   });
 
@@ -115,7 +120,8 @@ describe('hover that does not block typing', () => {
     const done = s.explained(fileUri('docs/d.png'));
     const pending = value(await s.hoverAt(uri, 'docs'));
     assert.match(pending, /^!\[docs\/d\.png\]\(data:image\/png;base64,/);
-    assert.match(pending, /preparing an explanation/);
+    assert.match(pending, /\*\*docs\/d\.png\*\* · 30 × 40 px · no explanation cached yet\n\n_The explanation is being prepared/);
+    assert.match(pending, /command:vlcache\.askAboutImage\?/);
     const status = await done;
     const ready = value(await s.hoverAt(uri, 'docs'));
     assert.match(ready, /· (⚡ image cached|cold) · TTFT \d+ ms/);
@@ -149,13 +155,12 @@ describe('hover that does not block typing', () => {
 
   it('runs explanations at background priority: an ask queued later goes first', async () => {
     const order: string[] = [];
-    const uri = s.open('later.md', 'markdown', '![b](b.png)');
     const done = s.explained(fileUri('b.png')).then(() => { order.push('explained'); });
     let asked: Promise<unknown> | undefined;
     s.sink.onPartial = () => {
       if (asked) return;
       // The first ask is running: queue the explanation, then an interactive ask (both synchronously).
-      void s.hoverAt(uri, 'b]');
+      void s.server.explain({ image: 'b.png' });
       asked = s.server.ask({ images: ['a.png'], question: 'Later?', maxTokens: 1 }).then(() => { order.push('ask'); });
     };
     await s.server.ask({ images: ['docs/diagram.png'], question: 'First?', maxTokens: 4, partialResultToken: 'first' });
