@@ -140,11 +140,18 @@ export function preloadCudaLibraries(): { missing: string[] } {
 
 /** Indices of the functions used here in ONNX Runtime's `OrtApi` struct of function pointers (append-only across versions). */
 const API = {
-  GetErrorCode: 1, GetErrorMessage: 2, CreateEnv: 3, CreateSessionFromArray: 8, CreateSessionOptions: 10,
-  SetSessionGraphOptimizationLevel: 23, SetIntraOpNumThreads: 24, CreateRunOptions: 39, CreateTensorAsOrtValue: 48,
-  GetTensorMutableData: 51, GetAllocatorWithDefaultOptions: 78, ReleaseEnv: 92, ReleaseStatus: 93, ReleaseSession: 95,
-  ReleaseValue: 96, ReleaseRunOptions: 97, ReleaseSessionOptions: 100, RunWithBinding: 133, CreateIoBinding: 134,
-  ReleaseIoBinding: 135, BindInput: 136, BindOutput: 137, AddRunConfigEntry: 165,
+  GetErrorCode: 1, GetErrorMessage: 2, CreateEnv: 3, CreateSession: 7, CreateSessionFromArray: 8, CreateSessionOptions: 10,
+  DisableMemPattern: 17, SetSessionGraphOptimizationLevel: 23, SetIntraOpNumThreads: 24,
+  SessionGetInputCount: 30, SessionGetOutputCount: 31, SessionGetInputName: 36, SessionGetOutputName: 37,
+  CreateRunOptions: 39, CreateTensorAsOrtValue: 48,
+  GetTensorMutableData: 51, GetTensorTypeAndShape: 65, GetTensorElementType: 60, GetDimensionsCount: 61, GetDimensions: 62,
+  CreateMemoryInfo: 68, AllocatorFree: 76, GetAllocatorWithDefaultOptions: 78,
+  ReleaseEnv: 92, ReleaseStatus: 93, ReleaseMemoryInfo: 94, ReleaseSession: 95,
+  ReleaseValue: 96, ReleaseRunOptions: 97, ReleaseTensorTypeAndShapeInfo: 99, ReleaseSessionOptions: 100,
+  RunWithBinding: 133, CreateIoBinding: 134,
+  ReleaseIoBinding: 135, BindInput: 136, BindOutput: 137, BindOutputToDevice: 138, GetBoundOutputValues: 140,
+  ClearBoundInputs: 141, ClearBoundOutputs: 142, AddSessionConfigEntry: 130, CreateAllocator: 131, ReleaseAllocator: 132,
+  AddRunConfigEntry: 165,
   SessionOptionsAppendExecutionProvider_CUDA_V2: 204, CreateCUDAProviderOptions: 205, UpdateCUDAProviderOptions: 206,
   ReleaseCUDAProviderOptions: 208,
 } as const;
@@ -154,25 +161,46 @@ const PROTOS: Record<keyof typeof API, string> = {
   GetErrorCode: 'int (void* status)',
   GetErrorMessage: 'const char* (void* status)',
   CreateEnv: 'void* (int level, const char* logid, _Out_ void** out)',
+  CreateSession: 'void* (void* env, const char* path, void* options, _Out_ void** out)',
   CreateSessionFromArray: 'void* (void* env, const uint8_t* data, size_t len, void* options, _Out_ void** out)',
   CreateSessionOptions: 'void* (_Out_ void** out)',
+  DisableMemPattern: 'void* (void* options)',
   SetSessionGraphOptimizationLevel: 'void* (void* options, int level)',
   SetIntraOpNumThreads: 'void* (void* options, int n)',
+  SessionGetInputCount: 'void* (void* session, _Out_ size_t* out)',
+  SessionGetOutputCount: 'void* (void* session, _Out_ size_t* out)',
+  SessionGetInputName: 'void* (void* session, size_t index, void* allocator, _Out_ void** out)',
+  SessionGetOutputName: 'void* (void* session, size_t index, void* allocator, _Out_ void** out)',
   CreateRunOptions: 'void* (_Out_ void** out)',
   CreateTensorAsOrtValue: 'void* (void* allocator, const int64_t* shape, size_t rank, int type, _Out_ void** out)',
   GetTensorMutableData: 'void* (void* value, _Out_ void** out)',
+  GetTensorTypeAndShape: 'void* (void* value, _Out_ void** out)',
+  GetTensorElementType: 'void* (void* info, _Out_ int* out)',
+  GetDimensionsCount: 'void* (void* info, _Out_ size_t* out)',
+  GetDimensions: 'void* (void* info, _Out_ int64_t* dims, size_t n)',
+  CreateMemoryInfo: 'void* (const char* name, int allocatorType, int id, int memType, _Out_ void** out)',
+  AllocatorFree: 'void* (void* allocator, void* p)',
   GetAllocatorWithDefaultOptions: 'void* (_Out_ void** out)',
   ReleaseEnv: 'void (void* p)',
   ReleaseStatus: 'void (void* p)',
+  ReleaseMemoryInfo: 'void (void* p)',
   ReleaseSession: 'void (void* p)',
   ReleaseValue: 'void (void* p)',
   ReleaseRunOptions: 'void (void* p)',
+  ReleaseTensorTypeAndShapeInfo: 'void (void* p)',
   ReleaseSessionOptions: 'void (void* p)',
   RunWithBinding: 'void* (void* session, void* runOptions, void* binding)',
   CreateIoBinding: 'void* (void* session, _Out_ void** out)',
   ReleaseIoBinding: 'void (void* p)',
   BindInput: 'void* (void* binding, const char* name, void* value)',
   BindOutput: 'void* (void* binding, const char* name, void* value)',
+  BindOutputToDevice: 'void* (void* binding, const char* name, void* memInfo)',
+  GetBoundOutputValues: 'void* (void* binding, void* allocator, _Out_ void** values, _Out_ size_t* count)',
+  ClearBoundInputs: 'void (void* binding)',
+  ClearBoundOutputs: 'void (void* binding)',
+  AddSessionConfigEntry: 'void* (void* options, const char* key, const char* value)',
+  CreateAllocator: 'void* (void* session, void* memInfo, _Out_ void** out)',
+  ReleaseAllocator: 'void (void* p)',
   AddRunConfigEntry: 'void* (void* runOptions, const char* key, const char* value)',
   SessionOptionsAppendExecutionProvider_CUDA_V2: 'void* (void* options, void* cudaOptions)',
   CreateCUDAProviderOptions: 'void* (_Out_ void** out)',
@@ -190,8 +218,10 @@ class CApi {
   readonly fn: Record<keyof typeof API, CFn>;
   readonly env: Ptr;
   readonly allocator: Ptr;
+  readonly k: Koffi;
 
   private constructor(k: Koffi) {
+    this.k = k;
     const lib = k.load(loadRuntime().libPath);
     kept.push(lib);
     const base = lib.func('void* OrtGetApiBase()')() as Ptr;
@@ -227,6 +257,26 @@ class CApi {
     throw new Error(`ONNX Runtime (code ${code}): ${message}`);
   }
 
+  /** A function's call on koffi's worker thread, as a promise of its result. */
+  async(fn: CFn, ...args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      (fn as unknown as { async: (...a: unknown[]) => void }).async(...args, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  /** A session's input or output names, in order. */
+  names(session: Ptr, kind: 'input' | 'output'): string[] {
+    const count: [number | bigint] = [0];
+    this.check(kind === 'input' ? this.fn.SessionGetInputCount(session, count) : this.fn.SessionGetOutputCount(session, count));
+    const names: string[] = [];
+    for (let i = 0; i < Number(count[0]); i++) {
+      const p = this.out((o) => (kind === 'input' ? this.fn.SessionGetInputName : this.fn.SessionGetOutputName)(session, i, this.allocator, o));
+      names.push(this.k.decode(p, 'char', -1) as string);
+      this.check(this.fn.AllocatorFree(this.allocator, p));
+    }
+    return names;
+  }
+
   /** Calls a `(..., _Out_ T** out)` function and returns *out. */
   out(call: (out: [Ptr | null]) => unknown): Ptr {
     const o: [Ptr | null] = [null];
@@ -236,31 +286,76 @@ class CApi {
   }
 }
 
-export type CapiDType = 'float32' | 'float16' | 'int32' | 'int64';
-const ELEMENT_TYPE: Record<CapiDType, number> = { float32: 1, int32: 6, int64: 7, float16: 10 };
-const BYTES: Record<CapiDType, number> = { float32: 4, int32: 4, int64: 8, float16: 2 };
+export type CapiDType = 'float32' | 'float16' | 'int32' | 'int64' | 'uint8' | 'bool';
+const ELEMENT_TYPE: Record<CapiDType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 };
+const BYTES: Record<CapiDType, number> = { float32: 4, uint8: 1, int32: 4, int64: 8, bool: 1, float16: 2 };
+const DTYPE_OF = new Map(Object.entries(ELEMENT_TYPE).map(([d, n]) => [n, d as CapiDType]));
 
-/** A tensor whose memory ONNX Runtime allocated (CPU default allocator); filled and read in place. */
+/** Where a value's memory is: host memory, or the GPU of the CUDA provider (device 0). */
+export type CapiLocation = 'cpu' | 'cuda';
+
+/** `OrtMemoryInfo`s for binding outputs to a location (created once, never released). */
+const memoryInfos = new Map<CapiLocation, Ptr>();
+function memoryInfo(where: CapiLocation): Ptr {
+  let m = memoryInfos.get(where);
+  if (m === undefined) {
+    const c = CApi.get();
+    // OrtDeviceAllocator = 0, OrtMemTypeDefault = 0; "Cpu" / "Cuda" are ONNX Runtime's allocator names.
+    m = c.out((o) => c.fn.CreateMemoryInfo(where === 'cpu' ? 'Cpu' : 'Cuda', 0, 0, 0, o));
+    memoryInfos.set(where, m);
+  }
+  return m;
+}
+
+/**
+ * One OrtValue tensor: host memory ONNX Runtime allocated (filled and read in place), or
+ * device memory a run produced (opaque: bind it to another run, or download it).
+ */
 export class CapiTensor {
   private released = false;
-  private constructor(readonly ptr: Ptr, readonly dtype: CapiDType, readonly dims: readonly number[], private readonly data: Ptr) {}
+  private constructor(readonly ptr: Ptr, readonly dtype: CapiDType, readonly dims: readonly number[], readonly location: CapiLocation) {}
 
+  /** A host tensor of ONNX Runtime's default CPU allocator (contents undefined until written). */
   static alloc(dtype: CapiDType, dims: readonly number[]): CapiTensor {
     const c = CApi.get();
     const ptr = c.out((o) => c.fn.CreateTensorAsOrtValue(c.allocator, BigInt64Array.from(dims, BigInt), dims.length, ELEMENT_TYPE[dtype], o));
-    const data = c.out((o) => c.fn.GetTensorMutableData(ptr, o));
-    return new CapiTensor(ptr, dtype, dims, data);
+    return new CapiTensor(ptr, dtype, dims, 'cpu');
+  }
+
+  /** Takes ownership of an OrtValue a run returned, reading its element type and shape. */
+  static adopt(ptr: Ptr, location: CapiLocation): CapiTensor {
+    const c = CApi.get();
+    const info = c.out((o) => c.fn.GetTensorTypeAndShape(ptr, o));
+    try {
+      const type: [number] = [0];
+      c.check(c.fn.GetTensorElementType(info, type));
+      const rank: [number | bigint] = [0];
+      c.check(c.fn.GetDimensionsCount(info, rank));
+      const dims = new BigInt64Array(Number(rank[0]));
+      c.check(c.fn.GetDimensions(info, dims, dims.length));
+      const dtype = DTYPE_OF.get(type[0]);
+      if (!dtype) {
+        c.fn.ReleaseValue(ptr);
+        throw new Error(`ONNX Runtime returned a tensor of element type ${type[0]}, which the engine does not use`);
+      }
+      return new CapiTensor(ptr, dtype, Array.from(dims, Number), location);
+    } finally {
+      c.fn.ReleaseTensorTypeAndShapeInfo(info);
+    }
   }
 
   get byteLength(): number {
     return this.dims.reduce((a, b) => a * b, 1) * BYTES[this.dtype];
   }
 
-  /** The tensor's bytes, aliased (valid until `release`). */
+  /** The tensor's host bytes, aliased (valid until `release`). */
   bytes(): Uint8Array {
     if (this.released) throw new Error('tensor released');
-    const k = koffi() as Koffi;
-    return new Uint8Array(k.view(this.data, this.byteLength));
+    if (this.location !== 'cpu') throw new Error(`a ${this.location} tensor has no host bytes: download it first`);
+    if (this.byteLength === 0) return new Uint8Array(0);
+    const c = CApi.get();
+    const data = c.out((o) => c.fn.GetTensorMutableData(this.ptr, o));
+    return new Uint8Array(c.k.view(data, this.byteLength));
   }
 
   write(src: ArrayBufferView): void {
@@ -268,10 +363,10 @@ export class CapiTensor {
     this.bytes().set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
   }
 
-  /** A host copy of the data as a typed array of the tensor's dtype (float16 as raw Uint16 bits). */
-  read(): Float32Array | Int32Array | BigInt64Array | Uint16Array {
+  /** A host copy of the data as a typed array of the tensor's dtype (float16 as raw Uint16 bits, bool as bytes). */
+  read(): Float32Array | Int32Array | BigInt64Array | Uint16Array | Uint8Array {
     const b = this.bytes().slice();
-    const ctor = { float32: Float32Array, int32: Int32Array, int64: BigInt64Array, float16: Uint16Array }[this.dtype];
+    const ctor = { float32: Float32Array, int32: Int32Array, int64: BigInt64Array, float16: Uint16Array, uint8: Uint8Array, bool: Uint8Array }[this.dtype];
     return new ctor(b.buffer);
   }
 
@@ -286,18 +381,31 @@ export interface CapiSessionOptions {
   readonly threads?: number;
   /** CUDA provider options (e.g. `device_id`, `enable_cuda_graph`), appended with SessionOptionsAppendExecutionProvider_CUDA_V2. */
   readonly cuda?: Readonly<Record<string, string>>;
+  /** Session config entries (`AddSessionConfigEntry`). */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+/** One output of a run: written into `into` (preallocated, e.g. a KV arena), or allocated at `location`. */
+export interface CapiOutput {
+  readonly name: string;
+  readonly into?: CapiTensor;
+  readonly location?: CapiLocation;
 }
 
 /** A session created through the C API, run with IO binding. */
 export class CapiSession {
-  private constructor(private readonly ptr: Ptr) {}
+  private constructor(private readonly ptr: Ptr, readonly inputNames: readonly string[], readonly outputNames: readonly string[]) {}
 
-  static create(model: Uint8Array, opts: CapiSessionOptions = {}): CapiSession {
+  /** A session for an ONNX model (bytes, or a file path — which keeps external weight files beside it working). */
+  static create(model: Uint8Array | string, opts: CapiSessionOptions = {}): CapiSession {
     const c = CApi.get();
     const so = c.out((o) => c.fn.CreateSessionOptions(o));
     try {
       c.check(c.fn.SetSessionGraphOptimizationLevel(so, 99 /* ORT_ENABLE_ALL */));
+      // Memory patterns are planned per set of input shapes and kept (see ort.ts): off, as on the JS path.
+      c.check(c.fn.DisableMemPattern(so));
       if (opts.threads !== undefined) c.check(c.fn.SetIntraOpNumThreads(so, opts.threads));
+      for (const [key, value] of Object.entries(opts.config ?? {})) c.check(c.fn.AddSessionConfigEntry(so, key, value));
       if (opts.cuda) {
         const co = c.out((o) => c.fn.CreateCUDAProviderOptions(o));
         try {
@@ -308,13 +416,16 @@ export class CapiSession {
           c.fn.ReleaseCUDAProviderOptions(co);
         }
       }
-      return new CapiSession(c.out((o) => c.fn.CreateSessionFromArray(c.env, model, model.byteLength, so, o)));
+      const ptr = typeof model === 'string'
+        ? c.out((o) => c.fn.CreateSession(c.env, model, so, o))
+        : c.out((o) => c.fn.CreateSessionFromArray(c.env, model, model.byteLength, so, o));
+      return new CapiSession(ptr, c.names(ptr, 'input'), c.names(ptr, 'output'));
     } finally {
       c.fn.ReleaseSessionOptions(so);
     }
   }
 
-  /** Binds `inputs` and pre-allocated `outputs` by name and runs; the outputs are written in place. */
+  /** Binds `inputs` and pre-allocated `outputs` by name and runs synchronously; the outputs are written in place. */
   runBound(inputs: Readonly<Record<string, CapiTensor>>, outputs: Readonly<Record<string, CapiTensor>>, runConfig: Readonly<Record<string, string>> = {}): void {
     const c = CApi.get();
     const binding = c.out((o) => c.fn.CreateIoBinding(this.ptr, o));
@@ -324,6 +435,46 @@ export class CapiSession {
       for (const [name, t] of Object.entries(outputs)) c.check(c.fn.BindOutput(binding, name, t.ptr));
       for (const [key, value] of Object.entries(runConfig)) c.check(c.fn.AddRunConfigEntry(runOptions, key, value));
       c.check(c.fn.RunWithBinding(this.ptr, runOptions, binding));
+    } finally {
+      c.fn.ReleaseRunOptions(runOptions);
+      c.fn.ReleaseIoBinding(binding);
+    }
+  }
+
+  /**
+   * Runs with IO binding on a worker thread (the event loop stays free during a long run).
+   * Outputs with `into` are written in place (and returned as given); the others are
+   * allocated by ONNX Runtime at their `location` and returned as new tensors the caller owns.
+   */
+  async run(inputs: Readonly<Record<string, CapiTensor>>, outputs: readonly CapiOutput[], runConfig: Readonly<Record<string, string>> = {}): Promise<Map<string, CapiTensor>> {
+    const c = CApi.get();
+    const binding = c.out((o) => c.fn.CreateIoBinding(this.ptr, o));
+    const runOptions = c.out((o) => c.fn.CreateRunOptions(o));
+    try {
+      for (const [name, t] of Object.entries(inputs)) c.check(c.fn.BindInput(binding, name, t.ptr));
+      for (const o of outputs) {
+        c.check(o.into ? c.fn.BindOutput(binding, o.name, o.into.ptr) : c.fn.BindOutputToDevice(binding, o.name, memoryInfo(o.location ?? 'cpu')));
+      }
+      for (const [key, value] of Object.entries(runConfig)) c.check(c.fn.AddRunConfigEntry(runOptions, key, value));
+      c.check(await c.async(c.fn.RunWithBinding, this.ptr, runOptions, binding));
+      // The bound outputs' OrtValues, in the order they were bound (an array the default allocator owns).
+      const arr: [Ptr | null] = [null];
+      const count: [number | bigint] = [0];
+      c.check(c.fn.GetBoundOutputValues(binding, c.allocator, arr, count));
+      const n = Number(count[0]);
+      if (n !== outputs.length || arr[0] === null) throw new Error(`ONNX Runtime returned ${n} outputs for ${outputs.length} bound`);
+      const values = c.k.decode(arr[0], 0, 'void*', n) as Ptr[];
+      c.check(c.fn.AllocatorFree(c.allocator, arr[0]));
+      const result = new Map<string, CapiTensor>();
+      outputs.forEach((o, i) => {
+        if (o.into) {
+          c.fn.ReleaseValue(values[i]); // a second handle on the caller's tensor
+          result.set(o.name, o.into);
+        } else {
+          result.set(o.name, CapiTensor.adopt(values[i], o.location ?? 'cpu'));
+        }
+      });
+      return result;
     } finally {
       c.fn.ReleaseRunOptions(runOptions);
       c.fn.ReleaseIoBinding(binding);

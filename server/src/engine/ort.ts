@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph } from '../../../kernels/onnx/graph';
-import { CapiSession, CapiTensor, cudaProviderAvailable, loadRuntime, preloadCudaLibraries, type CapiDType } from './ort-capi';
+import { CapiSession, CapiTensor, cudaProviderAvailable, loadRuntime, preloadCudaLibraries, type CapiDType, type CapiOutput } from './ort-capi';
 
 // NOTE: requiring onnxruntime-node loads libonnxruntime; loadRuntime() must come first, so that an
 // installed CUDA provider is found beside the runtime (see ort-capi.ts).
@@ -16,8 +16,32 @@ const ortLib = require('onnxruntime-node') as typeof ort;
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export type DeviceRequest = Device | 'auto';
-export type Tensor = ort.Tensor;
-export type Feeds = Record<string, ort.Tensor>;
+/**
+ * A tensor on the CUDA device: an OrtValue held through the C-API seam (ort-capi.ts); the CPU
+ * provider holds one in host memory when the native path is forced for tests. Opaque above this file: bind it to another run, read it with `hostBytes` / `toFloat32`, `dispose` it.
+ */
+export class DeviceTensor {
+  /** Held as an OrtValue through the C API (its memory is `value.location`: the GPU, or the host in tests). */
+  readonly location = 'ort-value' as const;
+  constructor(readonly value: CapiTensor) {}
+  get type(): CapiDType {
+    return this.value.dtype;
+  }
+  get dims(): readonly number[] {
+    return this.value.dims;
+  }
+  /** Device memory has no host view; reading it is a download (`hostBytes`). */
+  get data(): never {
+    throw new Error(`a CUDA tensor [${this.dims.join(', ')}] has no host data: read it with hostBytes or toFloat32`);
+  }
+  dispose(): void {
+    this.value.release();
+  }
+}
+
+/** A host tensor (onnxruntime-node's), a WebGPU buffer tensor (also onnxruntime-node's), or a CUDA tensor. */
+export type Tensor = ort.Tensor | DeviceTensor;
+export type Feeds = Record<string, Tensor>;
 
 export class DeviceError extends Error {
   constructor(message: string, readonly device: Device) {
@@ -48,7 +72,15 @@ export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
  */
 export async function hostBytes(t: Tensor): Promise<Uint8Array> {
   let data: Float32Array | Uint16Array;
-  if (t.location === 'cpu') {
+  if (t instanceof DeviceTensor) {
+    if (t.value.location === 'cpu') return t.value.bytes().slice();
+    const host = await downloadCuda(t);
+    try {
+      return host.bytes().slice();
+    } finally {
+      host.release();
+    }
+  } else if (t.location === 'cpu') {
     data = t.data as Float32Array | Uint16Array;
   } else {
     if (t.dims.length !== 3) throw new Error(`hostBytes: expected a 3-D tensor, got [${t.dims.join(', ')}]`);
@@ -72,6 +104,26 @@ function downloader(dtype: 'float32' | 'float16'): Promise<ort.InferenceSession>
     downloaders.set(dtype, s);
   }
   return s;
+}
+
+const cudaDownloaders = new Map<string, CapiSession>();
+
+/**
+ * A host copy of a CUDA tensor (the caller releases it): a one-node Identity session on
+ * the CUDA provider whose output is bound to host memory, so ONNX Runtime's own
+ * device-to-host copy does the work (no CUDA runtime call of ours).
+ */
+async function downloadCuda(t: DeviceTensor): Promise<CapiTensor> {
+  const key = `${t.type}/${t.dims.length}`;
+  let s = cudaDownloaders.get(key);
+  if (!s) {
+    const g = new Graph(`download-cuda-${t.type}-${t.dims.length}`);
+    const dims = t.dims.map((_, i) => `d${i}`);
+    g.output(g.op('Identity', [g.input('x', t.type, dims)]), 'y', t.type, dims);
+    s = createCudaSession(g.toModel());
+    cudaDownloaders.set(key, s);
+  }
+  return (await s.run({ x: t.value }, [{ name: 'y', location: 'cpu' }])).get('y')!;
 }
 
 export function i32(data: readonly number[] | Int32Array, dims: readonly number[] = [data.length]): Tensor {
@@ -178,9 +230,23 @@ export async function probeCuda(): Promise<{ loaded: boolean; error?: string }> 
  */
 export { CapiSession, CapiTensor, type CapiDType };
 
-export function createCapiSession(model: Uint8Array, device: 'cpu' | 'cuda', opts: { threads?: number; cuda?: Record<string, string> } = {}): CapiSession {
-  if (device === 'cuda') assertCudaUsable();
-  return CapiSession.create(model, { threads: opts.threads, cuda: device === 'cuda' ? { device_id: '0', ...opts.cuda } : undefined });
+export function createCapiSession(model: Uint8Array | string, device: 'cpu' | 'cuda', opts: { threads?: number; cuda?: Record<string, string> } = {}): CapiSession {
+  if (device === 'cuda') return createCudaSession(model, opts.cuda);
+  return CapiSession.create(model, { threads: opts.threads });
+}
+
+/**
+ * CUDA provider options of every session: device 0; the arena grows by what is asked (the
+ * default doubles, which strands memory with many shapes); cuDNN's exhaustive search off
+ * (each new shape would pay for it); the provider's own stream.
+ */
+const CUDA_OPTIONS: Readonly<Record<string, string>> = {
+  device_id: '0', arena_extend_strategy: 'kSameAsRequested', cudnn_conv_algo_search: 'HEURISTIC',
+};
+
+function createCudaSession(model: Uint8Array | string, extra: Record<string, string> = {}): CapiSession {
+  assertCudaUsable();
+  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...extra } });
 }
 
 export interface SessionOptions {
@@ -189,16 +255,43 @@ export interface SessionOptions {
   readonly threads?: number;
 }
 
+/**
+ * Whether sessions run through the C-API seam: always on CUDA (device-resident outputs, IO
+ * binding); on the CPU only when VLCACHE_NATIVE_CPU=1, so that tests here drive the same
+ * code path the GPU runs (outputs kept "on the device" are then OrtValues in host memory).
+ */
+function native(device: Device): boolean {
+  return device === 'cuda' || (device === 'cpu' && process.env.VLCACHE_NATIVE_CPU === '1');
+}
+
 /** A loaded graph on one device. */
 export class Session {
-  private constructor(private readonly s: ort.InferenceSession, readonly device: Device) {}
+  private constructor(
+    private readonly s: ort.InferenceSession | undefined,
+    private readonly c: CapiSession | undefined,
+    readonly device: Device,
+    private readonly keep: ReadonlySet<string>,
+  ) {}
 
   /**
    * Creates a session for the ONNX file at `path` on `device`.
    * @throws DeviceError when the device cannot be used (no GPU adapter, missing CUDA libraries).
    */
   static async create(path: string | Uint8Array, device: Device, opts: SessionOptions = {}): Promise<Session> {
-    if (device === 'cuda') assertCudaUsable();
+    const keep = new Set(device === 'cpu' && !native(device) ? [] : opts.keepOnDevice ?? []);
+    if (native(device)) {
+      try {
+        const c = device === 'cuda' ? createCudaSession(path) : CapiSession.create(path, { threads: opts.threads });
+        return new Session(undefined, c, device, keep);
+      } catch (e) {
+        if (e instanceof DeviceError) throw e;
+        const msg = (e as Error).message ?? String(e);
+        if (device === 'cuda' && /cuda|provider|device|driver|library/i.test(msg)) {
+          throw new DeviceError(`the cuda device is not available here: ${explainDeviceFailure(msg)}`, device);
+        }
+        throw e;
+      }
+    }
     const ep: ort.InferenceSession.ExecutionProviderConfig = device === 'webgpu'
       ? { name: 'webgpu', validationMode: 'disabled' } as ort.InferenceSession.ExecutionProviderConfig
       : device;
@@ -212,13 +305,13 @@ export class Session {
       enableMemPattern: false,
     };
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
-    if (device !== 'cpu' && opts.keepOnDevice?.length) {
+    if (device === 'webgpu' && keep.size) {
       const loc: Record<string, ort.Tensor.DataLocation> = {};
-      for (const name of opts.keepOnDevice) loc[name] = device === 'webgpu' ? 'gpu-buffer' : 'cpu';
+      for (const name of keep) loc[name] = 'gpu-buffer';
       options.preferredOutputLocation = loc;
     }
     try {
-      return new Session(await (typeof path === 'string' ? ortLib.InferenceSession.create(path, options) : ortLib.InferenceSession.create(path, options)), device);
+      return new Session(await (typeof path === 'string' ? ortLib.InferenceSession.create(path, options) : ortLib.InferenceSession.create(path, options)), undefined, device, keep);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {
@@ -229,22 +322,75 @@ export class Session {
   }
 
   get inputNames(): readonly string[] {
-    return this.s.inputNames;
+    return this.c ? this.c.inputNames : this.s!.inputNames;
   }
 
   /**
    * Runs the graph. `fetches` preallocates outputs: a tensor given there is written in place
    * (the KV arena binds its buffers as both feed and fetch, engine/kv-arena.ts); the other
-   * outputs are allocated by ONNX Runtime as usual.
+   * outputs are allocated by ONNX Runtime as usual — on the device for `keepOnDevice` names.
    */
   async run(feeds: Feeds, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    if (!fetches) return this.s.run(feeds);
-    const all: Record<string, Tensor | null> = {};
-    for (const name of this.s.outputNames) all[name] = fetches[name] ?? null;
-    return this.s.run(feeds, all as ort.InferenceSession.FetchesType);
+    if (this.c) return this.runNative(this.c, feeds, fetches);
+    const s = this.s!;
+    for (const t of [...Object.values(feeds), ...Object.values(fetches ?? {})]) {
+      if (t instanceof DeviceTensor) throw new Error(`a ${this.device} session cannot take a tensor held through the C API`);
+    }
+    if (!fetches) return s.run(feeds as Record<string, ort.Tensor>);
+    const all: Record<string, ort.Tensor | null> = {};
+    for (const name of s.outputNames) all[name] = (fetches[name] as ort.Tensor | undefined) ?? null;
+    return s.run(feeds as Record<string, ort.Tensor>, all as ort.InferenceSession.FetchesType);
+  }
+
+  /**
+   * A run through the C API: host feeds are copied into ONNX Runtime's host tensors (the
+   * provider uploads them), held tensors are bound as they are; `keepOnDevice` outputs stay
+   * where the provider made them and come back as DeviceTensors, the rest as host tensors.
+   */
+  private async runNative(c: CapiSession, feeds: Feeds, fetches: Record<string, Tensor> = {}): Promise<Record<string, Tensor>> {
+    const staged: CapiTensor[] = [];
+    try {
+      const inputs: Record<string, CapiTensor> = {};
+      for (const [name, t] of Object.entries(feeds)) {
+        if (t instanceof DeviceTensor) {
+          inputs[name] = t.value;
+        } else {
+          if (t.location !== 'cpu') throw new Error(`a ${this.device} session cannot take a ${t.location} tensor (${name})`);
+          const h = CapiTensor.alloc(t.type as CapiDType, t.dims);
+          staged.push(h);
+          const d = t.data as ArrayBufferView;
+          h.write(d);
+          inputs[name] = h;
+        }
+      }
+      const outputs: CapiOutput[] = c.outputNames.map((name) => {
+        const into = fetches[name];
+        if (into === undefined) return { name, location: this.keep.has(name) && this.device === 'cuda' ? 'cuda' : 'cpu' };
+        if (!(into instanceof DeviceTensor)) throw new Error(`a preallocated output of a ${this.device} session must be a DeviceTensor (${name})`);
+        return { name, into: into.value };
+      });
+      const got = await c.run(inputs, outputs);
+      const result: Record<string, Tensor> = {};
+      for (const o of outputs) {
+        const v = got.get(o.name)!;
+        if (o.into) result[o.name] = fetches[o.name];
+        else if (this.keep.has(o.name)) result[o.name] = new DeviceTensor(v);
+        else {
+          try {
+            result[o.name] = new ortLib.Tensor(v.dtype, v.read() as never, v.dims);
+          } finally {
+            v.release();
+          }
+        }
+      }
+      return result;
+    } finally {
+      for (const h of staged) h.release();
+    }
   }
 
   async dispose(): Promise<void> {
-    await this.s.release();
+    if (this.c) this.c.release();
+    else await this.s!.release();
   }
 }

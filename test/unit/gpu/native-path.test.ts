@@ -1,0 +1,79 @@
+/**
+ * The native session path (engine/ort.ts over the C-API seam, what the CUDA provider runs)
+ * gives onnxruntime-node's JS path's answers exactly. On the CPU it is forced with
+ * VLCACHE_NATIVE_CPU=1 (read at each session's creation), so this file drives here the
+ * code a GPU runs: host feeds staged into ONNX Runtime tensors, IO binding, outputs kept
+ * "on the device" as held OrtValues (DeviceTensor) and bound as they are to the next run
+ * (the sequence's KV between decode steps, the device tier's assembly), downloads by
+ * `hostBytes` when the cache stores them.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeviceKv } from '../../../server/src/engine/kv-device';
+import { VlModel } from '../../../server/src/engine/model';
+import { DeviceTensor } from '../../../server/src/engine/ort';
+import { Generator } from '../../../server/src/planner/generate';
+import { MapStore } from '../../../server/src/planner/map-store';
+import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { randomCheckpointInTemp } from '../../support/random-checkpoint';
+import { patternPng } from '../../support/images';
+
+describe('native session path (C API, IO binding, held outputs) vs the JS path (CPU)', () => {
+  let remove: () => void;
+  let js: VlModel;
+  let nat: VlModel;
+  const cat = { name: 'cat.png', bytes: patternPng(112, 84, 1) };
+  const dog = { name: 'dog.png', bytes: patternPng(84, 84, 2) };
+
+  before(async () => {
+    const folder = randomCheckpointInTemp('vlcache-native-', { family: 'qwen2_5_vl', seed: 9, tied: true });
+    remove = folder.remove;
+    // One intra-op thread on both paths: the same kernels in the same order, so equal means bit-equal.
+    delete process.env.VLCACHE_NATIVE_CPU;
+    js = await VlModel.load(folder.ckpt, { device: 'cpu' });
+    process.env.VLCACHE_NATIVE_CPU = '1';
+    nat = await VlModel.load(folder.ckpt, { device: 'cpu' });
+    delete process.env.VLCACHE_NATIVE_CPU;
+  });
+  after(async () => {
+    await js?.dispose();
+    await nat?.dispose();
+    remove?.();
+  });
+
+  it('keeps the present KV as held tensors and binds them to the next step', async () => {
+    const step = await nat.step({ inputIds: [5, 6, 7], rows: [0, 1, 2], positions: [0, 1, 2, 0, 1, 2, 0, 1, 2], logitRows: [2] });
+    assert.ok(step.present.keys.every((k) => k instanceof DeviceTensor), 'present keys are held OrtValues');
+    const next = await nat.step({ inputIds: [8], rows: [3], positions: [3, 3, 3], logitRows: [0], past: step.present });
+    const ref0 = await js.step({ inputIds: [5, 6, 7], rows: [0, 1, 2], positions: [0, 1, 2, 0, 1, 2, 0, 1, 2], logitRows: [2] });
+    assert.ok(!(ref0.present.keys[0] instanceof DeviceTensor), 'the JS path on the CPU returns host tensors');
+    const ref = await js.step({ inputIds: [8], rows: [3], positions: [3, 3, 3], logitRows: [0], past: ref0.present });
+    assert.ok(next.logits.every(Number.isFinite));
+    assert.deepEqual(Array.from(next.logits), Array.from(ref.logits));
+    VlModel.release(step.present);
+    VlModel.release(next.present);
+  });
+
+  for (const device of [false, true]) {
+    it(`answers a cached-image question like the JS path (vlcache mode, device tier ${device ? 'on' : 'off'})`, async () => {
+      const run = async (model: VlModel) => {
+        const shape = modelShape(model);
+        const reuse = new ReuseEngine(shape, new MapStore(), undefined, device ? new DeviceKv('cpu', shape) : undefined);
+        const gen = new Generator(model, undefined, reuse);
+        await gen.ask({ images: [cat], question: 'What is it?', maxTokens: 1, mode: 'full' });
+        await gen.ask({ images: [dog], question: 'And this?', maxTokens: 1, mode: 'full' });
+        let first = new Float32Array();
+        const res = await gen.ask({ images: [dog, cat], question: 'Compare.', maxTokens: 5, ignoreEos: true, mode: 'vlcache',
+          onLogits: (s, l) => { if (s === 0) first = l.slice(); } });
+        return { first, tokens: res.tokenIds };
+      };
+      const a = await run(js);
+      // Sessions made during the ask (the device tier's, the probe's) follow the variable too.
+      process.env.VLCACHE_NATIVE_CPU = '1';
+      const b = await run(nat).finally(() => { delete process.env.VLCACHE_NATIVE_CPU; });
+      assert.ok(a.first.length > 0 && b.first.every(Number.isFinite));
+      assert.deepEqual(Array.from(b.first), Array.from(a.first));
+      assert.deepEqual(b.tokens, a.tokens);
+    });
+  }
+});
