@@ -83,24 +83,48 @@ function textAngles(g: ModelGraph, cfg: TextConfig, position: string): string {
 /**
  * The arena-fill graph: a prefill's pre-RoPE keys rotated at their M-RoPE positions
  * (image rows use their 3-stream positions), with exactly the ops llm.ts applies to
- * given keys, and keys and values transposed to the arena's head-major layout.
- *   positions   [3, n] int32
- *   key.L       [n, KV, D]   pre-RoPE keys of n rows (compute dtype)
- *   value.L     [n, KV, D]
- *   key_rot.L   [KV, n, D]   rotated keys, head-major
- *   value_t.L   [KV, n, D]
- * The host (or, on a GPU, a device copy) then puts row i at arena row rows[i].
+ * given keys, put in arena order and layout on the device (no host copy):
+ *   positions     [3, n] int32
+ *   order         [m] int32     for arena row r < m, the index of its row among the n given
+ *                               (the prefill's rows in any order, a dummy row skipped)
+ *   pads          [8] int64     [0, 0, 0, 0, 0, 0, cap - m, 0]: zero rows up to the capacity
+ *   key.L         [n, KV, D]    pre-RoPE keys of n rows (compute dtype)
+ *   value.L       [n, KV, D]
+ *   arena_key.L   [1, KV, cap, D] rotated keys, rows [0, m) filled, the rest zero
+ *   arena_value.L [1, KV, cap, D]
  */
 export function buildArenaFillGraph(cfg: TextConfig, lookup: WeightLookup, opts: BuildOptions): Uint8Array {
   const g = new ModelGraph('qwen2-arena-fill', lookup, opts);
   const { numKvHeads: KV, headDim: D, numLayers } = cfg;
   const kRot = g.rotaryTables(mropeAngles(g, cfg, g.input('positions', 'int32', [3, 'n'])));
+  const order = g.input('order', 'int32', ['m']);
+  const pads = g.input('pads', 'int64', [8]);
+  const place = (x: string) => g.op('Pad', [g.op('Unsqueeze', [g.op('Gather', [g.transpose(x, [1, 0, 2]), order], { axis: 1 }), g.i64([0])]), pads]);
   for (let l = 0; l < numLayers; l++) {
     const k = g.input(`key.${l}`, g.cdt, ['n', KV, D]);
     const v = g.input(`value.${l}`, g.cdt, ['n', KV, D]);
     const kr = g.reshape(g.rotate(g.reshape(k, [1, -1, KV * D]), kRot, KV), [-1, KV, D]); // [n, KV, D]
-    g.output(g.transpose(kr, [1, 0, 2]), `key_rot.${l}`, g.cdt, [KV, 'n', D]);
-    g.output(g.transpose(v, [1, 0, 2]), `value_t.${l}`, g.cdt, [KV, 'n', D]);
+    g.output(place(kr), `arena_key.${l}`, g.cdt, [1, KV, 'cap', D]);
+    g.output(place(v), `arena_value.${l}`, g.cdt, [1, KV, 'cap', D]);
+  }
+  return g.toModel({ opset: 21 });
+}
+
+/**
+ * The arena-grow graph: every layer's arena zero-padded to a larger capacity, on the device.
+ *   pads          [8] int64     [0, 0, 0, 0, 0, 0, cap2 - cap, 0]
+ *   key.L, value.L           [1, KV, cap, D]
+ *   grown_key.L, grown_value.L [1, KV, cap2, D]
+ */
+export function buildArenaGrowGraph(cfg: TextConfig, lookup: WeightLookup, opts: BuildOptions): Uint8Array {
+  const g = new ModelGraph('qwen2-arena-grow', lookup, opts);
+  const { numKvHeads: KV, headDim: D, numLayers } = cfg;
+  const pads = g.input('pads', 'int64', [8]);
+  for (let l = 0; l < numLayers; l++) {
+    for (const kv of ['key', 'value']) {
+      const x = g.input(`${kv}.${l}`, g.cdt, [1, KV, 'cap', D]);
+      g.output(g.op('Pad', [x, pads]), `grown_${kv}.${l}`, g.cdt, [1, KV, 'cap2', D]);
+    }
   }
   return g.toModel({ opset: 21 });
 }

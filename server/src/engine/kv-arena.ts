@@ -12,13 +12,14 @@
  * - when full the arena doubles (up to `maxCapacity`); past that, ArenaFullError —
  *   never a silently truncated attention window.
  *
- * Today the arena is host memory on every provider (the CPU provider writes it in place;
- * a GPU provider copies it each run). Next: WebGPU gpu-buffer tensors + enableGraphCapture,
- * and CUDA device OrtValues through the C-API seam (ort-capi.ts).
+ * The arena lives where the provider computes: host memory on the CPU, device OrtValues on
+ * CUDA (the C-API seam, ort-capi.ts), GPU buffers on WebGPU. It is made and grown by graphs
+ * (arena-fill, arena-grow), so it never crosses the host; a decode step uploads four scalars
+ * and reads back the logits and the argmax.
  */
 import { DUMMY_ROW } from './layered';
 import type { ArenaGraph } from './model';
-import { Tensor, i32, zeros } from './ort';
+import { Tensor, hostBytes, i32, i64 } from './ort';
 import type { Past } from './step-io';
 import type { TextConfig } from '../../../kernels/graphs/config';
 
@@ -86,26 +87,17 @@ export class KvArena {
     let cap = Math.min(Math.max(1, opts.capacity ?? DEFAULT_ARENA_CAPACITY), opts.maxCapacity);
     while (cap < n + 1) cap = Math.min(cap * 2, opts.maxCapacity);
 
-    const feeds: Record<string, Tensor> = { positions: i32(present.positions, [3, nP]) };
+    // order[r] = the index among the present's rows of arena row r.
+    const order = new Int32Array(n);
+    present.rows.forEach((r, i) => { if (r !== DUMMY_ROW) order[r] = i; });
+    const feeds: Record<string, Tensor> = { positions: i32(present.positions, [3, nP]), order: i32(order), pads: padRows(cap - n) };
     for (let l = 0; l < t.numLayers; l++) {
       feeds[`key.${l}`] = present.keys[l];
       feeds[`value.${l}`] = present.values[l];
     }
     const out = await model.runArenaGraph('arena-fill', feeds);
-    const shape = [1, t.numKvHeads, cap, t.headDim];
-    const keys = Array.from({ length: t.numLayers }, () => zeros(model.kvDtype, shape));
-    const values = Array.from({ length: t.numLayers }, () => zeros(model.kvDtype, shape));
-    const runs = rowRuns(present.rows);
-    for (let l = 0; l < t.numLayers; l++) {
-      const kSrc = out[`key_rot.${l}`].data as KvData, vSrc = out[`value_t.${l}`].data as KvData; // [KV, nP, D]
-      for (const [i0, r0, len] of runs) {
-        for (let h = 0; h < t.numKvHeads; h++) {
-          const src = (h * nP + i0) * t.headDim, dst = (h * cap + r0) * t.headDim, m = len * t.headDim;
-          (keys[l].data as KvData).set(kSrc.subarray(src, src + m), dst);
-          (values[l].data as KvData).set(vSrc.subarray(src, src + m), dst);
-        }
-      }
-    }
+    const keys = Array.from({ length: t.numLayers }, (_, l) => out[`arena_key.${l}`]);
+    const values = Array.from({ length: t.numLayers }, (_, l) => out[`arena_value.${l}`]);
     return new KvArena(model, opts.maxCapacity, cap, keys, values, n);
   }
 
@@ -117,7 +109,7 @@ export class KvArena {
    */
   async step(tokenId: number, row: number, position: number): Promise<{ logits: Float32Array; token: number }> {
     if (row !== this.rows) throw new Error(`KV arena holds ${this.rows} rows; cannot decode row ${row}`);
-    if (row + 1 > this.cap) this.grow(row + 1);
+    if (row + 1 > this.cap) await this.grow(row + 1);
     const feeds: Record<string, Tensor> = {
       input_ids: i32([tokenId]), position: i32([position]),
       seqlens_k: i32([row]), total_sequence_length: i32([row + 1], []),
@@ -130,12 +122,12 @@ export class KvArena {
     return { logits: out.logits.data as Float32Array, token: (out.next_token.data as Int32Array)[0] };
   }
 
-  /** Rotated keys of layer `l`, rows [0, length), as [kvHeads, length, headDim] (tests, diagnostics). */
-  keysOf(l: number): KvData {
+  /** Rotated keys of layer `l`, rows [0, length), as [kvHeads, length, headDim] (tests, diagnostics; a download on a GPU). */
+  async keysOf(l: number): Promise<KvData> {
     return this.slice(this.keys[l]);
   }
 
-  valuesOf(l: number): KvData {
+  async valuesOf(l: number): Promise<KvData> {
     return this.slice(this.values[l]);
   }
 
@@ -146,40 +138,36 @@ export class KvArena {
     this.values = [];
   }
 
-  private slice(t: Tensor): KvData {
+  private async slice(t: Tensor): Promise<KvData> {
     const { numKvHeads: KV, headDim: D } = this.model.checkpoint.config.text;
-    const data = t.data as KvData;
+    const b = await hostBytes(t);
+    const data = this.model.kvDtype === 'float32' ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) : new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
     const out = data instanceof Float32Array ? new Float32Array(KV * this.rows * D) : new Uint16Array(KV * this.rows * D);
     for (let h = 0; h < KV; h++) out.set(data.subarray(h * this.cap * D, (h * this.cap + this.rows) * D), h * this.rows * D);
     return out;
   }
 
-  /** Doubles the capacity (at most maxCapacity) until `rows` fit, copying rows [0, length). */
-  private grow(rows: number): void {
+  /**
+   * Grows the capacity (doubling, at most maxCapacity) until `rows` fit: the arena-grow graph
+   * pads every layer on the device; the old tensors are released once the new ones exist.
+   */
+  private async grow(rows: number): Promise<void> {
     if (rows > this.maxCapacity) throw new ArenaFullError(rows, this.maxCapacity);
     let cap = this.cap;
     while (cap < rows) cap = Math.min(cap * 2, this.maxCapacity);
-    const { numKvHeads: KV, headDim: D } = this.model.checkpoint.config.text;
-    const regrow = (t: Tensor) => {
-      const n = zeros(this.model.kvDtype, [1, KV, cap, D]);
-      const src = t.data as KvData;
-      for (let h = 0; h < KV; h++) (n.data as KvData).set(src.subarray(h * this.cap * D, (h * this.cap + this.rows) * D), h * cap * D);
-      return n;
-    };
-    this.keys = this.keys.map(regrow);
-    this.values = this.values.map(regrow);
+    const feeds: Record<string, Tensor> = { pads: padRows(cap - this.cap) };
+    this.keys.forEach((k, l) => { feeds[`key.${l}`] = k; });
+    this.values.forEach((v, l) => { feeds[`value.${l}`] = v; });
+    const out = await this.model.runArenaGraph('arena-grow', feeds);
+    const old = [...this.keys, ...this.values];
+    this.keys = this.keys.map((_, l) => out[`grown_key.${l}`]);
+    this.values = this.values.map((_, l) => out[`grown_value.${l}`]);
     this.cap = cap;
+    for (const t of old) if (t.location !== 'cpu') t.dispose();
   }
 }
 
-/** Runs of consecutive rows in `rows` (DUMMY_ROW skipped): [index of the first, its row, length]. */
-function rowRuns(rows: readonly number[]): [number, number, number][] {
-  const runs: [number, number, number][] = [];
-  for (let i = 0; i < rows.length; i++) {
-    if (rows[i] === DUMMY_ROW) continue;
-    const last = runs[runs.length - 1];
-    if (last && i === last[0] + last[2] && rows[i] === last[1] + last[2]) last[2]++;
-    else runs.push([i, rows[i], 1]);
-  }
-  return runs;
+/** Pad's pads for [1, KV, rows, D]: `extra` zero rows after the last. */
+function padRows(extra: number): Tensor {
+  return i64([0, 0, 0, 0, 0, 0, extra, 0]);
 }

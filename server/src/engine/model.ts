@@ -6,7 +6,7 @@
  * A model loaded `layered` runs the layered step graph instead, which `stepLayered`
  * drives with per-layer rows and `step` with the same rows at every layer.
  */
-import { buildArenaFillGraph, buildDecodeArenaGraph } from '../../../kernels/graphs/decode-arena';
+import { buildArenaFillGraph, buildArenaGrowGraph, buildDecodeArenaGraph } from '../../../kernels/graphs/decode-arena';
 import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
 import type { Checkpoint } from './checkpoint';
@@ -46,8 +46,8 @@ export interface LoadOptions {
   readonly log?: (message: string) => void;
 }
 
-/** The arena's graphs: the decode step and the prefill-to-arena key rotation (kernels/graphs/decode-arena.ts). */
-export type ArenaGraph = 'decode-arena' | 'arena-fill';
+/** The arena's graphs: the decode step, the prefill-to-arena fill and the growth (kernels/graphs/decode-arena.ts). */
+export type ArenaGraph = 'decode-arena' | 'arena-fill' | 'arena-grow';
 
 /** Decoder layers the probe graph computes: CacheBlend's check layer is layer 1. */
 export const PROBE_LAYERS = 2;
@@ -218,9 +218,13 @@ export class VlModel {
   async runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     let session = this.arenaSessions.get(graph);
     if (!session) {
-      const build = graph === 'decode-arena' ? buildDecodeArenaGraph : buildArenaFillGraph;
+      const build = { 'decode-arena': buildDecodeArenaGraph, 'arena-fill': buildArenaFillGraph, 'arena-grow': buildArenaGrowGraph }[graph];
       const path = this.folder.write(`${graph}-${this.kvDtype}`, build(this.checkpoint.config.text, this.folder.lookup, this.stepBuild));
-      const created = Session.create(path, this.device);
+      // The fill and grow graphs make the arena itself: it stays on the device.
+      const L = this.checkpoint.config.text.numLayers;
+      const prefix = { 'decode-arena': '', 'arena-fill': 'arena_', 'arena-grow': 'grown_' }[graph];
+      const keepOnDevice = prefix ? Array.from({ length: L }, (_, l) => [`${prefix}key.${l}`, `${prefix}value.${l}`]).flat() : [];
+      const created = Session.create(path, this.device, { keepOnDevice });
       this.arenaSessions.set(graph, created);
       // A failed creation is not cached: the next call tries again.
       created.catch(() => { this.arenaSessions.delete(graph); });

@@ -108,11 +108,11 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
       const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 3 });
       assert.equal(arena.capacity, n + 1);
       const a0 = await arena.step(5, n, n);
-      const before = [arena.keysOf(0).slice(), arena.valuesOf(1).slice()];
+      const before = [await arena.keysOf(0), await arena.valuesOf(1)];
       // An out-of-vocabulary id makes the run fail: nothing advances, rows [0, length) are untouched.
       await assert.rejects(arena.step(1 << 20, n + 1, n + 1));
       assert.equal(arena.length, n + 1);
-      assert.deepEqual([arena.keysOf(0), arena.valuesOf(1)], before);
+      assert.deepEqual([await arena.keysOf(0), await arena.valuesOf(1)], before);
       const a1 = await arena.step(9, n + 1, n + 1); // grows n+1 -> n+3 (doubling capped at the limit)
       assert.equal(arena.capacity, n + 3);
       // The same two steps through the step graph.

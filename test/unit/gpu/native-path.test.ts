@@ -54,9 +54,11 @@ describe('native session path (C API, IO binding, held outputs) vs the JS path (
     VlModel.release(next.present);
   });
 
-  for (const device of [false, true]) {
-    it(`answers a cached-image question like the JS path (vlcache mode, device tier ${device ? 'on' : 'off'})`, async () => {
+  for (const [device, arena] of [[false, false], [true, false], [true, true]]) {
+    it(`answers a cached-image question like the JS path (vlcache mode, device tier ${device ? 'on' : 'off'}${arena ? ', KV arena decode' : ''})`, async () => {
       const run = async (model: VlModel) => {
+        // The arena's fill, grow (capacity 4 rows < the prompt) and in-place decode steps on held tensors.
+        model.kvArena = arena ? { capacity: 4 } : undefined;
         const shape = modelShape(model);
         const reuse = new ReuseEngine(shape, new MapStore(), undefined, device ? new DeviceKv('cpu', shape) : undefined);
         const gen = new Generator(model, undefined, reuse);
