@@ -43,8 +43,10 @@ function copyModule(name, filter = () => true) {
 run(process.execPath, ['esbuild.mjs'], root);
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(join(stage, 'dist'), { recursive: true });
-for (const f of ['dist/cli.js', 'dist/image-worker.js', 'dist/extension.js', 'README.md', 'LICENSE']) cpSync(join(root, f), join(stage, f));
+for (const f of ['dist/cli.js', 'dist/image-worker.js', 'dist/extension.js', 'LICENSE', 'CHANGELOG.md']) cpSync(join(root, f), join(stage, f));
 cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true });
+// The Marketplace page is the short user-facing README (package.json "vsce": {"readmePath"}), not the engineering one.
+cpSync(join(root, pkg.vsce.readmePath), join(stage, 'README.md'));
 
 // onnxruntime-node: its JS, and the binaries of the target platform only (45 MB of 200 MB for linux-x64).
 const nativeDir = `bin/napi-v6/${platform}/${arch}`;
@@ -77,12 +79,14 @@ delete manifest.devDependencies;
 delete manifest.scripts;
 delete manifest.private;
 delete manifest.bin;
+delete manifest.vsce; // the root's options (README path, generated ignore file) do not apply to the stage
+delete manifest.overrides; // install-time settings of this checkout
+delete manifest.allowScripts;
 manifest.dependencies = {}; // everything else is inside the bundles; the natives ship under dist/node_modules
 writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
-writeFileSync(join(stage, '.vscodeignore'), ['**/*.map', '**/*.d.ts', '**/*.md', '!README.md', ''].join('\n'));
+writeFileSync(join(stage, '.vscodeignore'), ['**/*.map', '**/*.d.ts', 'dist/node_modules/**/*.md', ''].join('\n'));
 
 mkdirSync(dirname(out), { recursive: true });
 const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-run(process.execPath, [vsce, 'package', '--no-dependencies', '--no-rewrite-relative-links', '--allow-missing-repository',
-  '--skip-license', '--target', target, '--out', out], stage);
+run(process.execPath, [vsce, 'package', '--no-dependencies', '--no-rewrite-relative-links', '--target', target, '--out', out], stage);
 console.log(`packaged ${out}`);

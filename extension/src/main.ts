@@ -9,6 +9,7 @@ import { AnswerPanel, setErrorLog, VIEW_TYPE, type SavedAnswerView } from './ans
 import { registerCommands } from './commands';
 import { registerGpuInstallCommand } from './gpu-install';
 import { registerDownloadModelCommand } from './download-model';
+import { registerWalkthrough } from './walkthrough';
 import { Daemon, describe, ErrorCodes } from './daemon';
 import { STATS_VIEW_TYPE, StatsPanel } from './stats-view';
 import { CacheStatusBar } from './status-bar';
@@ -53,6 +54,7 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
     ...registerCommands(context, d),
     registerGpuInstallCommand(d),
     registerDownloadModelCommand(context, d),
+    registerWalkthrough(context),
     ...registerModelSetup(output),
     // Answer views come back after a window reload with their conversation (the page saved it).
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
