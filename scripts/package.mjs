@@ -55,7 +55,9 @@ copyModule('onnxruntime-node', (rel) =>
 if (!existsSync(join(stage, 'dist', 'node_modules', 'onnxruntime-node', nativeDir))) {
   throw new Error(`onnxruntime-node has no binaries for ${target} (${nativeDir})`);
 }
-copyModule('onnxruntime-common');
+// onnxruntime-common: the CommonJS build that require() loads (its ESM copy would double its files).
+copyModule('onnxruntime-common', (rel) => rel === '' || rel === 'package.json' || rel.startsWith('LICENSE') || rel === 'dist' ||
+  rel === 'dist/cjs' || rel.startsWith('dist/cjs/'));
 // koffi (the FFI of engine/ort-capi.ts: loads ONNX Runtime beside an installed CUDA provider) and its prebuilt binary.
 copyModule('koffi', (rel) => !rel.startsWith('doc') && !rel.startsWith('vendor') && !rel.endsWith('.md'));
 if (existsSync(join(root, 'node_modules', '@koromix', `koffi-${platform}-${arch}`))) copyModule(`@koromix/koffi-${platform}-${arch}`);
