@@ -245,12 +245,18 @@ export function setErrorLog(log: vscode.LogOutputChannel): void {
   errorLog = log;
 }
 
-/** A failed ask, told the user with the action that fixes it. */
-export async function showAskError(e: unknown): Promise<void> {
+/** A failed ask in words for people (workspace-relative paths), logged to the output channel with its cause. */
+export function logAskError(e: unknown): string {
   const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   const message = relativePaths(describe(e), folders, (u) => vscode.workspace.asRelativePath(vscode.Uri.parse(u)));
-  // Every error is in the output channel, with its cause, before the notification offers "Show Output".
   errorLog?.error(`${message}${e instanceof Error && e.cause ? ` (cause: ${describe(e.cause)})` : ''}`);
+  return message;
+}
+
+/** A failed ask, told the user with the action that fixes it. */
+export async function showAskError(e: unknown): Promise<void> {
+  // Every error is in the output channel, with its cause, before the notification offers "Show Output".
+  const message = logAskError(e);
   switch (errorCode(e)) {
     case ErrorCodes.ModelLoadFailed:
       // The daemon's `error` status has told the user already (main.ts, with Open Settings), once per message.

@@ -20,6 +20,7 @@ import {
   type StatsResult, type StatusParams, type VlcacheInitializeResult,
 } from '../../server/src/protocol';
 import type { RequestType } from 'vscode-languageserver-protocol';
+import { attachmentDir } from './chat-attachments';
 import { HOVER_LANGUAGES } from './lazy-start';
 import * as settings from './settings';
 
@@ -167,7 +168,8 @@ export class Daemon implements vscode.Disposable {
       outputChannel: this.output,
       // The hover's Ask / Explain links (server/src/hover/hover.ts) run these commands and no others; $(icon) codicons.
       markdown: { isTrusted: { enabledCommands: ['vlcache.askAboutImage', 'vlcache.explainDiagram'] }, supportThemeIcons: true },
-      initializationOptions: settings.initializationOptions(folder ? vscode.Uri.joinPath(folder, 'cache').fsPath : undefined),
+      initializationOptions: settings.initializationOptions(folder ? vscode.Uri.joinPath(folder, 'cache').fsPath : undefined,
+        attachmentDir(this.context).fsPath),
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
         closed: () => {

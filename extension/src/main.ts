@@ -7,6 +7,8 @@
 import * as vscode from 'vscode';
 import { AnswerPanel, setErrorLog, VIEW_TYPE, type SavedAnswerView } from './answer-view';
 import { registerCommands } from './commands';
+import { registerChatParticipant } from './chat-participant';
+import { registerModelProvider } from './chat-model-provider';
 import { registerGpuInstallCommand } from './gpu-install';
 import { registerDownloadModelCommand } from './download-model';
 import { registerWalkthrough } from './walkthrough';
@@ -27,6 +29,8 @@ export interface VlcacheApi {
   statusBar(): { text: string; tooltip: string };
   /** The answer panel that answered last. */
   lastAnswerPanel(): AnswerPanel | undefined;
+  /** The `@vlcache` chat participant's handler (registered with the Chat view where the editor has one). */
+  chatHandler: vscode.ChatRequestHandler;
 }
 
 let daemon: Daemon | undefined;
@@ -39,6 +43,8 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
   const d = daemon;
   const statusBar = new CacheStatusBar();
   const progress = new LoadProgress();
+  const chat = registerChatParticipant(context, d);
+  for (const registered of [chat.disposable, registerModelProvider(context, d)]) if (registered) context.subscriptions.push(registered);
   context.subscriptions.push(output, d, statusBar, progress,
     d.onState((s) => {
       statusBar.onDaemonState(s);
@@ -92,6 +98,7 @@ export function activate(context: vscode.ExtensionContext): VlcacheApi {
     daemon: d,
     statusBar: () => ({ text: statusBar.text, tooltip: statusBar.tooltipText }),
     lastAnswerPanel: () => AnswerPanel.last,
+    chatHandler: chat.handler,
   };
 }
 

@@ -42,12 +42,16 @@ export function modelPath(): string | undefined {
   return resolve(folder, raw.replace(/^~(?=$|[\\/])/, home).replace(/\$\{workspaceFolder\}/g, folder));
 }
 
-/** `initializationOptions` for the daemon; `cacheDir` is the extension's workspace storage. */
-export function initializationOptions(cacheDir: string | undefined): InitializationOptions {
+/**
+ * `initializationOptions` for the daemon; `cacheDir` is the extension's workspace storage, `attachmentDir` the folder
+ * of images pasted into Chat (chat-images.ts writes them there).
+ */
+export function initializationOptions(cacheDir: string | undefined, attachmentDir?: string): InitializationOptions {
   const c = config();
   const orNull = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
   return {
     cacheDir,
+    attachmentDir,
     modelPath: modelPath(),
     device: c.get<DeviceSetting>('device', 'auto'),
     precision: c.get<'auto' | 'fp16' | 'fp32'>('precision', 'auto'),

@@ -7,6 +7,8 @@ import type { DeviceSetting, InitializationOptions } from './protocol/initialize
 
 export interface ServerConfig {
   readonly cacheDir?: string;
+  /** Images the editor wrote (pasted into Chat): readable like a workspace folder. */
+  readonly attachmentDir?: string;
   readonly modelPath?: string; // undefined: the built-in model
   readonly device: DeviceSetting;
   readonly precision: 'auto' | 'fp32' | 'fp16';
@@ -62,6 +64,7 @@ export function parseConfig(raw: unknown): ServerConfig {
   };
   return Object.freeze({
     cacheDir: absPath('cacheDir'),
+    attachmentDir: absPath('attachmentDir'),
     modelPath: absPath('modelPath'),
     device: oneOf('device', DEVICES, 'auto'),
     precision: oneOf('precision', ['auto', 'fp32', 'fp16'] as const, 'auto'),

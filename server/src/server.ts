@@ -4,6 +4,7 @@
  * server/src/main.ts wires them to an LSP connection; tests drive them directly.
  */
 import { FileRefusedError, readRegularFile } from './engine/regular-file';
+import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes as RpcErrorCodes, LSPErrorCodes, ResponseError, TextDocumentSyncKind } from 'vscode-languageserver-protocol';
@@ -93,6 +94,11 @@ export class VlcacheServer {
     const cfg = this.config = parseConfig(params.initializationOptions);
     const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : params.rootPath ? [params.rootPath] : []);
     this.roots = workspaceRoots(folders);
+    // Images the editor wrote itself (pasted into Chat) are read like workspace images.
+    if (cfg.attachmentDir) {
+      mkdirSync(cfg.attachmentDir, { recursive: true });
+      this.roots.push(...workspaceRoots([cfg.attachmentDir]));
+    }
     const log = (m: string) => this.sink.log(m);
     const modelPath = cfg.modelPath ?? builtinModelDir();
     this.host = new EngineHost(cfg, modelPath, (p) => this.sink.sendStatus(p), log);

@@ -17,6 +17,11 @@ export type ReuseMode = 'full' | 'prefix' | 'naive' | 'epic' | 'vlcache' | 'cach
 export interface InitializationOptions {
   /** The per-workspace cache directory: the extension's workspace storage. Omitted: a RAM-only cache. */
   cacheDir?: string;
+  /**
+   * A folder of images the editor wrote itself (images pasted or dropped into Chat, named by the SHA-256 of their
+   * bytes): images there may be asked about as if they lay in a workspace folder. Created when missing.
+   */
+  attachmentDir?: string;
   /** A Qwen2-VL / Qwen2.5-VL checkpoint folder. Omitted: the built-in tiny model. */
   modelPath?: string;
   device?: DeviceSetting;
