@@ -3,22 +3,37 @@
 # Qwen2.5-VL-3B-shaped benchmark beside Hugging Face transformers.
 # Usage on the GPU machine, from the repo root, after ../shared/device/pack.sh here:
 #   run(carry [".device"]): source .device/prelude.sh && bash test/device/gpu-run.sh
-# Knobs: STAGES ("golden bench"), VARIANTS ("fp16:mha fp32:mha ..."), IMG_SIZE (1344).
+# Knobs: STAGES ("golden bench"), VARIANTS ("fp16:mha fp32:mha ..."), IMG_SIZE (1344),
+#   GOLDEN_DEVICES ("webgpu"; add cuda), BENCH_DEVICE (webgpu | cuda) for bench and cachebench.
+# CUDA: a previous call carrying only .device-cuda ran `bash .device-cuda/install.sh /tmp/ortcuda`
+#   (../shared/device/cuda-pack.sh); this script puts the provider beside onnxruntime-node's runtime.
 # Results (at most 8 files come back): $OUT/golden-webgpu-*.json, hf.json, bench-*.json; logs on stdout.
 set -uo pipefail
 OUT=${OUT:-.tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 VLCACHE_HOME=/tmp/vlcache-home
 STAGES=${STAGES:-golden bench}
 node esbuild.mjs
+if [ -f /tmp/ortcuda/libonnxruntime_providers_cuda.so ]; then
+  bin=$(dirname "$(node -p "require.resolve('onnxruntime-node/package.json')")")/bin/napi-v6/linux/x64
+  cp /tmp/ortcuda/*.so "$bin/" && export LD_LIBRARY_PATH=$(cat /tmp/ortcuda/ld_library_path)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  echo "cuda provider: $(ls "$bin" | tr '\n' ' ')"
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 if [[ " $STAGES " == *" golden "* ]]; then
-  for prec in fp16 fp32; do
-    VLCACHE_TEST_DEVICE=webgpu VLCACHE_TEST_PRECISION=$prec VLCACHE_GOLDEN_REPORT="$OUT/golden-webgpu-$prec.json" \
-      timeout 240 node --import tsx --test test/golden/golden.test.ts > /tmp/golden-$prec.log 2>&1
-    echo "golden webgpu $prec: exit $? $(grep -E '^# (pass|fail)' /tmp/golden-$prec.log | tr '\n' ' ')"
-    grep -E "error: '" /tmp/golden-$prec.log | head -5
+  for dev in ${GOLDEN_DEVICES:-webgpu}; do
+    for prec in ${GOLDEN_PRECISIONS:-fp16 fp32}; do
+      VLCACHE_TEST_DEVICE=$dev VLCACHE_TEST_PRECISION=$prec VLCACHE_GOLDEN_REPORT="$OUT/golden-$dev-$prec.json" \
+        timeout 240 node --import tsx --test test/golden/golden.test.ts > /tmp/golden-$dev-$prec.log 2>&1
+      echo "golden $dev $prec: exit $? $(grep -E '^# (pass|fail)' /tmp/golden-$dev-$prec.log | tr '\n' ' ')"
+      grep -E "error: '" /tmp/golden-$dev-$prec.log | head -5
+    done
   done
+fi
+
+if [[ " $STAGES " == *" preprocess "* ]]; then
+  node dist/cli.js bench --preprocess --json > "$OUT/preprocess-h200.json" 2>/tmp/pre.err; echo "preprocess: exit $?"; tail -3 /tmp/pre.err
+  node dist/cli.js bench --preprocess 2>&1 | tail -12
 fi
 
 if [[ " $STAGES " == *" roofline "* ]]; then
@@ -51,14 +66,14 @@ if [[ " $STAGES " == *" cachebench "* ]]; then
   for SIZE in ${SIZES:-1344 2016}; do
     IMG=/tmp/img$SIZE.png
     python3 test/bench/make_image.py --size "$SIZE" --out "$IMG"
-    [ -f test/bench/results/hf-$SIZE.json ] && cp test/bench/results/hf-$SIZE.json "$OUT/"
+    [ -f test/bench/results/hf-$SIZE.json ] && [ -z "${HF_AGAIN:-}" ] && cp test/bench/results/hf-$SIZE.json "$OUT/"
     if [ ! -f "$OUT/hf-$SIZE.json" ]; then
       timeout 300 python3 test/bench/hf_ttft.py --model "$MODEL" --image "$IMG" --json "$OUT/hf-$SIZE.json" > /tmp/hf.log 2>&1
       echo "hf $SIZE: exit $?"; tail -3 /tmp/hf.log
     fi
-    timeout ${BENCH_TIMEOUT:-400} node dist/cli.js bench --model "$MODEL" --image "$IMG" --device webgpu --runs 3 \
-      --compare "$OUT/hf-$SIZE.json" --json > "$OUT/cachebench-$SIZE.json" 2> /tmp/cb.err
+    timeout ${BENCH_TIMEOUT:-400} node dist/cli.js bench --model "$MODEL" --image "$IMG" --device ${BENCH_DEVICE:-webgpu} --runs 3 \
+      --compare "$OUT/hf-$SIZE.json" --json > "$OUT/cachebench-${BENCH_DEVICE:-webgpu}-$SIZE.json" 2> /tmp/cb.err
     echo "cachebench $SIZE: exit $?"; tail -4 /tmp/cb.err
-    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d.get(k) for k in ('speedup','vs_transformers')})); [print(k, {a: (round(b,3) if isinstance(b,float) else b) for a,b in v.items() if a!='tiers'}) for k,v in d['runs'].items()]" "$OUT/cachebench-$SIZE.json"
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d.get(k) for k in ('speedup','vs_transformers','decode')})); [print(k, {a: (round(b,3) if isinstance(b,float) else b) for a,b in v.items() if a!='tiers'}) for k,v in d['runs'].items()]" "$OUT/cachebench-${BENCH_DEVICE:-webgpu}-$SIZE.json"
   done
 fi

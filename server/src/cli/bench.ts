@@ -191,10 +191,18 @@ async function benchDecode(model: VlModel, runs: number, ask: () => Promise<AskR
     const stepRes = await ask();
     const step = await medianRate();
     model.kvArena = saved ?? {};
-    const arenaRes = await ask(); // warm-up: builds the arena graphs
+    const arenaRes = await ask(); // warm-up: builds the arena graphs (and on CUDA captures the step)
     const arena = await medianRate();
+    // CUDA: the same arena without graph capture, to show what replaying the captured step saves.
+    let uncaptured: { rate: number; same: boolean } | undefined;
+    if (model.device === 'cuda') {
+      model.kvArena = { ...(saved ?? {}), graphCapture: false };
+      const res = await ask();
+      uncaptured = { rate: await medianRate(), same: res.tokenIds.join() === stepRes.tokenIds.join() };
+    }
     return { tokens: DECODE_TOKENS, step_tokens_per_s: step, arena_tokens_per_s: arena,
-      same_tokens: stepRes.tokenIds.join() === arenaRes.tokenIds.join() };
+      same_tokens: stepRes.tokenIds.join() === arenaRes.tokenIds.join(),
+      ...(uncaptured ? { arena_uncaptured_tokens_per_s: uncaptured.rate, uncaptured_same_tokens: uncaptured.same } : {}) };
   } finally {
     model.kvArena = saved;
   }

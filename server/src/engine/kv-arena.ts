@@ -17,9 +17,10 @@
  * (arena-fill, arena-grow), so it never crosses the host; a decode step uploads four scalars
  * and reads back the logits and the argmax.
  */
+import { assertFinite } from './finite';
 import { DUMMY_ROW } from './layered';
 import type { ArenaGraph } from './model';
-import { Tensor, hostBytes, i32, i64 } from './ort';
+import { DeviceTensor, Session, Tensor, hostBytes, i32, i64 } from './ort';
 import type { Past } from './step-io';
 import type { TextConfig } from '../../../kernels/graphs/config';
 
@@ -27,7 +28,62 @@ import type { TextConfig } from '../../../kernels/graphs/config';
 export interface ArenaHost {
   readonly checkpoint: { readonly config: { readonly text: TextConfig } };
   readonly kvDtype: 'float32' | 'float16';
-  runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>, graphId?: number): Promise<Record<string, Tensor>>;
+  /** The decode step's session (native sessions hold the arena's buffers: `Session.hold`). */
+  arenaSession(graph: ArenaGraph): Promise<Session>;
+  /** Buffer sets kept between sequences (native sessions), so a captured step keeps its addresses. */
+  readonly arenaPool: ArenaPool;
+}
+
+/**
+ * One arena's buffers on the native path (CUDA; the CPU under VLCACHE_NATIVE_CPU): the K/V of
+ * every layer and the decode step's inputs and outputs, all held at fixed addresses, so that a
+ * step captured as a CUDA graph (`graphId`) replays on them every token and every sequence.
+ */
+export interface ArenaBuffers {
+  readonly cap: number;
+  readonly keys: DeviceTensor[];
+  readonly values: DeviceTensor[];
+  readonly inputIds: DeviceTensor; // [1] int32
+  readonly position: DeviceTensor; // [1] int32
+  readonly seqlensK: DeviceTensor; // [1] int32
+  readonly logits: DeviceTensor; // [1, vocab] float32
+  readonly nextToken: DeviceTensor; // [1] int32
+  /** The captured graph of these addresses (ONNX Runtime's `gpu_graph_id`, >= 1). */
+  readonly graphId: number;
+}
+
+/** Free buffer sets by capacity; a sequence takes one and gives it back when it ends. */
+export class ArenaPool {
+  private free = new Map<number, ArenaBuffers[]>();
+  private nextGraphId = 1;
+
+  /** A free set of capacity `cap`, or a new one held on `session`'s device. */
+  take(session: Session, t: TextConfig, kvDtype: 'float32' | 'float16', cap: number): ArenaBuffers {
+    const reused = this.free.get(cap)?.pop();
+    if (reused) return reused;
+    const kv = () => Array.from({ length: t.numLayers }, () => session.hold(kvDtype, [1, t.numKvHeads, cap, t.headDim]));
+    return {
+      cap, keys: kv(), values: kv(),
+      inputIds: session.hold('int32', [1]), position: session.hold('int32', [1]), seqlensK: session.hold('int32', [1]),
+      logits: session.hold('float32', [1, t.vocabSize]), nextToken: session.hold('int32', [1]),
+      graphId: this.nextGraphId++,
+    };
+  }
+
+  give(b: ArenaBuffers): void {
+    const list = this.free.get(b.cap) ?? [];
+    list.push(b);
+    this.free.set(b.cap, list);
+  }
+
+  /** Frees every free set (idle release, model disposal): device memory returns to the provider. */
+  clear(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) for (const t of [...b.keys, ...b.values, b.inputIds, b.position, b.seqlensK, b.logits, b.nextToken]) t.dispose();
+    }
+    this.free.clear();
+  }
 }
 
 export interface ArenaOptions {
@@ -56,6 +112,8 @@ export class KvArena {
     private keys: Tensor[],
     private values: Tensor[],
     private rows: number,
+    /** The native path's held buffers (keys/values above are theirs). */
+    private buffers?: ArenaBuffers,
   ) {}
 
   /** Rows filled: the next step writes row `length`. */
@@ -95,6 +153,21 @@ export class KvArena {
       feeds[`key.${l}`] = present.keys[l];
       feeds[`value.${l}`] = present.values[l];
     }
+    const step = await model.arenaSession('decode-arena');
+    if (step.native) {
+      // Held buffers: the fill writes into a pooled set (the captured step's addresses).
+      const b = model.arenaPool.take(step, t, model.kvDtype, cap);
+      const fetches: Record<string, Tensor> = {};
+      b.keys.forEach((k, l) => { fetches[`arena_key.${l}`] = k; });
+      b.values.forEach((v, l) => { fetches[`arena_value.${l}`] = v; });
+      try {
+        await model.runArenaGraph('arena-fill', feeds, fetches);
+      } catch (e) {
+        model.arenaPool.give(b);
+        throw e;
+      }
+      return new KvArena(model, opts.maxCapacity, cap, b.keys, b.values, n, b);
+    }
     const out = await model.runArenaGraph('arena-fill', feeds);
     const keys = Array.from({ length: t.numLayers }, (_, l) => out[`arena_key.${l}`]);
     const values = Array.from({ length: t.numLayers }, (_, l) => out[`arena_value.${l}`]);
@@ -110,6 +183,7 @@ export class KvArena {
   async step(tokenId: number, row: number, position: number): Promise<{ logits: Float32Array; token: number }> {
     if (row !== this.rows) throw new Error(`KV arena holds ${this.rows} rows; cannot decode row ${row}`);
     if (row + 1 > this.cap) await this.grow(row + 1);
+    if (this.buffers) return this.stepHeld(this.buffers, tokenId, row, position);
     const feeds: Record<string, Tensor> = {
       input_ids: i32([tokenId]), position: i32([position]),
       seqlens_k: i32([row]), total_sequence_length: i32([row + 1], []),
@@ -119,7 +193,34 @@ export class KvArena {
     this.values.forEach((v, l) => { feeds[`past_value.${l}`] = v; fetches[`present_value.${l}`] = v; });
     const out = await this.model.runArenaGraph('decode-arena', feeds, fetches);
     this.rows = row + 1;
-    return { logits: out.logits.data as Float32Array, token: (out.next_token.data as Int32Array)[0] };
+    const logits = out.logits.data as Float32Array;
+    assertFinite(logits, 'language model', `decode logits at row ${row}`);
+    return { logits, token: (out.next_token.data as Int32Array)[0] };
+  }
+
+  /**
+   * A step on held buffers: the three scalars are copied into their device tensors, every
+   * input and output is bound at its fixed address (a captured graph replays), and the logits
+   * and the argmax are copied back. `total_sequence_length` is a host input of
+   * GroupQueryAttention (its CUDA kernel reads it on the host).
+   */
+  private async stepHeld(b: ArenaBuffers, tokenId: number, row: number, position: number) {
+    b.inputIds.upload(Int32Array.of(tokenId));
+    b.position.upload(Int32Array.of(position));
+    b.seqlensK.upload(Int32Array.of(row));
+    const feeds: Record<string, Tensor> = {
+      input_ids: b.inputIds, position: b.position, seqlens_k: b.seqlensK, total_sequence_length: i32([row + 1], []),
+    };
+    const fetches: Record<string, Tensor> = { logits: b.logits, next_token: b.nextToken };
+    b.keys.forEach((k, l) => { feeds[`past_key.${l}`] = k; fetches[`present_key.${l}`] = k; });
+    b.values.forEach((v, l) => { feeds[`past_value.${l}`] = v; fetches[`present_value.${l}`] = v; });
+    await this.model.runArenaGraph('decode-arena', feeds, fetches, b.graphId);
+    this.rows = row + 1;
+    const lb = b.logits.download();
+    const logits = new Float32Array(lb.buffer, lb.byteOffset, lb.byteLength / 4);
+    assertFinite(logits, 'language model', `decode logits at row ${row}`);
+    const nb = b.nextToken.download();
+    return { logits, token: new Int32Array(nb.buffer, nb.byteOffset, 1)[0] };
   }
 
   /** Rotated keys of layer `l`, rows [0, length), as [kvHeads, length, headDim] (tests, diagnostics; a download on a GPU). */
@@ -131,9 +232,11 @@ export class KvArena {
     return this.slice(this.values[l]);
   }
 
-  /** Drops the tensors (device memory once the arena lives on a GPU). */
+  /** Drops the tensors (device memory once the arena lives on a GPU); held buffers go back to the pool. */
   dispose(): void {
-    for (const t of [...this.keys, ...this.values]) if (t.location !== 'cpu') t.dispose();
+    if (this.buffers) this.model.arenaPool.give(this.buffers);
+    else for (const t of [...this.keys, ...this.values]) if (t.location !== 'cpu') t.dispose();
+    this.buffers = undefined;
     this.keys = [];
     this.values = [];
   }
@@ -158,6 +261,25 @@ export class KvArena {
     const feeds: Record<string, Tensor> = { pads: padRows(cap - this.cap) };
     this.keys.forEach((k, l) => { feeds[`key.${l}`] = k; });
     this.values.forEach((v, l) => { feeds[`value.${l}`] = v; });
+    if (this.buffers) {
+      const t = this.model.checkpoint.config.text;
+      const b = this.model.arenaPool.take(await this.model.arenaSession('decode-arena'), t, this.model.kvDtype, cap);
+      const fetches: Record<string, Tensor> = {};
+      b.keys.forEach((k, l) => { fetches[`grown_key.${l}`] = k; });
+      b.values.forEach((v, l) => { fetches[`grown_value.${l}`] = v; });
+      try {
+        await this.model.runArenaGraph('arena-grow', feeds, fetches);
+      } catch (e) {
+        this.model.arenaPool.give(b);
+        throw e;
+      }
+      this.model.arenaPool.give(this.buffers);
+      this.buffers = b;
+      this.keys = b.keys;
+      this.values = b.values;
+      this.cap = cap;
+      return;
+    }
     const out = await this.model.runArenaGraph('arena-grow', feeds);
     const old = [...this.keys, ...this.values];
     this.keys = this.keys.map((_, l) => out[`grown_key.${l}`]);

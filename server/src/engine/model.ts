@@ -13,6 +13,7 @@ import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
 import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
 import { assertFinite } from './finite';
+import { ArenaPool } from './kv-arena';
 import { Device, DeviceError, DeviceRequest, Session, Tensor, devicesToTry, f32, i32, u8, zeros } from './ort';
 import type { Past, StepInput, StepOutput } from './step-io';
 import { VisionInputs } from './vision-inputs';
@@ -42,8 +43,15 @@ export interface LoadOptions {
    * fixed-shape graph per token) instead of the step graph. Off by default until it is
    * measured on a GPU; `capacity` is the initial row count (the arena doubles when full).
    */
-  readonly kvArena?: { readonly capacity?: number };
+  readonly kvArena?: ArenaSettings;
   readonly log?: (message: string) => void;
+}
+
+export interface ArenaSettings {
+  /** Initial rows (the arena doubles when full). */
+  readonly capacity?: number;
+  /** CUDA: capture the decode step as a CUDA graph and replay it every token (default on). */
+  readonly graphCapture?: boolean;
 }
 
 /** The arena's graphs: the decode step, the prefill-to-arena fill and the growth (kernels/graphs/decode-arena.ts). */
@@ -56,9 +64,11 @@ export class VlModel {
   /** The probe session, created on first use (most requests never need it). */
   private probeSession?: Promise<Session>;
   /** The KV arena's sessions, created on first use. */
-  private arenaSessions = new Map<ArenaGraph, Promise<Session>>();
+  private arenaSessions = new Map<string, Promise<Session>>();
   /** Set by `load` from LoadOptions.kvArena: decode through a KV arena. */
-  kvArena?: { readonly capacity?: number };
+  kvArena?: ArenaSettings;
+  /** The KV arena's held buffer sets, kept between sequences (native sessions). */
+  readonly arenaPool = new ArenaPool();
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -215,8 +225,18 @@ export class VlModel {
    * written in place (the arena itself). The graph is built and its session opened on
    * first use, with the step graph's dtype and attention options.
    */
-  async runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    let session = this.arenaSessions.get(graph);
+  async runArenaGraph(graph: ArenaGraph, feeds: Record<string, Tensor>, fetches?: Record<string, Tensor>, graphId?: number): Promise<Record<string, Tensor>> {
+    return (await this.arenaSession(graph)).run(feeds, fetches, { graphId });
+  }
+
+  /**
+   * A KV-arena graph's session, opened on first use. On CUDA the decode step is captured as
+   * a CUDA graph unless `kvArena.graphCapture` is false (its buffers are then all held: kv-arena.ts).
+   */
+  arenaSession(graph: ArenaGraph): Promise<Session> {
+    const graphCapture = graph === 'decode-arena' && this.device === 'cuda' && this.kvArena?.graphCapture !== false;
+    const key = `${graph}${graphCapture ? '+capture' : ''}`;
+    let session = this.arenaSessions.get(key);
     if (!session) {
       const build = { 'decode-arena': buildDecodeArenaGraph, 'arena-fill': buildArenaFillGraph, 'arena-grow': buildArenaGrowGraph }[graph];
       const path = this.folder.write(`${graph}-${this.kvDtype}`, build(this.checkpoint.config.text, this.folder.lookup, this.stepBuild));
@@ -224,13 +244,13 @@ export class VlModel {
       const L = this.checkpoint.config.text.numLayers;
       const prefix = { 'decode-arena': '', 'arena-fill': 'arena_', 'arena-grow': 'grown_' }[graph];
       const keepOnDevice = prefix ? Array.from({ length: L }, (_, l) => [`${prefix}key.${l}`, `${prefix}value.${l}`]).flat() : [];
-      const created = Session.create(path, this.device, { keepOnDevice });
-      this.arenaSessions.set(graph, created);
+      const created = Session.create(path, this.device, { keepOnDevice, graphCapture });
+      this.arenaSessions.set(key, created);
       // A failed creation is not cached: the next call tries again.
-      created.catch(() => { this.arenaSessions.delete(graph); });
+      created.catch(() => { this.arenaSessions.delete(key); });
       session = created;
     }
-    return (await session).run(feeds, fetches);
+    return session;
   }
 
   /** Feeds shared by the step and probe graphs (all but `logit_rows`), past K/V of layers [0, layers). */
@@ -295,6 +315,7 @@ export class VlModel {
     const probe = await this.probeSession?.catch(() => undefined);
     this.probeSession = undefined;
     await probe?.dispose();
+    this.arenaPool.clear(); // held buffers go before the sessions whose allocators made them
     const arena = [...this.arenaSessions.values()];
     this.arenaSessions.clear();
     for (const s of arena) await (await s.catch(() => undefined))?.dispose();

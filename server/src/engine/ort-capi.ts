@@ -132,6 +132,27 @@ export function preloadCudaLibraries(): { missing: string[] } {
   return (cudaLibs = { missing });
 }
 
+let cudaMemcpyFn: CFn | undefined;
+
+/**
+ * `cudaMemcpy` of the CUDA runtime the provider loaded (libcudart.so.13, preloaded by path):
+ * the few bytes a captured decode step's inputs and outputs need each token (a Run of a copy
+ * graph would cost more than the step). Synchronous: it returns when the copy is done; every
+ * ONNX Runtime run has finished its stream before it returns, so ordering holds.
+ * kind: 1 host to device, 2 device to host.
+ */
+function cudaMemcpy(dst: unknown, src: unknown, bytes: number, kind: 1 | 2): void {
+  if (!cudaMemcpyFn) {
+    const k = koffi();
+    if (k instanceof Error) throw k;
+    const lib = k.load('libcudart.so.13');
+    kept.push(lib);
+    cudaMemcpyFn = lib.func('int cudaMemcpy(void* dst, const void* src, size_t count, int kind)') as CFn;
+  }
+  const rc = cudaMemcpyFn(dst, src, bytes, kind) as number;
+  if (rc !== 0) throw new Error(`cudaMemcpy (${kind === 1 ? 'host to device' : 'device to host'}, ${bytes} bytes) failed with CUDA error ${rc}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The C API (prototype): sessions, ORT-allocated tensors and IO binding through `OrtGetApiBase`.
 // onnxruntime-node's JS API cannot pass CUDA provider options (only device_id) nor bind anything
@@ -322,6 +343,13 @@ export class CapiTensor {
     return new CapiTensor(ptr, dtype, dims, 'cpu');
   }
 
+  /** A tensor of an allocator (a session's device allocator: `CapiSession.alloc`). */
+  static allocWith(allocator: Ptr, location: CapiLocation, dtype: CapiDType, dims: readonly number[]): CapiTensor {
+    const c = CApi.get();
+    const ptr = c.out((o) => c.fn.CreateTensorAsOrtValue(allocator, BigInt64Array.from(dims, BigInt), dims.length, ELEMENT_TYPE[dtype], o));
+    return new CapiTensor(ptr, dtype, dims, location);
+  }
+
   /** Takes ownership of an OrtValue a run returned, reading its element type and shape. */
   static adopt(ptr: Ptr, location: CapiLocation): CapiTensor {
     const c = CApi.get();
@@ -363,6 +391,27 @@ export class CapiTensor {
     this.bytes().set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
   }
 
+  /** Overwrites the whole tensor with host bytes, wherever it lives (on CUDA: one cudaMemcpy). */
+  upload(src: ArrayBufferView): void {
+    if (this.location === 'cpu') return this.write(src);
+    if (src.byteLength !== this.byteLength) throw new Error(`upload: ${src.byteLength} bytes into a ${this.byteLength}-byte tensor`);
+    cudaMemcpy(this.dataPtr(), new Uint8Array(src.buffer, src.byteOffset, src.byteLength), src.byteLength, 1);
+  }
+
+  /** A host copy of the tensor's bytes, wherever it lives (on CUDA: one cudaMemcpy). */
+  download(): Uint8Array {
+    if (this.location === 'cpu') return this.bytes().slice();
+    const out = new Uint8Array(this.byteLength);
+    cudaMemcpy(out, this.dataPtr(), out.byteLength, 2);
+    return out;
+  }
+
+  private dataPtr(): Ptr {
+    if (this.released) throw new Error('tensor released');
+    const c = CApi.get();
+    return c.out((o) => c.fn.GetTensorMutableData(this.ptr, o));
+  }
+
   /** A host copy of the data as a typed array of the tensor's dtype (float16 as raw Uint16 bits, bool as bytes). */
   read(): Float32Array | Int32Array | BigInt64Array | Uint16Array | Uint8Array {
     const b = this.bytes().slice();
@@ -394,7 +443,24 @@ export interface CapiOutput {
 
 /** A session created through the C API, run with IO binding. */
 export class CapiSession {
+  /** The session's allocators by location (valid while the session lives). */
+  private allocators = new Map<CapiLocation, Ptr>();
   private constructor(private readonly ptr: Ptr, readonly inputNames: readonly string[], readonly outputNames: readonly string[]) {}
+
+  /**
+   * A tensor in the memory this session's provider computes in (contents undefined). It must be
+   * released before the session: ONNX Runtime's session allocator goes with the session.
+   */
+  alloc(location: CapiLocation, dtype: CapiDType, dims: readonly number[]): CapiTensor {
+    if (location === 'cpu') return CapiTensor.alloc(dtype, dims);
+    let a = this.allocators.get(location);
+    if (a === undefined) {
+      const c = CApi.get();
+      a = c.out((o) => c.fn.CreateAllocator(this.ptr, memoryInfo(location), o));
+      this.allocators.set(location, a);
+    }
+    return CapiTensor.allocWith(a, location, dtype, dims);
+  }
 
   /** A session for an ONNX model (bytes, or a file path — which keeps external weight files beside it working). */
   static create(model: Uint8Array | string, opts: CapiSessionOptions = {}): CapiSession {
@@ -482,7 +548,10 @@ export class CapiSession {
   }
 
   release(): void {
-    CApi.get().fn.ReleaseSession(this.ptr);
+    const c = CApi.get();
+    for (const a of this.allocators.values()) c.fn.ReleaseAllocator(a);
+    this.allocators.clear();
+    c.fn.ReleaseSession(this.ptr);
   }
 
   /** The ONNX Runtime version the C API reports. */

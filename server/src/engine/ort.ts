@@ -34,6 +34,14 @@ export class DeviceTensor {
   get data(): never {
     throw new Error(`a CUDA tensor [${this.dims.join(', ')}] has no host data: read it with hostBytes or toFloat32`);
   }
+  /** Overwrites its contents with host data of the same byte size (CUDA: one cudaMemcpy, no run). */
+  upload(src: ArrayBufferView): void {
+    this.value.upload(src);
+  }
+  /** Its bytes on the host (CUDA: one cudaMemcpy). */
+  download(): Uint8Array {
+    return this.value.download();
+  }
   dispose(): void {
     this.value.release();
   }
@@ -253,6 +261,11 @@ export interface SessionOptions {
   /** Outputs that stay on the device (GPU providers only), e.g. present KV between decode steps. */
   readonly keepOnDevice?: readonly string[];
   readonly threads?: number;
+  /**
+   * CUDA only: capture the run as a CUDA graph and replay it (`enable_cuda_graph`). Every input
+   * and output must then be a held tensor at the same address on every run of one `graphId`.
+   */
+  readonly graphCapture?: boolean;
 }
 
 /**
@@ -281,7 +294,9 @@ export class Session {
     const keep = new Set(device === 'cpu' && !native(device) ? [] : opts.keepOnDevice ?? []);
     if (native(device)) {
       try {
-        const c = device === 'cuda' ? createCudaSession(path) : CapiSession.create(path, { threads: opts.threads });
+        const c = device === 'cuda'
+          ? createCudaSession(path, opts.graphCapture ? { enable_cuda_graph: '1' } : {})
+          : CapiSession.create(path, { threads: opts.threads });
         return new Session(undefined, c, device, keep);
       } catch (e) {
         if (e instanceof DeviceError) throw e;
@@ -330,8 +345,8 @@ export class Session {
    * (the KV arena binds its buffers as both feed and fetch, engine/kv-arena.ts); the other
    * outputs are allocated by ONNX Runtime as usual — on the device for `keepOnDevice` names.
    */
-  async run(feeds: Feeds, fetches?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    if (this.c) return this.runNative(this.c, feeds, fetches);
+  async run(feeds: Feeds, fetches?: Record<string, Tensor>, opts: { graphId?: number } = {}): Promise<Record<string, Tensor>> {
+    if (this.c) return this.runNative(this.c, feeds, fetches, opts.graphId);
     const s = this.s!;
     for (const t of [...Object.values(feeds), ...Object.values(fetches ?? {})]) {
       if (t instanceof DeviceTensor) throw new Error(`a ${this.device} session cannot take a tensor held through the C API`);
@@ -347,7 +362,7 @@ export class Session {
    * provider uploads them), held tensors are bound as they are; `keepOnDevice` outputs stay
    * where the provider made them and come back as DeviceTensors, the rest as host tensors.
    */
-  private async runNative(c: CapiSession, feeds: Feeds, fetches: Record<string, Tensor> = {}): Promise<Record<string, Tensor>> {
+  private async runNative(c: CapiSession, feeds: Feeds, fetches: Record<string, Tensor> = {}, graphId?: number): Promise<Record<string, Tensor>> {
     const staged: CapiTensor[] = [];
     try {
       const inputs: Record<string, CapiTensor> = {};
@@ -369,7 +384,8 @@ export class Session {
         if (!(into instanceof DeviceTensor)) throw new Error(`a preallocated output of a ${this.device} session must be a DeviceTensor (${name})`);
         return { name, into: into.value };
       });
-      const got = await c.run(inputs, outputs);
+      // `gpu_graph_id`: which captured CUDA graph this run records or replays (one per set of buffer addresses).
+      const got = await c.run(inputs, outputs, graphId === undefined ? {} : { gpu_graph_id: String(graphId) });
       const result: Record<string, Tensor> = {};
       for (const o of outputs) {
         const v = got.get(o.name)!;
@@ -387,6 +403,21 @@ export class Session {
     } finally {
       for (const h of staged) h.release();
     }
+  }
+
+  /** Whether runs go through the C-API seam (held tensors, `hold`). */
+  get native(): boolean {
+    return this.c !== undefined;
+  }
+
+  /**
+   * A held tensor in this session's device memory, contents undefined (native sessions only):
+   * buffers bound at fixed addresses run after run, such as a captured step's inputs. Dispose it
+   * before the session.
+   */
+  hold(dtype: CapiDType, dims: readonly number[]): DeviceTensor {
+    if (!this.c) throw new Error(`a ${this.device} session on onnxruntime-node's JS API holds no tensors`);
+    return new DeviceTensor(this.c.alloc(this.device === 'cuda' ? 'cuda' : 'cpu', dtype, dims));
   }
 
   async dispose(): Promise<void> {
