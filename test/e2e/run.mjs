@@ -288,8 +288,8 @@ const hitPercent = (text) => (/no images yet/.test(text) ? 0 : Number(/(\d+)% im
  * second webview opened beside the image preview (itself a webview) can wait forever
  * for its service worker ("Found unexpected service worker controller").
  */
-async function fromExplorerMenu(page, title) {
-  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'diagram.png' }).first();
+async function fromExplorerMenu(page, title, image = 'diagram.png') {
+  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: image }).first();
   if (!(await row.isVisible())) await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'docs' }).first().click();
   await row.click({ button: 'right' });
   // The menu item: hovered, then Enter (a synthetic click right after the menu opens is sometimes lost).
@@ -374,7 +374,13 @@ const uiTests = [
         await page.waitForTimeout(500);
       }
       // Our part: the Ask / Explain command links (the image itself is VS Code's own Markdown preview, not ours).
-      await hover.locator('a', { hasText: 'Ask about this image' }).first().waitFor();
+      const ask = hover.locator('a', { hasText: 'Ask about this image' }).first();
+      await ask.waitFor();
+      await page.screenshot({ path: join(screenshots, 'hover-markdown-image-links.png') });
+      // The link runs the command with its image (trusted hover Markdown): Ask's input box names the image.
+      await ask.click();
+      await page.locator('.quick-input-widget', { hasText: 'Ask about docs/diagram.png' }).waitFor({ state: 'visible' });
+      await page.keyboard.press('Escape');
     },
   },
   {
@@ -431,6 +437,24 @@ const uiTests = [
       await page.locator('.tabs-container .tab', { hasText: 'VLCache: Cache Statistics' }).first().click();
       const stats = await frameWith(page, '#hit-rate');
       await stats.locator('svg.chart rect').first().waitFor();
+    },
+  },
+  {
+    name: 'one-answer-panel',
+    title: 'asking about another image (chart.png after diagram.png) answers in the same, single answer panel',
+    async run(page) {
+      await fromExplorerMenu(page, 'Ask About Image', 'chart.png');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill('What is this?');
+      await page.keyboard.press('Enter');
+      const frame = await finishedTurn(page, 5);
+      // Both image sets in one conversation: the thumbnails of chart.png above its question.
+      const sets = await frame.locator('header.images figcaption').allInnerTexts();
+      if (sets.at(-1) !== 'chart.png' || !sets.includes('diagram.png')) throw new Error(`thumbnails: ${sets.join(', ')}`);
+      await page.locator('.tabs-container .tab', { hasText: 'VLCache: chart.png' }).first().waitFor();
+      const tabs = (await page.locator('.tabs-container .tab').allInnerTexts()).map((t) => t.trim()).filter((t) => /^VLCache: (?!Cache Statistics)/.test(t));
+      if (tabs.length !== 1) throw new Error(`${tabs.length} answer tabs: ${tabs.join(' | ')}`);
     },
   },
 ];
