@@ -29,6 +29,7 @@ import { errorMarkdown, hoverMarkdown, hoverTarget } from './hover/hover';
 import type { DocumentSource } from './hover/text-document';
 import { findImageReferences, isMarkdown } from './hover/references';
 import { resolveReference } from './hover/resolve';
+import { warmThumbnails } from './hover/thumbnail';
 import { AskPartialResultType, type AskParams, type AskResult } from './protocol/ask';
 import type { ClearCacheResult } from './protocol/clear-cache';
 import { ErrorCodes, type PathErrorData } from './protocol/errors';
@@ -291,13 +292,14 @@ export class VlcacheServer {
   }
 
   /**
-   * A document was opened: when it is Markdown and the model is loaded, prefetch the
-   * workspace images it shows (the first {@link PREFETCH_ON_OPEN_MAX}, background
-   * priority: any question overtakes them), so a first question is already a cache hit.
-   * Opening a file never loads the model.
+   * A document was opened: an image worker starts for the hovers' thumbnails (not the model); when it is
+   * Markdown and the model is loaded, prefetch the workspace images it shows (the first
+   * {@link PREFETCH_ON_OPEN_MAX}, background priority: any question overtakes them), so a first question is
+   * already a cache hit. Opening a file never loads the model.
    */
   documentOpened(uri: string): void {
     const doc = this.documents.get(uri);
+    if (this.config?.hover && doc) warmThumbnails(); // a hover may come next: its thumbnail should not wait for a worker
     if (!this.config?.prefetchOnOpen || !this.host?.loaded || !doc || !isMarkdown(doc.languageId)) return;
     const paths = new Set<string>();
     for (const ref of findImageReferences(doc.getText(), doc.languageId)) {

@@ -19,3 +19,11 @@ export const THUMBNAIL_TIMEOUT_MS = 10_000;
 export function makeThumbnail(bytes: Uint8Array, name: string, side = THUMBNAIL_SIDE): Promise<Thumbnail> {
   return imageWorkers().thumbnail(bytes, name, side, THUMBNAIL_TIMEOUT_MS);
 }
+
+/**
+ * Starts an image worker now unless one runs, so the first hover's thumbnail does not pay for its start (a thread,
+ * the decoders, sharp: ~100 ms of the hover's budget). An idle worker never keeps the process alive.
+ */
+export function warmThumbnails(): void {
+  imageWorkers().warm();
+}
