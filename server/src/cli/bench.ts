@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../engine/checkpoint';
 import { benchPreprocess, preprocessTable } from './bench-preprocess';
 import { VlModel } from '../engine/model';
-import type { DeviceRequest } from '../engine/ort';
+import { cudaMemoryInUse, type DeviceRequest } from '../engine/ort';
 import { AskRequest, AskResult, Generator, ImageInput } from '../planner/generate';
 import { MapStore } from '../planner/map-store';
 import type { Mode } from '../planner/plan';
@@ -145,7 +145,10 @@ export async function runBench(argv: string[]): Promise<number> {
 
     const decode = await benchDecode(model, runs, () => T(engine(new MapStore()), 'full', { maxTokens: DECODE_TOKENS }));
     const hf = readCompare(values.compare, log);
+    // GPU memory in use on the device after every run above (CUDA; the whole device, ours is the only process).
+    const gpuMemory = cudaMemoryInUse();
     const report = {
+      ...(gpuMemory ? { gpu_memory_used_mib: Math.round(gpuMemory.used / 2 ** 20) } : {}),
       preprocess, model: modelDir, image: imagePath, device: model.device, kv_dtype: model.kvDtype, ratio, load_ms: loadMs, runs_per_figure: runs,
       decode, runs: { full, prefix, vlcache, ...(vlcacheDevice ? { vlcache_device: vlcacheDevice } : {}), ...(disk ? { disk } : {}) },
       speedup: { prefix: full.ttft_ms / prefix.ttft_ms, vlcache: full.ttft_ms / vlcache.ttft_ms,

@@ -153,6 +153,18 @@ function cudaMemcpy(dst: unknown, src: unknown, bytes: number, kind: 1 | 2): voi
   if (rc !== 0) throw new Error(`cudaMemcpy (${kind === 1 ? 'host to device' : 'device to host'}, ${bytes} bytes) failed with CUDA error ${rc}`);
 }
 
+/** Bytes in use and total on the current CUDA device (`cudaMemGetInfo`), or undefined where CUDA is not loaded. */
+export function cudaMemoryInUse(): { used: number; total: number } | undefined {
+  const k = koffi();
+  if (k instanceof Error || !cudaMemcpyFn) return undefined; // CUDA runtime not yet used by this process
+  const lib = k.load('libcudart.so.13');
+  kept.push(lib);
+  const free: [number | bigint] = [0], total: [number | bigint] = [0];
+  const rc = lib.func('int cudaMemGetInfo(_Out_ size_t* free, _Out_ size_t* total)')(free, total) as number;
+  if (rc !== 0) return undefined;
+  return { used: Number(total[0]) - Number(free[0]), total: Number(total[0]) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The C API (prototype): sessions, ORT-allocated tensors and IO binding through `OrtGetApiBase`.
 // onnxruntime-node's JS API cannot pass CUDA provider options (only device_id) nor bind anything

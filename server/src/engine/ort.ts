@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph } from '../../../kernels/onnx/graph';
-import { CapiSession, CapiTensor, cudaProviderAvailable, loadRuntime, preloadCudaLibraries, type CapiDType, type CapiOutput } from './ort-capi';
+import { CapiSession, CapiTensor, cudaMemoryInUse, cudaProviderAvailable, loadRuntime, preloadCudaLibraries, type CapiDType, type CapiOutput } from './ort-capi';
 
 // NOTE: requiring onnxruntime-node loads libonnxruntime; loadRuntime() must come first, so that an
 // installed CUDA provider is found beside the runtime (see ort-capi.ts).
@@ -236,7 +236,7 @@ export async function probeCuda(): Promise<{ loaded: boolean; error?: string }> 
  * Runtime's C API and run with IO binding over ORT-allocated tensors — what onnxruntime-node's
  * JS API cannot do for CUDA (provider options such as `enable_cuda_graph`, device tensors).
  */
-export { CapiSession, CapiTensor, type CapiDType };
+export { CapiSession, CapiTensor, cudaMemoryInUse, type CapiDType };
 
 export function createCapiSession(model: Uint8Array | string, device: 'cpu' | 'cuda', opts: { threads?: number; cuda?: Record<string, string> } = {}): CapiSession {
   if (device === 'cuda') return createCudaSession(model, opts.cuda);
