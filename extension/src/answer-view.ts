@@ -1,8 +1,10 @@
 /**
- * The answer view: one webview panel per set of images. It streams each answer as
- * Markdown (rendered here with markdown-it, raw HTML off), shows the thumbnails,
- * the timing and cache badge, keeps the conversation so a follow-up question on the
- * same images reuses their cached KV, and has a stop button.
+ * The answer view: ONE webview panel for every ask (revealed, never a second tab). It streams
+ * each answer as Markdown (rendered here with markdown-it, raw HTML off), shows the thumbnails
+ * of each set of images above the questions about them, the timing and cache badge, keeps the
+ * conversation so a follow-up question on the same images reuses their cached KV, and has a
+ * stop button. Asking about other images appends them and their questions to the same panel;
+ * the follow-up box then asks about them.
  *
  * Webview ⇄ extension messages: see {@link ToWebview} and {@link FromWebview};
  * the page script is media/webview/answer.js.
@@ -24,6 +26,8 @@ const RENDER_INTERVAL_MS = 50;
 
 export interface Turn {
   question: string;
+  /** The images it was asked about. */
+  images: vscode.Uri[];
   answer: string;
   result?: AskResult;
   error?: string;
@@ -32,7 +36,9 @@ export interface Turn {
 
 type ToWebview =
   | { type: 'init'; images: string[] }
-  | { type: 'turn'; index: number; question: string }
+  /** The thumbnails of a new set of images, shown above turn `index` (the first question about them). */
+  | { type: 'images'; index: number; images: string[]; thumbs: { src: string; name: string }[] }
+  | { type: 'turn'; index: number; question: string; images: string[] }
   | { type: 'answer'; index: number; html: string }
   | { type: 'progress'; index: number; message: string }
   | { type: 'done'; index: number; text: string; badge: string; hit: boolean; tone: BadgeTone; details: string; notes: string[]; state: Turn['state'];
@@ -46,12 +52,15 @@ type FromWebview = { type: 'ask'; question: string } | { type: 'stop' };
  * back after a window reload: enough to show the conversation again and go on with it.
  */
 export interface SavedAnswerView {
+  /** The images the follow-up box asks about. */
   images: string[];
-  turns: { question: string; text?: string; badge?: string; hit?: boolean; tone?: BadgeTone; details?: string; notes?: string[]; state?: Turn['state'] }[];
+  /** `images`: what the turn was asked about (absent in views saved before the one-panel change: `images` above). */
+  turns: { question: string; images?: string[]; text?: string; badge?: string; hit?: boolean; tone?: BadgeTone; details?: string; notes?: string[]; state?: Turn['state'] }[];
 }
 
 export class AnswerPanel implements vscode.Disposable {
-  private static readonly panels = new Map<string, AnswerPanel>();
+  /** The one answer panel every ask goes to, while it is open. */
+  private static current?: AnswerPanel;
   /** The panel that answered last (tests read its transcript). */
   static last?: AnswerPanel;
 
@@ -63,10 +72,14 @@ export class AnswerPanel implements vscode.Disposable {
   /** Fires when a turn ends (done, cancelled or failed). */
   readonly onDidFinishTurn = this.finishedEmitter.event;
 
-  /** The panel for these images: the existing one (the conversation continues) or a new one. */
+  /**
+   * The panel, now about these images: the open one, revealed (the same images: the conversation continues; other
+   * images: they and their questions follow the earlier ones), or a new one.
+   */
   static forImages(context: vscode.ExtensionContext, daemon: Daemon, images: vscode.Uri[]): AnswerPanel {
-    const p = AnswerPanel.panels.get(keyOf(images));
+    const p = AnswerPanel.current;
     if (p) {
+      p.showImages(images);
       p.panel.reveal(undefined, true);
       return p;
     }
@@ -77,40 +90,82 @@ export class AnswerPanel implements vscode.Disposable {
 
   /** A panel VS Code restores after a window reload, with the conversation its page saved. */
   static revive(context: vscode.ExtensionContext, daemon: Daemon, panel: vscode.WebviewPanel, saved: SavedAnswerView | undefined): AnswerPanel {
-    const images = (saved?.images ?? []).map((u) => vscode.Uri.parse(u));
-    panel.webview.options = webviewOptions(context, images);
-    const p = new AnswerPanel(context, daemon, images, panel, saved?.turns ?? []);
+    const uris = (list: string[] | undefined) => (list ?? []).map((u) => vscode.Uri.parse(u));
+    const images = uris(saved?.images);
+    const turns = (saved?.turns ?? []).map((t) => ({ ...t, images: t.images ?? saved?.images }));
+    panel.webview.options = webviewOptions(context, [...images, ...turns.flatMap((t) => uris(t.images))]);
+    const p = new AnswerPanel(context, daemon, images, panel, turns);
     AnswerPanel.last ??= p;
     return p;
   }
 
-  private readonly key: string;
+  private key: string;
 
   private constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly daemon: Daemon,
-    readonly images: vscode.Uri[],
+    /** What the next question (the follow-up box) is about. */
+    public images: vscode.Uri[],
     panel: vscode.WebviewPanel,
     saved: SavedAnswerView['turns'],
   ) {
     this.key = keyOf(images);
-    AnswerPanel.panels.set(this.key, this);
+    AnswerPanel.current ??= this;
     this.panel = panel;
     this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
-    this.panel.webview.html = this.html();
     this.disposables.push(
       this.panel.onDidDispose(() => this.dispose()),
       this.panel.webview.onDidReceiveMessage((m: FromWebview) => this.onMessage(m)),
     );
-    this.post({ type: 'init', images: images.map((u) => u.toString()) });
     // A restored conversation: shown again as it was; its finished turns are the history of the next question.
     for (const t of saved) {
-      const turn: Turn = { question: t.question, answer: t.text ?? '', state: t.state === 'streaming' || !t.state ? 'cancelled' : t.state };
-      const index = this.turns.push(turn) - 1;
-      this.post({ type: 'turn', index, question: turn.question });
+      const turn: Turn = { question: t.question, images: (t.images ?? []).map((u) => vscode.Uri.parse(u)), answer: t.text ?? '',
+        state: t.state === 'streaming' || !t.state ? 'cancelled' : t.state };
+      this.turns.push(turn);
+      this.savedFooters.set(turn, t);
+    }
+    this.render();
+  }
+
+  /** Footers of restored turns (they have no AskResult to build one from). */
+  private readonly savedFooters = new Map<Turn, SavedAnswerView['turns'][number]>();
+
+  /** Writes the page and replays the conversation into it (a new page, or new local resource roots). */
+  private render(): void {
+    this.panel.webview.html = this.html();
+    this.post({ type: 'init', images: this.images.map((u) => u.toString()) });
+    this.turns.forEach((turn, index) => {
+      this.postTurn(index, turn);
       this.post({ type: 'answer', index, html: md.render(turn.answer) });
-      this.post({ type: 'done', index, text: turn.answer, badge: t.badge ?? turn.state, hit: t.hit ?? false, tone: t.tone ?? (t.hit ? 'hit' : 'miss'), details: t.details ?? '',
-        notes: t.notes ?? [], state: turn.state, live: false });
+      const t = this.savedFooters.get(turn);
+      if (turn.state === 'streaming') return; // its ask posts the rest
+      this.post(t ? { type: 'done', index, text: turn.answer, badge: t.badge ?? turn.state, hit: t.hit ?? false, tone: t.tone ?? (t.hit ? 'hit' : 'miss'),
+        details: t.details ?? '', notes: t.notes ?? [], state: turn.state, live: false } : { ...this.doneMessage(index, turn), live: false });
+    });
+  }
+
+  /** The question of turn `index`, after the thumbnails of its images when they differ from the turn before's. */
+  private postTurn(index: number, turn: Turn): void {
+    const images = turn.images.map((u) => u.toString());
+    const before = this.turns[index - 1];
+    if (!before || keyOf(before.images) !== keyOf(turn.images)) {
+      const w = this.panel.webview;
+      this.post({ type: 'images', index, images, thumbs: turn.images.map((u) => ({ src: w.asWebviewUri(u).toString(), name: basename(u.path) })) });
+    }
+    this.post({ type: 'turn', index, question: turn.question, images });
+  }
+
+  /** Makes `images` what the next question is about; the page is written again when their folders were not readable. */
+  private showImages(images: vscode.Uri[]): void {
+    if (keyOf(images) === this.key) return;
+    this.images = images;
+    this.key = keyOf(images);
+    this.panel.title = title(images);
+    const roots = this.panel.webview.options.localResourceRoots ?? [];
+    const readable = (u: vscode.Uri) => roots.some((r) => u.toString().startsWith(`${r.toString().replace(/\/$/, '')}/`));
+    if (!images.every(readable)) {
+      this.panel.webview.options = webviewOptions(this.context, [...images, ...this.turns.flatMap((t) => t.images)]);
+      this.render();
     }
   }
 
@@ -118,13 +173,17 @@ export class AnswerPanel implements vscode.Disposable {
   async ask(question: string): Promise<Turn> {
     if (this.running) this.running.cancel();
     AnswerPanel.last = this;
-    const history = this.turns.filter((t) => t.state === 'done').flatMap((t) => [
+    // The conversation about these images: the turns since they were last changed (other images are not in the prompt).
+    let start = this.turns.length;
+    while (start > 0 && keyOf(this.turns[start - 1].images) === this.key) start--;
+    const history = this.turns.slice(start).filter((t) => t.state === 'done').flatMap((t) => [
       { role: 'user' as const, content: t.question },
       { role: 'assistant' as const, content: t.answer },
     ]);
-    const turn: Turn = { question, answer: '', state: 'streaming' };
+    const images = this.images;
+    const turn: Turn = { question, images, answer: '', state: 'streaming' };
     const index = this.turns.push(turn) - 1;
-    this.post({ type: 'turn', index, question });
+    this.postTurn(index, turn);
     this.post({ type: 'busy', busy: true });
     const cts = new vscode.CancellationTokenSource();
     this.running = cts;
@@ -133,7 +192,7 @@ export class AnswerPanel implements vscode.Disposable {
     const req = settings.requestSettings();
     try {
       turn.result = await this.daemon.ask({
-        images: this.images.map((u) => u.toString()), question, history, maxTokens: req.maxTokens, mode: req.mode, ratio: req.ratio,
+        images: images.map((u) => u.toString()), question, history, maxTokens: req.maxTokens, mode: req.mode, ratio: req.ratio,
       }, (delta) => {
         turn.answer += delta;
         timer ??= setTimeout(flush, RENDER_INTERVAL_MS);
@@ -163,7 +222,7 @@ export class AnswerPanel implements vscode.Disposable {
 
   dispose(): void {
     this.running?.cancel();
-    AnswerPanel.panels.delete(this.key);
+    if (AnswerPanel.current === this) AnswerPanel.current = undefined;
     if (AnswerPanel.last === this) AnswerPanel.last = undefined;
     this.finishedEmitter.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();
@@ -179,7 +238,7 @@ export class AnswerPanel implements vscode.Disposable {
     void this.panel.webview.postMessage(m);
   }
 
-  private doneMessage(index: number, turn: Turn): ToWebview {
+  private doneMessage(index: number, turn: Turn): Extract<ToWebview, { type: 'done' }> {
     const r = turn.result;
     const notes: string[] = [];
     if (turn.state === 'cancelled') notes.push('Stopped.');
@@ -205,17 +264,15 @@ export class AnswerPanel implements vscode.Disposable {
     const w = this.panel.webview;
     const nonce = randomBytes(16).toString('base64');
     const media = (f: string) => w.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', 'webview', f));
-    const thumbs = this.images.map((u) => `<figure><img src="${w.asWebviewUri(u)}" alt=""><figcaption>${escapeHtml(basename(u.path))}</figcaption></figure>`).join('');
     return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${w.cspSource} data:; style-src ${w.cspSource}; script-src 'nonce-${nonce}';">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="${media('answer.css')}"><title>${escapeHtml(title(this.images))}</title></head>
 <body>
-<header class="images">${thumbs}</header>
 <main id="turns"></main>
 <p id="announce" class="sr-only" role="status" aria-live="polite"></p>
-<form id="ask"><textarea id="question" rows="2" placeholder="Ask a follow-up question about ${this.images.length > 1 ? 'these images' : 'this image'}…" aria-label="Question"></textarea>
+<form id="ask"><textarea id="question" rows="2" placeholder="Ask a follow-up question about the images above…" aria-label="Question"></textarea>
 <div class="buttons"><button type="submit" id="send">Ask</button><button type="button" id="stop" class="secondary" disabled>Stop</button></div></form>
 <script nonce="${nonce}" src="${media('answer.js')}"></script>
 </body></html>`;
@@ -228,9 +285,13 @@ function keyOf(images: vscode.Uri[]): string {
   return images.map((u) => u.toString()).sort().join('\n');
 }
 
-/** Scripts on; local files: the extension's media and the images' folders. */
+/**
+ * Scripts on; local files: the extension's media, the workspace folders (any image asked about later shows without
+ * writing the page again) and the images' own folders.
+ */
 function webviewOptions(context: vscode.ExtensionContext, images: vscode.Uri[]): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-  const roots = [vscode.Uri.joinPath(context.extensionUri, 'media'), ...images.map((u) => vscode.Uri.joinPath(u, '..'))];
+  const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri);
+  const roots = [vscode.Uri.joinPath(context.extensionUri, 'media'), ...folders, ...images.map((u) => vscode.Uri.joinPath(u, '..'))];
   return { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: roots };
 }
 

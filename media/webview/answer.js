@@ -14,7 +14,7 @@
   const announce = /** @type {HTMLElement} */ (document.getElementById('announce'));
   // What VS Code hands back to the extension after a window reload (SavedAnswerView in answer-view.ts).
   // The extension replays it into a fresh page, so the page starts from an empty conversation.
-  /** @type {{ images: string[], turns: any[] }} */
+  /** @type {{ images: string[], turns: any[] }} (each turn keeps the images it was asked about) */
   const saved = { images: [], turns: [] };
   const save = () => vscode.setState(saved);
 
@@ -39,8 +39,24 @@
         saved.turns = [];
         save();
         break;
+      case 'images': {
+        // A new set of images: their thumbnails above the first question about them.
+        saved.images = m.images;
+        save();
+        const header = document.createElement('header');
+        header.className = 'images';
+        header.id = `images-${m.index}`;
+        for (const t of m.thumbs) {
+          const figure = document.createElement('figure');
+          const img = Object.assign(document.createElement('img'), { src: t.src, alt: '' });
+          figure.append(img, Object.assign(document.createElement('figcaption'), { textContent: t.name }));
+          header.appendChild(figure);
+        }
+        turns.appendChild(header);
+        break;
+      }
       case 'turn': {
-        saved.turns[m.index] = { question: m.question, state: 'streaming' };
+        saved.turns[m.index] = { question: m.question, images: m.images, state: 'streaming' };
         save();
         const el = turnElement(m.index);
         /** @type {HTMLElement} */ (el.querySelector('.question')).textContent = m.question;

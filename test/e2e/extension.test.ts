@@ -14,7 +14,8 @@ import type { Turn } from '../../extension/src/answer-view';
 import type { VlcacheApi } from '../../extension/src/main';
 import type { MockupOutcome } from '../../extension/src/mockup';
 import { needsDaemon } from '../../extension/src/lazy-start';
-import { ErrorCodes, type StatsResult } from '../../server/src/protocol';
+import { EXPLAIN_QUESTION, ErrorCodes, type StatsResult } from '../../server/src/protocol';
+import { followupsFor } from '../../extension/src/chat-images';
 
 const extensionId = 'vlcache.vlcache';
 const COMMANDS = ['askAboutImage', 'explainDiagram', 'mockupToCode', 'showCacheStatistics', 'clearWorkspaceCache', 'restartDaemon', 'showOutput', 'showVersion'];
@@ -141,6 +142,124 @@ describe('Answers', () => {
     assert.equal(out.document.isUntitled, true);
     assert.ok(out.document.getText().trim().length > 0, 'the editor is empty');
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+});
+
+describe('One answer panel', () => {
+  const answerTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+    .filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('vlcache.answer'));
+
+  it('asking about other images reuses the open panel: one tab, both image sets in its conversation', async () => {
+    const a = await api();
+    const first = await vscode.commands.executeCommand<Turn>('vlcache.explainDiagram', workspaceFile('docs/diagram.png'));
+    assert.equal(first?.state, 'done', first?.error);
+    const panel = a.lastAnswerPanel();
+    const second = await vscode.commands.executeCommand<Turn>('vlcache.askAboutImage', workspaceFile('docs/chart.png'), undefined, { question: 'What is this?' });
+    assert.equal(second?.state, 'done', second?.error);
+    assert.equal(a.lastAnswerPanel(), panel, 'another panel answered');
+    assert.equal(answerTabs().length, 1, `${answerTabs().length} answer tabs`);
+    assert.deepEqual(panel!.images.map((u) => u.path), [workspaceFile('docs/chart.png').path]);
+    assert.ok(panel!.turns.includes(first!) && panel!.turns.includes(second!));
+    // A follow-up in the panel is about the new image, with only the conversation about it.
+    const follow = await panel!.ask('And the colours?');
+    assert.equal(follow.state, 'done', follow.error);
+    assert.deepEqual(follow.images.map((u) => u.path), [workspaceFile('docs/chart.png').path]);
+  });
+});
+
+describe('Chat participant @vlcache (driven through its handler: code-server 4.100 shows no Chat view without Copilot)', () => {
+  type Recorded = { stream: vscode.ChatResponseStream; text: () => string; progress: string[]; references: string[] };
+  /** A ChatResponseStream that records what the handler streams. */
+  function recordingStream(): Recorded {
+    const parts: string[] = [];
+    const progress: string[] = [];
+    const references: string[] = [];
+    const stream = new Proxy({}, {
+      get: (_t, name) => name === 'markdown' ? (v: string | vscode.MarkdownString) => parts.push(typeof v === 'string' ? v : v.value)
+        : name === 'progress' ? (m: string) => progress.push(m)
+          : name === 'reference' ? (u: vscode.Uri) => references.push(u.toString()) : () => undefined,
+    }) as vscode.ChatResponseStream;
+    return { stream, text: () => parts.join(''), progress, references };
+  }
+  const request = (prompt: string, references: vscode.ChatPromptReference[], command?: string) =>
+    ({ prompt, command, references, toolReferences: [], toolInvocationToken: undefined, model: undefined }) as unknown as vscode.ChatRequest;
+  /** The history VS Code passes: the request turn and the response turn (with its result) of each earlier exchange. */
+  const historyOf = (...turns: [vscode.ChatRequest, vscode.ChatResult][]) => ({
+    history: turns.flatMap(([req, result]) => [
+      { prompt: req.prompt, command: req.command, references: req.references, participant: 'vlcache.chat', toolReferences: [] },
+      { response: [], result, participant: 'vlcache.chat', command: req.command },
+    ]),
+  }) as unknown as vscode.ChatContext;
+  const ask = async (req: vscode.ChatRequest, context: vscode.ChatContext = { history: [] }) => {
+    const rec = recordingStream();
+    const result = await (await api()).chatHandler(req, context, rec.stream, new vscode.CancellationTokenSource().token) as vscode.ChatResult;
+    return { rec, result, meta: result.metadata as { images: string[]; answer: string; question: string } | undefined };
+  };
+
+  it('the Chat API of this editor registered the participant', () => {
+    assert.equal(typeof vscode.chat?.createChatParticipant, 'function');
+  });
+
+  it('answers about a #file image with the streamed answer and the cache badge; a follow-up reuses the image', async () => {
+    const diagram = workspaceFile('docs/diagram.png');
+    const first = request('#file:diagram.png How many boxes are there?', [{ id: 'vscode.file', range: [0, 17], value: diagram }]);
+    const one = await ask(first);
+    assert.equal(one.result.errorDetails, undefined, one.result.errorDetails?.message);
+    assert.deepEqual(one.meta?.images, [diagram.toString()]);
+    assert.equal(one.meta?.question, 'How many boxes are there?');
+    assert.ok(one.meta!.answer.trim(), 'empty answer');
+    assert.ok(one.rec.text().startsWith(one.meta!.answer), one.rec.text());
+    assert.match(one.rec.text(), /\n---\n_.*TTFT \d+/);
+    assert.deepEqual(one.rec.references, [diagram.toString()]);
+    // The follow-up names no image: the image of the first turn, with its conversation, so its KV is reused.
+    const second = await ask(request('What colour are they?', []), historyOf([first, one.result]));
+    assert.equal(second.result.errorDetails, undefined, second.result.errorDetails?.message);
+    assert.deepEqual(second.meta?.images, [diagram.toString()]);
+    assert.match(second.rec.text(), /_⚡ image reused \((KV|prefix), (RAM|disk)\)/);
+    assert.match(second.rec.progress[0], /from earlier in this chat/);
+    assert.deepEqual(followupsFor(second.meta as never).map((f) => f.command), [undefined, 'mockup']);
+  });
+
+  it('a pasted image is written once, named by its content, where the daemon reads it; /explain asks the Explain question', async () => {
+    const bytes = await vscode.workspace.fs.readFile(workspaceFile('docs/chart.png'));
+    const Binary = (vscode as unknown as { ChatReferenceBinaryData?: new (mime: string, data: () => Thenable<Uint8Array>) => unknown }).ChatReferenceBinaryData;
+    const pasted = () => (Binary ? new Binary('image/png', async () => bytes) : { mimeType: 'image/png', data: async () => bytes });
+    const one = await ask(request('', [{ id: 'vscode.image', value: pasted() }], 'explain'));
+    assert.equal(one.result.errorDetails, undefined, one.result.errorDetails?.message);
+    assert.equal(one.meta?.question, EXPLAIN_QUESTION);
+    assert.match(one.meta!.images[0], /\/chat-images\/[0-9a-f]{64}\.png$/);
+    const two = await ask(request('', [{ id: 'vscode.image', value: pasted() }], 'explain'));
+    assert.deepEqual(two.meta?.images, one.meta?.images);
+    assert.match(two.rec.text(), /_⚡ image reused/);
+  });
+
+  it('/mockup asks for code; a selection is added to the question as context', async () => {
+    const doc = await vscode.workspace.openTextDocument(workspaceFile('src/app.ts'));
+    const range = new vscode.Range(0, 0, Math.min(doc.lineCount - 1, 2), 0);
+    const r = await ask(request('#file:screenshot-large.png like this', [
+      { id: 'vscode.selection', value: new vscode.Location(doc.uri, range) },
+      { id: 'vscode.file', range: [0, 26], value: workspaceFile('docs/screenshot-large.png') },
+    ], 'mockup'));
+    assert.equal(r.result.errorDetails, undefined, r.result.errorDetails?.message);
+    assert.match(r.meta!.question, /^Write .* UI mockup.* like this\n\nCode for context:\n\nsrc\/app\.ts:1-/s);
+    assert.ok(r.meta!.question.includes(doc.getText(range).trim()));
+  });
+
+  it('says what to do without an image, and reports a bad image in the chat', async () => {
+    const none = await ask(request('What is this?', []));
+    assert.match(none.rec.text(), /Attach an image first/);
+    const bad = await ask(request('#file:not-an-image.png ?', [{ id: 'vscode.file', range: [0, 22], value: workspaceFile('docs/not-an-image.png') }]));
+    assert.match(bad.result.errorDetails?.message ?? '', /docs\/not-an-image\.png is not a PNG/);
+    assert.match(bad.rec.text(), /VLCache: Show Output/);
+  });
+
+  it('a cancelled request stops the answer', async () => {
+    const cts = new vscode.CancellationTokenSource();
+    const rec = recordingStream();
+    const pending = (await api()).chatHandler(request('Describe it.', [{ id: 'vscode.file', value: workspaceFile('docs/diagram.png') }]), { history: [] }, rec.stream, cts.token);
+    cts.cancel();
+    const result = await pending as vscode.ChatResult;
+    assert.equal(result.errorDetails, undefined, result.errorDetails?.message);
   });
 });
 
