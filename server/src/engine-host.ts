@@ -74,7 +74,7 @@ export class EngineHost {
 
   /** A fresh generator over the same model and store: forgets the exact-prefix index and the device tier. */
   async resetReuse(e: Engine): Promise<void> {
-    await e.gen.reuse?.deviceKv?.dispose();
+    await e.gen.reuse?.release();
     e.gen = newGenerator(e.model, e.store, this.log, this.config.ramBytes);
   }
 
@@ -92,7 +92,7 @@ export class EngineHost {
     this.releasedLookups.hits += s.hits.encoder + s.hits.kv;
     this.releasedLookups.misses += s.misses.encoder + s.misses.kv;
     await e.store.close();
-    await e.gen.reuse?.deviceKv?.dispose();
+    await e.gen.reuse?.release();
     await e.model.dispose();
   }
 

@@ -1,11 +1,11 @@
 /**
- * The seam every cache tier implements: host RAM (`ram-tier.ts`), disk (`disk-tier.ts`) and, on the engine side,
- * device memory.
+ * The seam every cache tier implements: device memory (`device-tier.ts`), host RAM (`ram-tier.ts`) and disk
+ * (`disk-tier.ts`).
  *
  * A tier is a keyed set of entries with a byte budget and an eviction policy. Tiers do not know about each other;
- * `TieredStore` (store.ts) looks them up top-down and promotes hits. A device tier holds GPU tensors rather than
- * host bytes, so the interface is generic in the entry type; it lives with the engine (the only code allowed to
- * touch onnxruntime) and imports this file for its types only.
+ * `TieredStore` (store.ts) looks up RAM then disk and promotes hits. The device tier holds opaque handles to
+ * device tensors rather than host bytes, so the interface is generic in the entry type; that tier never touches
+ * the handles itself (this folder does not import the engine) and releases them through a callback.
  */
 import type { CacheEntry, EntryKind } from './entry';
 

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { tensorFloat32, type CacheEntry, type EntryTensor } from '../cache/entry';
 import { encoderEntryProblem, imageRows, kvEntryProblem, usable } from './entry-check';
 import type { EntryStore } from '../cache/store';
+import { DeviceTier, type DeviceEntry } from '../cache/device-tier';
 import { performance } from 'node:perf_hooks';
 import { LayeredPast, Past, VlModel, layerRows } from '../engine/model';
 import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
@@ -93,6 +94,14 @@ export function reuseFor(model: VlModel, store: EntryStore | undefined,
   return new ReuseEngine(shape, store, o.prefixBytes, deviceKv);
 }
 
+/** A device-tier entry: an image's K/V on the device (the tier counts its bytes and releases it when it leaves). */
+interface ImageKvOnDevice extends DeviceEntry {
+  readonly kv: DeviceKvEntry;
+}
+
+/** The device tier's default budget (reused image KV kept on the GPU between requests). */
+const DEVICE_BUDGET = 2 * 2 ** 30;
+
 export interface EncodedImage {
   readonly embeds: Float32Array; // [nTokens, hidden]
   readonly grid: [number, number, number];
@@ -111,13 +120,22 @@ export class ReuseEngine {
   /** Encoder computations in flight, so concurrent requests for one image compute it once. */
   private inflight = new Map<string, Promise<EncodedImage>>();
 
-  /** Device tier: image key -> its K/V on the GPU, in recency order (the last was used last). */
-  private onDevice = new Map<string, DeviceKvEntry>();
-  private deviceBytes = 0;
+  /** Device tier (with `deviceKv` only): image key -> its K/V on the device, LRU within `deviceBudget`. */
+  readonly deviceTier?: DeviceTier<ImageKvOnDevice>;
 
   constructor(readonly model: ModelShape, readonly store: EntryStore | undefined, prefixBytes = 512 * 2 ** 20,
-    readonly deviceKv?: DeviceKv, readonly deviceBudget = 2 * 2 ** 30) {
+    readonly deviceKv?: DeviceKv, deviceBudget = DEVICE_BUDGET) {
     this.prefixes = new PrefixCache(prefixBytes);
+    if (deviceKv) this.deviceTier = new DeviceTier({ budgetBytes: deviceBudget, release: (e) => DeviceKv.dispose(e.kv) });
+  }
+
+  /**
+   * Frees what this engine holds on the device (idle release, unload, a cache clear): the device tier's entries,
+   * then the device graphs' sessions.
+   */
+  async release(): Promise<void> {
+    this.deviceTier?.clear();
+    await this.deviceKv?.dispose();
   }
 
   imageKey(bytes: Uint8Array, preprocessId: string): string {
@@ -262,7 +280,7 @@ export class ReuseEngine {
     for (const ru of plan.reuse) {
       const hit = hits.get(ru.key)!;
       stats.kvHits++;
-      stats.tier.push(this.onDevice.has(ru.key) ? 'kv:device' : `kv:${hit.tier}`);
+      stats.tier.push(this.deviceTier?.has(ru.key) ? 'kv:device' : `kv:${hit.tier}`);
       stats.imageTokensReused += ru.rows.length;
       const t = tensorsByName(hit.entry, kvDtype);
       for (const [r0, r1] of rowRuns(ru.rows)) {
@@ -298,36 +316,31 @@ export class ReuseEngine {
   private async keepOnDevice(layout: PromptLayout, plan: Plan, present: Past, where: Int32Array): Promise<void> {
     const reused = new Set(plan.reuse.map((r) => r.image));
     for (const [i, img] of layout.images.entries()) {
-      if (reused.has(i) || img.start < plan.prefixRows || this.onDevice.has(img.key)) continue;
+      if (reused.has(i) || img.start < plan.prefixRows || this.deviceTier!.has(img.key)) continue;
       const r0 = where[img.start], r1 = where[img.end - 1] + 1;
       // Precondition for a single slice: the image's rows sit contiguously, in order, in the present.
       if (r0 < 0 || r1 - r0 !== img.end - img.start) continue;
       const whole = { keys: present.keys, values: present.values, rows: present.rows.length, bytes: 0 };
       const { keys, values } = await this.deviceKv!.assemble([{ kind: 'device', entry: whole, r0, r1 }]);
-      this.remember(img.key, { keys, values, rows: r1 - r0, bytes: 2 * this.model.numLayers * (r1 - r0) * this.rowBytes });
+      this.keep(img.key, { keys, values, rows: r1 - r0, bytes: 2 * this.model.numLayers * (r1 - r0) * this.rowBytes });
     }
+  }
+
+  /** Puts an image's K/V into the device tier; one the tier refuses (over its whole budget) is freed here. */
+  private keep(key: string, kv: DeviceKvEntry): void {
+    this.deviceTier!.put({ key, kind: 'kv', bytes: kv.bytes, kv });
+    if (!this.deviceTier!.has(key)) DeviceKv.dispose(kv);
   }
 
   private get rowBytes(): number {
     return this.model.numKvHeads * this.model.headDim * (this.model.kvDtype === 'float32' ? 4 : 2);
   }
 
-  /** Adds an entry to the device tier, evicting the least recently used beyond the budget. */
-  private remember(key: string, entry: DeviceKvEntry): void {
-    this.onDevice.set(key, entry);
-    this.deviceBytes += entry.bytes;
-    for (const [k, old] of this.onDevice) {
-      if (this.deviceBytes <= this.deviceBudget || k === key) break;
-      this.onDevice.delete(k);
-      this.deviceBytes -= old.bytes;
-      DeviceKv.dispose(old);
-    }
-  }
-
   /**
    * The device-tier variant of `past`: reused image rows are sliced from the image's K/V
    * kept on the GPU (uploaded once per image and process), the exact prefix comes from
-   * the host, and the chunks are concatenated on the device.
+   * the host, and the chunks are concatenated on the device. Uploads join the tier only after the
+   * assembly, so that making room for one cannot free another this request is reading.
    */
   private async pastOnDevice(plan: Plan, hits: KvHits, pos: Positions, rows: number[],
     hostChunks: { k: Uint8Array[]; v: Uint8Array[] }[]): Promise<Past> {
@@ -336,19 +349,23 @@ export class ReuseEngine {
     if (plan.prefixRows > 0 && plan.prefixId) {
       chunks.push({ kind: 'host', k: hostChunks[0].k, v: hostChunks[0].v, rows: plan.prefixRows });
     }
+    const uploaded = new Map<string, DeviceKvEntry>();
     for (const ru of plan.reuse) {
-      let entry = this.onDevice.get(ru.key);
-      if (entry) {
-        this.onDevice.delete(ru.key);
-        this.onDevice.set(ru.key, entry);
-      } else {
+      let entry = this.deviceTier!.get(ru.key)?.kv ?? uploaded.get(ru.key);
+      if (!entry) {
         const t = tensorsByName(hits.get(ru.key)!.entry, this.model.kvDtype);
         entry = await dev.upload(t.k, t.v);
-        this.remember(ru.key, entry);
+        uploaded.set(ru.key, entry);
       }
       for (const [r0, r1] of rowRuns(ru.rows)) chunks.push({ kind: 'device', entry, r0: r0 - ru.start, r1: r1 - ru.start });
     }
-    const { keys, values } = await dev.assemble(chunks);
+    let assembled;
+    try {
+      assembled = await dev.assemble(chunks);
+    } finally {
+      for (const [key, kv] of uploaded) this.keep(key, kv);
+    }
+    const { keys, values } = assembled;
     return { rows, positions: selectPositions(pos, rows), keys, values };
   }
 

@@ -41,8 +41,9 @@ describe('device tier of image KV (CPU provider)', () => {
         onLogits: (s, l) => { if (s === 0) first = l.slice(); } });
       // Again, now that cat's KV already sits in the device tier.
       const again = await gen.ask({ images: [dog, cat], question: 'Compare again.', maxTokens: 1, mode: 'vlcache' });
-      await reuse.deviceKv?.dispose();
-      return { res, first, again };
+      const tier = reuse.deviceTier?.stats();
+      await reuse.release();
+      return { res, first, again, tier, after: reuse.deviceTier?.stats() };
     };
     const host = await run(false);
     const dev = await run(true);
@@ -52,5 +53,10 @@ describe('device tier of image KV (CPU provider)', () => {
     assert.equal(dev.first.reduce((m, v, i) => Math.max(m, Math.abs(v - host.first[i])), 0), 0);
     assert.deepEqual(dev.res.tokenIds, host.res.tokenIds);
     assert.deepEqual(dev.again.tokenIds, host.again.tokenIds);
+    // The tier holds cat (kept after its first ask) and dog (kept after the second); release empties it.
+    assert.equal(host.tier, undefined);
+    assert.equal(dev.tier?.nEntries, 2);
+    assert.ok(dev.tier!.bytes > 0 && dev.tier!.nEvictions === 0);
+    assert.deepEqual([dev.after?.nEntries, dev.after?.bytes], [0, 0]);
   });
 });
