@@ -56,13 +56,18 @@ async function partsOf(context: vscode.ExtensionContext, references: readonly vs
   for (const ref of [...references].reverse()) {
     const v = ref.value;
     if (ref.range) parts.ranges.push(ref.range);
-    if (v instanceof vscode.Uri) {
-      if (hasImageExtension(v.path)) parts.images.push(v);
-      else parts.code.push({ name: vscode.workspace.asRelativePath(v), text: (await vscode.workspace.openTextDocument(v)).getText() });
-    } else if (v instanceof vscode.Location) {
-      const doc = await vscode.workspace.openTextDocument(v.uri);
-      const r = v.range;
-      parts.code.push({ name: `${vscode.workspace.asRelativePath(v.uri)}:${r.start.line + 1}-${r.end.line + 1}`, text: doc.getText(r) });
+    if (v instanceof vscode.Uri && hasImageExtension(v.path)) {
+      parts.images.push(v);
+    } else if (v instanceof vscode.Uri || v instanceof vscode.Location) {
+      const uri = v instanceof vscode.Uri ? v : v.uri;
+      const name = vscode.workspace.asRelativePath(uri);
+      try {
+        const doc = await vscode.workspace.openTextDocument(uri);
+        if (v instanceof vscode.Uri) parts.code.push({ name, text: doc.getText() });
+        else parts.code.push({ name: `${name}:${v.range.start.line + 1}-${v.range.end.line + 1}`, text: doc.getText(v.range) });
+      } catch {
+        parts.skipped.push(`${name} (neither an image nor a text file)`);
+      }
     } else if (isBinaryImageLike(v)) {
       const file = await saveAttachment(context, v);
       if (file) parts.images.push(file);

@@ -251,6 +251,10 @@ describe('Chat participant @vlcache (driven through its handler: code-server 4.1
     const bad = await ask(request('#file:not-an-image.png ?', [{ id: 'vscode.file', range: [0, 22], value: workspaceFile('docs/not-an-image.png') }]));
     assert.match(bad.result.errorDetails?.message ?? '', /docs\/not-an-image\.png is not a PNG/);
     assert.match(bad.rec.text(), /VLCache: Show Output/);
+    // A reference that is no text (a #folder) is skipped with a word; the image is still answered.
+    const folder = await ask(request('What is this?', [{ id: 'vscode.folder', value: workspaceFile('src') }, { id: 'vscode.file', value: workspaceFile('docs/diagram.png') }]));
+    assert.match(folder.rec.text(), /^_Skipped src \(neither an image nor a text file\)\._/);
+    assert.equal(folder.result.errorDetails, undefined, folder.result.errorDetails?.message);
   });
 
   it('a cancelled request stops the answer', async () => {
