@@ -196,7 +196,7 @@ describe('Chat participant @vlcache (driven through its handler: code-server 4.1
     return { rec, result, meta: result.metadata as { images: string[]; answer: string; question: string } | undefined };
   };
 
-  it('the Chat API of this editor registered the participant', () => {
+  it('this editor has the Chat API the participant registers with (code-server 4.100 has no Chat view to show it)', () => {
     assert.equal(typeof vscode.chat?.createChatParticipant, 'function');
   });
 
