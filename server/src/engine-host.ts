@@ -10,10 +10,10 @@
 import { performance } from 'node:perf_hooks';
 import type { VlModel } from './engine/model';
 import { TieredStore } from './cache/store';
-import { Generator } from './planner/generate';
-import { loadModel } from './planner/load-model';
+import { Generator } from './ask/generate';
+import { loadModel } from './ask/load-model';
 import type { LayerSchedule } from './planner/schedule';
-import { reuseFor } from './planner/vlcache';
+import { reuseFor } from './ask/vlcache';
 import type { ServerConfig } from './config';
 import { ErrorCodes } from './protocol/errors';
 import type { StatsResult } from './protocol/stats';

@@ -15,7 +15,7 @@ import type {
 import { EngineHost, type Engine } from './engine-host';
 import { ImageError } from './engine/image/errors';
 import { readDeclaredSize, sniffFormat } from './engine/image/format';
-import type { AskRequest as EngineAskRequest, ImageInput } from './planner/generate';
+import type { AskRequest as EngineAskRequest, ImageInput } from './ask/generate';
 import type { ImageReuseOutcome } from './planner/image-reuse';
 import { builtinModelDir } from './paths';
 import { checkAskParams, checkPrefetchParams, parseConfig, type ServerConfig } from './config';

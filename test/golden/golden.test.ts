@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Checkpoint, loadCheckpoint } from '../../server/src/engine/checkpoint';
 import { ChatTemplate, buildPrompt, userTurn } from '../../server/src/engine/chat-template';
-import { Generator } from '../../server/src/planner/generate';
+import { Generator } from '../../server/src/ask/generate';
 import { toPixelValues } from '../../server/src/engine/image/patches';
 import { preprocessImage } from '../../server/src/engine/image/preprocess';
 import { VlModel } from '../../server/src/engine/model';

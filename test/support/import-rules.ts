@@ -18,11 +18,17 @@ interface LayerRule {
   readonly may: readonly string[];
 }
 
-/** `protocol ← server ← scheduler ← planner ← cache, engine ← kernels`; the extension sees only the protocol. */
+/**
+ * `protocol ← server ← scheduler ← evaluation ← ask ← planner ← cache, engine ← kernels`; the extension sees only the
+ * protocol. `ask/` is the pipeline that runs the model for one request (generation, the reuse engine); `evaluation/`
+ * the fidelity, accuracy and calibration tools that drive it; `planner/` pure planning below both.
+ */
 export const LAYER_RULES: readonly LayerRule[] = [
   { dir: 'extension/', may: ['extension/', 'server/src/protocol/'] },
   { dir: 'server/src/protocol/', may: ['server/src/protocol/'] },
   { dir: 'server/src/scheduler/', may: ['server/src/scheduler/'] },
+  { dir: 'server/src/evaluation/', may: ['server/src/evaluation/', 'server/src/ask/', 'server/src/planner/', 'server/src/cache/', 'server/src/engine/', 'kernels/'] },
+  { dir: 'server/src/ask/', may: ['server/src/ask/', 'server/src/planner/', 'server/src/cache/', 'server/src/engine/', 'kernels/'] },
   { dir: 'server/src/planner/', may: ['server/src/planner/', 'server/src/cache/', 'server/src/engine/', 'kernels/'] },
   { dir: 'server/src/engine/', may: ['server/src/engine/', 'kernels/', 'server/src/gpu/'] },
   // GPU provider install and machine checks (fs, http, child processes): below the engine, which asks it where the provider is.

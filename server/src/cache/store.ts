@@ -38,7 +38,7 @@ export interface StoreHit {
 }
 
 /**
- * What the planner's reuse engine needs of a store: `TieredStore` below, or planner/map-store.ts's
+ * What the reuse engine (ask/vlcache.ts) needs of a store: `TieredStore` below, or map-store.ts's
  * unbounded `MapStore` (tests and the fidelity harness).
  */
 export interface EntryStore {

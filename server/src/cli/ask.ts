@@ -1,7 +1,7 @@
 /** `vlcache ask` and the demo. */
 import { FileRefusedError, readRegularFile } from '../engine/regular-file';
 import { performance } from 'node:perf_hooks';
-import { AskResult, Generator } from '../planner/generate';
+import { AskResult, Generator } from '../ask/generate';
 import type { DeviceRequest } from '../engine/ort';
 import { InputError } from './errors';
 import { writeJson } from './json';
@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { cacheRoot } from '../engine/graph-files';
 import type { Mode } from '../planner/plan';
-import { reuseFor } from '../planner/vlcache';
-import { loadModel } from '../planner/load-model';
+import { reuseFor } from '../ask/vlcache';
+import { loadModel } from '../ask/load-model';
 import { recomputeFor } from '../planner/recompute';
 import { openStore } from './store';
 import { builtinModelDir, demoImage } from '../paths';

@@ -1,6 +1,6 @@
 /**
  * `vlcache calibrate`: measures each decoder layer's sensitivity to reused image KV on
- * sample images (planner/calibrate.ts), spreads a recompute budget over the layers by it
+ * sample images (evaluation/calibrate.ts), spreads a recompute budget over the layers by it
  * (planner/schedule.ts, allocateRatios) and writes the model's layer schedule file, which
  * `ask`-time VLCache and `vlcache eval` then use instead of the uniform ratio.
  */
@@ -8,11 +8,11 @@ import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../engine/checkpoint';
 import { VlModel } from '../engine/model';
 import type { DeviceRequest } from '../engine/ort';
-import { measureSensitivity } from '../planner/calibrate';
-import { Generator } from '../planner/generate';
-import { MapStore } from '../planner/map-store';
+import { measureSensitivity } from '../evaluation/calibrate';
+import { Generator } from '../ask/generate';
+import { MapStore } from '../cache/map-store';
 import { allocateRatios, saveSchedule } from '../planner/schedule';
-import { reuseFor } from '../planner/vlcache';
+import { reuseFor } from '../ask/vlcache';
 import { readImage } from './ask';
 import { syntheticImage } from './eval';
 import { InputError } from './errors';

@@ -3,7 +3,7 @@
  * expected conditions) and an exit code: 2 for bad input, 1 for anything else.
  */
 import { CheckpointError } from '../engine/errors';
-import { ContextExceededError } from '../planner/generate';
+import { ContextExceededError } from '../ask/generate';
 import { ImageError } from '../engine/image/errors';
 import { DeviceError } from '../engine/ort';
 

@@ -1,13 +1,13 @@
 /**
  * `vlcache eval --task synthetic`: exact-match accuracy of every reuse mode on the held-out synthetic
- * set (planner/accuracy.ts), beside first-token KL, agreement with full and TTFT from the same runs.
+ * set (evaluation/accuracy.ts), beside first-token KL, agreement with full and TTFT from the same runs.
  */
 import type { VlModel } from '../engine/model';
-import { ModeSummary, loadEvalSet, majorityBaseline, runAccuracy, uniformChance } from '../planner/accuracy';
-import type { ModeSpec } from '../planner/fidelity';
-import { Generator } from '../planner/generate';
-import { MapStore } from '../planner/map-store';
-import { reuseFor } from '../planner/vlcache';
+import { ModeSummary, loadEvalSet, majorityBaseline, runAccuracy, uniformChance } from '../evaluation/accuracy';
+import type { ModeSpec } from '../evaluation/fidelity';
+import { Generator } from '../ask/generate';
+import { MapStore } from '../cache/map-store';
+import { reuseFor } from '../ask/vlcache';
 import { InputError } from './errors';
 
 /**

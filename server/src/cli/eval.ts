@@ -1,15 +1,15 @@
 /**
- * `vlcache eval`: the fidelity table (planner/fidelity.ts) for one image on one
+ * `vlcache eval`: the fidelity table (evaluation/fidelity.ts) for one image on one
  * model: every reuse mode against full recomputation of the same prompt.
  */
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
 import type { DeviceRequest } from '../engine/ort';
-import { DEFAULT_MODES, FidelityRow, ModeSpec, defaultVariants, runFidelity } from '../planner/fidelity';
-import { loadModel } from '../planner/load-model';
-import { Generator } from '../planner/generate';
-import { reuseFor } from '../planner/vlcache';
-import { MapStore } from '../planner/map-store';
+import { DEFAULT_MODES, FidelityRow, ModeSpec, defaultVariants, runFidelity } from '../evaluation/fidelity';
+import { loadModel } from '../ask/load-model';
+import { Generator } from '../ask/generate';
+import { reuseFor } from '../ask/vlcache';
+import { MapStore } from '../cache/map-store';
 import { readImage } from './ask';
 import { builtinModelDir, demoImage, packageRoot } from '../paths';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The CLI's JSON writer for engine results. Inside, results are camelCase (planner/generate.ts
+ * The CLI's JSON writer for engine results. Inside, results are camelCase (ask/generate.ts
  * AskResult, Timings, CacheStats); `--json` output keeps its documented snake_case names
  * (README, "vlcache ask --json"): every key of every plain object is converted, at any depth
  * (tokenIds -> token_ids, decodeTokensPerS -> decode_tokens_per_s, load_ms stays); arrays and

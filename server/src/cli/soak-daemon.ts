@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ImageInput } from '../planner/generate';
+import type { ImageInput } from '../ask/generate';
 
 export interface DaemonSoakOptions {
   readonly requests: number;

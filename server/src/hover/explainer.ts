@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import type { ImageInput } from '../planner/generate';
+import type { ImageInput } from '../ask/generate';
 import type { Explanation, Explanations } from './explanations';
 import { makeThumbnail, type Thumbnail } from './thumbnail';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
-import { AskRequest, Generator } from '../../../server/src/planner/generate';
+import { AskRequest, Generator } from '../../../server/src/ask/generate';
 import { VlModel } from '../../../server/src/engine/model';
 import { writeRandomCheckpoint } from '../../support/random-checkpoint';
 

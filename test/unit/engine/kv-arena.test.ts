@@ -9,9 +9,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ArenaFullError, KvArena } from '../../../server/src/engine/kv-arena';
 import { VlModel } from '../../../server/src/engine/model';
-import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
-import { MapStore } from '../../../server/src/planner/map-store';
-import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { AskRequest, AskResult, Generator } from '../../../server/src/ask/generate';
+import { MapStore } from '../../../server/src/cache/map-store';
+import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
 import { maxAbsDiff, patternPng } from '../../support/images';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 

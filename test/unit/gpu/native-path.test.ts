@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { DeviceKv } from '../../../server/src/engine/kv-device';
 import { VlModel } from '../../../server/src/engine/model';
 import { DeviceTensor } from '../../../server/src/engine/ort';
-import { Generator } from '../../../server/src/planner/generate';
-import { MapStore } from '../../../server/src/planner/map-store';
-import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { Generator } from '../../../server/src/ask/generate';
+import { MapStore } from '../../../server/src/cache/map-store';
+import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { patternPng } from '../../support/images';
 

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { TieredStore } from '../../../server/src/cache/store';
 import { imageWorkers } from '../../../server/src/engine/image/isolate';
 import { VlModel } from '../../../server/src/engine/model';
-import { Generator } from '../../../server/src/planner/generate';
-import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { Generator } from '../../../server/src/ask/generate';
+import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
 import { patternPng } from '../../support/images';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 

@@ -1,12 +1,12 @@
 /**
  * One rule for uniform ratio vs calibrated schedule vs layered graph (planner/recompute.ts,
- * planner/load-model.ts): an explicit ratio wins; without one, vlcache mode uses the
+ * ask/load-model.ts): an explicit ratio wins; without one, vlcache mode uses the
  * model's schedule, and the model is loaded on the layered graph exactly then.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadModel, type LoadModelOptions } from '../../../server/src/planner/load-model';
+import { loadModel, type LoadModelOptions } from '../../../server/src/ask/load-model';
 import { recomputeFor, usesSchedule } from '../../../server/src/planner/recompute';
 import { saveSchedule, type LayerSchedule } from '../../../server/src/planner/schedule';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';

@@ -34,7 +34,8 @@ const SEAMS = {
 describe('import rules (DESIGN.md section 1)', () => {
   it('hold in this tree', () => {
     const files = scannedFiles(repoRoot);
-    for (const f of ['extension/src/main.ts', 'server/src/engine/ort.ts', 'server/src/main.ts', 'kernels/graphs/llm.ts', 'server/src/cache/store.ts']) {
+    for (const f of ['extension/src/main.ts', 'server/src/engine/ort.ts', 'server/src/main.ts', 'kernels/graphs/llm.ts', 'server/src/cache/store.ts',
+      'server/src/ask/generate.ts', 'server/src/evaluation/fidelity.ts']) {
       assert.ok(files.includes(f), `${f} was not read`);
     }
     assert.deepEqual(checkImports(repoRoot), []);
@@ -46,6 +47,8 @@ describe('import rules (DESIGN.md section 1)', () => {
       'extension/src/main.ts': "import * as vscode from 'vscode';\nimport { LanguageClient } from 'vscode-languageclient/node';\n" +
         "import { AskRequest } from '../../server/src/protocol';\nimport { join } from 'node:path';\nimport MarkdownIt from 'markdown-it';\n",
       'server/src/planner/plan.ts': "import { VlModel } from '../engine/model';\nimport type { CacheEntry } from '../cache/entry';\n",
+      'server/src/ask/generate.ts': "import { planPrefill } from '../planner/plan';\nimport { DeviceTier } from '../cache/device-tier';\nimport { VlModel } from '../engine/model';\n",
+      'server/src/evaluation/fidelity.ts': "import { Generator } from '../ask/generate';\nimport type { Mode } from '../planner/plan';\n",
       'server/src/engine/model.ts': "import { buildStepGraph } from '../../../kernels/graphs/llm';\nimport { Session } from './ort';\n",
       'kernels/graphs/llm.ts': "import type { TextConfig } from './config';\n",
     }, (root) => assert.deepEqual(checkImports(root), []));
@@ -61,6 +64,9 @@ describe('import rules (DESIGN.md section 1)', () => {
       // cache/ loads the planner lazily; the commented-out import and the string do not count.
       'server/src/cache/store.ts': "// import { plan } from '../planner/plan';\nconst s = \"import '../planner/plan'\";\n" +
         "export const later = () => import('../planner/plan');\n",
+      // The planner reaches up into the ask pipeline; the ask pipeline into the evaluation tools.
+      'server/src/planner/schedule.ts': "import type { Generator } from '../ask/generate';\n",
+      'server/src/ask/generate.ts': "import { runFidelity } from '../evaluation/fidelity';\n",
       // A second ONNX Runtime importer, through require().
       'server/src/engine/model.ts': "const ort = require('onnxruntime-node');\n",
       // vscode outside the extension; a second vscode-languageserver importer (a type import counts).
@@ -70,10 +76,12 @@ describe('import rules (DESIGN.md section 1)', () => {
       assert.deepEqual(found, [
         'extension/src/commands.ts: ../../server/src/engine/model',
         'kernels/graphs/vision.ts: ../../server/src/engine/config',
+        'server/src/ask/generate.ts: ../evaluation/fidelity',
         'server/src/cache/store.ts: ../planner/plan',
         'server/src/engine/model.ts, server/src/engine/ort.ts: onnxruntime-node',
         'server/src/hover/hover.ts, server/src/main.ts: vscode-languageserver',
         'server/src/hover/hover.ts: vscode',
+        'server/src/planner/schedule.ts: ../ask/generate',
       ]);
     });
   });

@@ -11,10 +11,10 @@ import { Positions, ropePositions, selectPositions } from '../engine/positions';
 import { Sampler, SamplingOptions, topLogits } from '../engine/sampler';
 import { Tokenizer } from '../engine/tokenizer';
 import { visionInputs } from '../engine/vision-inputs';
-import { CACHEBLEND_DEFAULT_RATIO } from './cacheblend';
-import { LayeredPlan, Mode, Plan, PromptLayout, planPrefill } from './plan';
+import { CACHEBLEND_DEFAULT_RATIO } from '../planner/cacheblend';
+import { LayeredPlan, Mode, Plan, PromptLayout, planPrefill } from '../planner/plan';
 import { CacheStats, EncodedImage, ReuseEngine, newStats } from './vlcache';
-import { ImageReuseOutcome, imageReuseOutcome } from './image-reuse';
+import { ImageReuseOutcome, imageReuseOutcome } from '../planner/image-reuse';
 
 export interface ImageInput {
   /** For messages: a path or name. */

@@ -1,6 +1,6 @@
 /** An unbounded in-RAM entry store: for the fidelity harness and tests, where persistence would only add noise. */
-import type { CacheEntry, EntryKind } from '../cache/entry';
-import type { EntryStore, StoreHit } from '../cache/store';
+import type { CacheEntry, EntryKind } from './entry';
+import type { EntryStore, StoreHit } from './store';
 
 export class MapStore implements EntryStore {
   private readonly map = new Map<string, CacheEntry>();

@@ -6,9 +6,9 @@
 import { loadCheckpoint, type Checkpoint } from '../engine/checkpoint';
 import { imageWorkers } from '../engine/image/isolate';
 import { VlModel, type LoadOptions } from '../engine/model';
-import type { Mode } from './plan';
-import { usesSchedule } from './recompute';
-import { loadSchedule, type LayerSchedule } from './schedule';
+import type { Mode } from '../planner/plan';
+import { usesSchedule } from '../planner/recompute';
+import { loadSchedule, type LayerSchedule } from '../planner/schedule';
 
 export interface LoadModelOptions extends Omit<LoadOptions, 'layered'> {
   /** The configured reuse mode and ratio (undefined: none); no reuse at all: no schedule. */

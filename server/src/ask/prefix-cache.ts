@@ -5,7 +5,7 @@
  * Prefix entries stay in RAM: they are per-conversation and cheap to rebuild,
  * while image KV (the expensive part) is persisted by the store.
  */
-import { commonPrefix } from './plan';
+import { commonPrefix } from '../planner/plan';
 
 export interface PrefixEntry {
   readonly id: string;

@@ -21,9 +21,9 @@ import { decodeHeader } from '../../../server/src/cache/disk-format';
 import { readFileSync } from 'node:fs';
 import { DeviceKv } from '../../../server/src/engine/kv-device';
 import { VlModel } from '../../../server/src/engine/model';
-import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
+import { AskRequest, AskResult, Generator } from '../../../server/src/ask/generate';
 import { MODES, Mode } from '../../../server/src/planner/plan';
-import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { maxAbsDiff, patternPng } from '../../support/images';
 

@@ -9,7 +9,7 @@
  * schedule of l ones then L - l zeros. s[0] is naive reuse, s[L] is full. A large drop
  * s[l] - s[l+1] says computing layer l matters. `allocateRatios` turns s into ratios.
  */
-import { ImageInput, Generator } from './generate';
+import { ImageInput, Generator } from '../ask/generate';
 import { FidelityRow, ModeSpec, defaultVariants, runFidelity } from './fidelity';
 
 /** The schedule that computes reused rows through layers < l and reuses them from layer l on. */

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { loadCheckpoint } from '../../../server/src/engine/checkpoint';
 import { VlModel } from '../../../server/src/engine/model';
-import { EvalItem, exactMatch, loadEvalSet, majorityBaseline, runAccuracy, uniformChance } from '../../../server/src/planner/accuracy';
-import { Generator } from '../../../server/src/planner/generate';
-import { MapStore } from '../../../server/src/planner/map-store';
-import { reuseFor } from '../../../server/src/planner/vlcache';
+import { EvalItem, exactMatch, loadEvalSet, majorityBaseline, runAccuracy, uniformChance } from '../../../server/src/evaluation/accuracy';
+import { Generator } from '../../../server/src/ask/generate';
+import { MapStore } from '../../../server/src/cache/map-store';
+import { reuseFor } from '../../../server/src/ask/vlcache';
 
 const root = resolve(__dirname, '../../..');
 const dir = join(root, 'test', 'reference', 'eval');

@@ -12,11 +12,11 @@ import { PNG } from 'pngjs';
 import { Past, VlModel } from '../../../server/src/engine/model';
 import { toFloat32 } from '../../../server/src/engine/ort';
 import { blendCount, selectByDeviation } from '../../../server/src/planner/cacheblend';
-import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
-import { MapStore } from '../../../server/src/planner/map-store';
+import { AskRequest, AskResult, Generator } from '../../../server/src/ask/generate';
+import { MapStore } from '../../../server/src/cache/map-store';
 import { Plan } from '../../../server/src/planner/plan';
 import type { CacheEntry } from '../../../server/src/cache/entry';
-import { ReuseEngine } from '../../../server/src/planner/vlcache';
+import { ReuseEngine } from '../../../server/src/ask/vlcache';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { maxAbsDiff } from '../../support/images';
 

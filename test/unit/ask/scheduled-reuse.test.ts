@@ -7,11 +7,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VlModel } from '../../../server/src/engine/model';
-import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
+import { AskRequest, AskResult, Generator } from '../../../server/src/ask/generate';
 import type { LayeredPlan } from '../../../server/src/planner/plan';
-import { ReuseEngine } from '../../../server/src/planner/vlcache';
-import { MapStore } from '../../../server/src/planner/map-store';
-import { exitSchedule, measureSensitivity } from '../../../server/src/planner/calibrate';
+import { ReuseEngine } from '../../../server/src/ask/vlcache';
+import { MapStore } from '../../../server/src/cache/map-store';
+import { exitSchedule, measureSensitivity } from '../../../server/src/evaluation/calibrate';
 import { allocateRatios, scheduleError } from '../../../server/src/planner/schedule';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { patternPng, maxAbsDiff } from '../../support/images';

@@ -20,8 +20,8 @@ import { Tensor, f16, f32, hostBytes, toFloat32 } from '../engine/ort';
 import { DeviceKv, DeviceKvEntry, KvChunk } from '../engine/kv-device';
 import type { Positions } from '../engine/positions';
 import { selectPositions } from '../engine/positions';
-import { CHECK_LAYER, blendCount, rowDeviations, selectByDeviation } from './cacheblend';
-import { ImageReuse, LayeredPlan, Mode, Plan, PlanOptions, PromptLayout, planLayeredPrefill, planPrefill, rowRuns, rowSymbols, withReuse } from './plan';
+import { CHECK_LAYER, blendCount, rowDeviations, selectByDeviation } from '../planner/cacheblend';
+import { ImageReuse, LayeredPlan, Mode, Plan, PlanOptions, PromptLayout, planLayeredPrefill, planPrefill, rowRuns, rowSymbols, withReuse } from '../planner/plan';
 import { PrefixCache } from './prefix-cache';
 
 /** Above this many bytes of unwritten disk entries, a request waits for the disk (bounded memory under load). */

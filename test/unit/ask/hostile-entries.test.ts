@@ -1,7 +1,7 @@
 /**
  * Well-formed hostile cache entries (issue 9 item 7): files whose checksums verify but whose contents do not fit
  * the model — fewer layers, a dropped or renamed tensor, halved shapes, another row count, a wrong grid. Each is
- * treated as a miss (planner/entry-check.ts): the ask gives the clean answer, and the recomputed entry replaces the
+ * treated as a miss (ask/entry-check.ts): the ask gives the clean answer, and the recomputed entry replaces the
  * bad one, so the next ask is a cache hit again. Before, every later ask of that image failed until `cache clear`.
  */
 import { after, before, describe, it } from 'node:test';
@@ -13,8 +13,8 @@ import { TieredStore } from '../../../server/src/cache/store';
 import { decodeEntry, decodeHeader, encodeEntry } from '../../../server/src/cache/disk-format';
 import type { CacheEntry, EntryTensor } from '../../../server/src/cache/entry';
 import { VlModel } from '../../../server/src/engine/model';
-import { AskRequest, AskResult, Generator } from '../../../server/src/planner/generate';
-import { ReuseEngine, modelShape } from '../../../server/src/planner/vlcache';
+import { AskRequest, AskResult, Generator } from '../../../server/src/ask/generate';
+import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
 import { randomCheckpointInTemp } from '../../support/random-checkpoint';
 import { patternPng } from '../../support/images';
 

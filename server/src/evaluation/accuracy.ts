@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AskResult, Generator, ImageInput } from './generate';
+import { AskResult, Generator, ImageInput } from '../ask/generate';
 import { LONG_SYSTEM, ModeSpec, Variant, firstTokenKl } from './fidelity';
 
 /** One line of eval.jsonl. */

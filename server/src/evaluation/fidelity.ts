@@ -9,8 +9,8 @@
  */
 import type { ChatMessage } from '../engine/chat-template';
 import type { SamplingOptions } from '../engine/sampler';
-import { AskRequest, AskResult, Generator, ImageInput } from './generate';
-import type { Mode } from './plan';
+import { AskRequest, AskResult, Generator, ImageInput } from '../ask/generate';
+import type { Mode } from '../planner/plan';
 
 export interface Variant {
   readonly name: string;
