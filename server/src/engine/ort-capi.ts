@@ -23,10 +23,22 @@ type KoffiLib = ReturnType<Koffi['load']>;
 
 const requireHere = createRequire(__filename);
 
+let configured = false;
+
 /** koffi, or why it cannot be used (a platform without its prebuilt binary). */
 function koffi(): Koffi | Error {
   try {
-    return requireHere('koffi') as Koffi;
+    const k = requireHere('koffi') as Koffi;
+    if (!configured) {
+      configured = true;
+      // NOTE: koffi runs a native function on a stack it allocates: 2 MiB for a synchronous call and
+      // 128 KiB for an asynchronous one by default. ONNX Runtime's CUDA provider (session creation, a
+      // run's first cuBLAS/cuDNN calls) needs more: with the defaults the first CUDA run crashed the
+      // process (SIGSEGV, H200, 2026-12-05). 16 MiB is koffi's maximum. We make at most a few async
+      // calls at a time (one run per session), so two resident pools keep the memory bounded.
+      k.config({ ...k.config(), sync_stack_size: 16 << 20, async_stack_size: 16 << 20, resident_async_pools: 2 });
+    }
+    return k;
   } catch (e) {
     return e as Error;
   }
