@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const vl = await VlModel.load(loadCheckpoint(dir), { device: 'cuda', kvArena: {} });
   step('generate with the KV arena (captured decode)');
   const gen = new Generator(vl);
-  const img = { name: 'a.png', bytes: (await import('node:fs')).readFileSync(join(__dirname, '..', 'golden', 'fixtures', 'images', 'screenshot-rgba.png')) };
+  const img = { name: 'a.png', bytes: (await import('node:fs')).readFileSync(join(__dirname, '..', 'golden', 'fixtures', 'images', 'screen.png')) };
   const a = await gen.ask({ images: [img], question: 'What is it?', maxTokens: 8, ignoreEos: true, mode: 'full' });
   step(`  arena tokens ${a.tokenIds}`);
   vl.kvArena = { graphCapture: false };

@@ -536,7 +536,8 @@ export class CapiSession {
    * Outputs with `into` are written in place (and returned as given); the others are
    * allocated by ONNX Runtime at their `location` and returned as new tensors the caller owns.
    */
-  async run(inputs: Readonly<Record<string, CapiTensor>>, outputs: readonly CapiOutput[], runConfig: Readonly<Record<string, string>> = {}): Promise<Map<string, CapiTensor>> {
+  async run(inputs: Readonly<Record<string, CapiTensor>>, outputs: readonly CapiOutput[], runConfig: Readonly<Record<string, string>> = {},
+    opts: { sync?: boolean } = {}): Promise<Map<string, CapiTensor>> {
     const c = CApi.get();
     const binding = c.out((o) => c.fn.CreateIoBinding(this.ptr, o));
     const runOptions = c.out((o) => c.fn.CreateRunOptions(o));
@@ -546,7 +547,7 @@ export class CapiSession {
         c.check(o.into ? c.fn.BindOutput(binding, o.name, o.into.ptr) : c.fn.BindOutputToDevice(binding, o.name, memoryInfo(o.location ?? 'cpu')));
       }
       for (const [key, value] of Object.entries(runConfig)) c.check(c.fn.AddRunConfigEntry(runOptions, key, value));
-      c.check(await c.async(c.fn.RunWithBinding, this.ptr, runOptions, binding));
+      c.check(opts.sync ? c.fn.RunWithBinding(this.ptr, runOptions, binding) : await c.async(c.fn.RunWithBinding, this.ptr, runOptions, binding));
       // The bound outputs' OrtValues, in the order they were bound (an array the default allocator owns).
       const arr: [Ptr | null] = [null];
       const count: [number | bigint] = [0];

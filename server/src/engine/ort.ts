@@ -277,6 +277,12 @@ function native(device: Device): boolean {
   return device === 'cuda' || (device === 'cpu' && process.env.VLCACHE_NATIVE_CPU === '1');
 }
 
+/**
+ * Where the native path's time goes, per session and phase (`VLCACHE_PROFILE=1`; the CUDA
+ * profile script prints it): staging host feeds, the run itself, converting outputs.
+ */
+export const nativeProfile = new Map<string, { n: number; stageMs: number; runMs: number; outputMs: number }>();
+
 /** A loaded graph on one device. */
 export class Session {
   private constructor(
@@ -284,6 +290,8 @@ export class Session {
     private readonly c: CapiSession | undefined,
     readonly device: Device,
     private readonly keep: ReadonlySet<string>,
+    /** The graph's name (its file's), for profiles. */
+    readonly name = 'graph',
   ) {}
 
   /**
@@ -297,7 +305,7 @@ export class Session {
         const c = device === 'cuda'
           ? createCudaSession(path, opts.graphCapture ? { enable_cuda_graph: '1' } : {})
           : CapiSession.create(path, { threads: opts.threads });
-        return new Session(undefined, c, device, keep);
+        return new Session(undefined, c, device, keep, typeof path === 'string' ? path.split('/').pop()! : 'graph');
       } catch (e) {
         if (e instanceof DeviceError) throw e;
         const msg = (e as Error).message ?? String(e);
@@ -364,6 +372,9 @@ export class Session {
    */
   private async runNative(c: CapiSession, feeds: Feeds, fetches: Record<string, Tensor> = {}, graphId?: number): Promise<Record<string, Tensor>> {
     const staged: CapiTensor[] = [];
+    const profile = process.env.VLCACHE_PROFILE === '1';
+    const t0 = profile ? performance.now() : 0;
+    let t1 = 0, t2 = 0;
     try {
       const inputs: Record<string, CapiTensor> = {};
       for (const [name, t] of Object.entries(feeds)) {
@@ -385,7 +396,11 @@ export class Session {
         return { name, into: into.value };
       });
       // `gpu_graph_id`: which captured CUDA graph this run records or replays (one per set of buffer addresses).
-      const got = await c.run(inputs, outputs, graphId === undefined ? {} : { gpu_graph_id: String(graphId) });
+      if (profile) t1 = performance.now();
+      // VLCACHE_CAPI_SYNC=1: the run on the calling thread instead of koffi's worker pool (measured both ways).
+      const got = await c.run(inputs, outputs, graphId === undefined ? {} : { gpu_graph_id: String(graphId) },
+        { sync: process.env.VLCACHE_CAPI_SYNC === '1' });
+      if (profile) t2 = performance.now();
       const result: Record<string, Tensor> = {};
       for (const o of outputs) {
         const v = got.get(o.name)!;
@@ -398,6 +413,11 @@ export class Session {
             v.release();
           }
         }
+      }
+      if (profile) {
+        const p = nativeProfile.get(this.name) ?? { n: 0, stageMs: 0, runMs: 0, outputMs: 0 };
+        p.n++; p.stageMs += t1 - t0; p.runMs += t2 - t1; p.outputMs += performance.now() - t2;
+        nativeProfile.set(this.name, p);
       }
       return result;
     } finally {
