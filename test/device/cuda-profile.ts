@@ -4,6 +4,7 @@
  * request, a VLCache hit from the device tier and 32 decoded tokens through the KV arena — each
  * with runs on koffi's worker threads and with runs on the calling thread (VLCACHE_CAPI_SYNC).
  * Usage on the GPU machine: node --import tsx test/device/cuda-profile.ts MODEL_DIR IMAGE
+ * (PROFILE_SYNC="1": only runs on the calling thread; VLCACHE_CUDA_OPTIONS: provider options to try).
  */
 import { readFileSync } from 'node:fs';
 import { loadCheckpoint } from '../../server/src/engine/checkpoint';
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     }
     nativeProfile.clear();
   };
-  for (const sync of ['0', '1']) {
+  for (const sync of (process.env.PROFILE_SYNC ?? '0 1').split(' ')) {
     process.env.VLCACHE_CAPI_SYNC = sync;
     console.log(`\n== runs ${sync === '1' ? 'on the calling thread' : "on koffi's worker threads"}`);
     await ask('Warm up.', 'full', 4);

@@ -254,7 +254,17 @@ const CUDA_OPTIONS: Readonly<Record<string, string>> = {
 
 function createCudaSession(model: Uint8Array | string, extra: Record<string, string> = {}): CapiSession {
   assertCudaUsable();
-  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...extra } });
+  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...cudaOptionsFromEnv(), ...extra } });
+}
+
+/** VLCACHE_CUDA_OPTIONS="key=value,key=value": CUDA provider options over the defaults (measurements, support). */
+function cudaOptionsFromEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (process.env.VLCACHE_CUDA_OPTIONS ?? '').split(',').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+  }
+  return out;
 }
 
 export interface SessionOptions {
