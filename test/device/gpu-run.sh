@@ -59,6 +59,15 @@ if [[ " $STAGES " == *" bench "* ]]; then
   done
 fi
 
+if [[ " $STAGES " == *" profile "* ]]; then
+  MODEL=/tmp/q25-3b; IMG=/tmp/img${IMG_SIZE:-1344}.png
+  [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
+      --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
+  python3 test/bench/make_image.py --size "${IMG_SIZE:-1344}" --out "$IMG"
+  timeout ${PROFILE_TIMEOUT:-200} node --import tsx test/device/cuda-profile.ts "$MODEL" "$IMG" > "$OUT/profile${PROFILE_TAG:-}.txt" 2>&1
+  echo "profile: exit $?"; grep -v -E "VerifyEachNode|Memcpy nodes" "$OUT/profile${PROFILE_TAG:-}.txt" | tail -40
+fi
+
 if [[ " $STAGES " == *" cachebench "* ]]; then
   MODEL=/tmp/q25-3b
   [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
