@@ -246,9 +246,9 @@ export function createCapiSession(model: Uint8Array | string, device: 'cpu' | 'c
 /**
  * CUDA provider options of every session: device 0, otherwise ONNX Runtime's defaults. NOTE: the
  * memory arena keeps its default growth (next power of two). `kSameAsRequested` was tried to strand
- * less memory, but every request's new shapes (and every step-graph decode token, whose present K/V
- * is one row longer) then needed a fresh cudaMalloc: the first H200 run with it (2026-12-05)
- * decoded at 11 tokens/s where the JS path had done 17.
+ * less memory; with it the first H200 run (2026-12-05) decoded through the step graph at 11 tokens/s
+ * where the JS path had done 17 — we suspect (not yet profiled) that every new shape, such as each
+ * decode token's one-row-longer present K/V, then needed a fresh cudaMalloc.
  */
 const CUDA_OPTIONS: Readonly<Record<string, string>> = { device_id: '0' };
 
