@@ -81,13 +81,7 @@ export function f16(bits: Uint16Array, dims: readonly number[]): Tensor {
 export async function hostBytes(t: Tensor): Promise<Uint8Array> {
   let data: Float32Array | Uint16Array;
   if (t instanceof DeviceTensor) {
-    if (t.value.location === 'cpu') return t.value.bytes().slice();
-    const host = await downloadCuda(t);
-    try {
-      return host.bytes().slice();
-    } finally {
-      host.release();
-    }
+    return t.download();
   } else if (t.location === 'cpu') {
     data = t.data as Float32Array | Uint16Array;
   } else {
@@ -112,26 +106,6 @@ function downloader(dtype: 'float32' | 'float16'): Promise<ort.InferenceSession>
     downloaders.set(dtype, s);
   }
   return s;
-}
-
-const cudaDownloaders = new Map<string, CapiSession>();
-
-/**
- * A host copy of a CUDA tensor (the caller releases it): a one-node Identity session on
- * the CUDA provider whose output is bound to host memory, so ONNX Runtime's own
- * device-to-host copy does the work (no CUDA runtime call of ours).
- */
-async function downloadCuda(t: DeviceTensor): Promise<CapiTensor> {
-  const key = `${t.type}/${t.dims.length}`;
-  let s = cudaDownloaders.get(key);
-  if (!s) {
-    const g = new Graph(`download-cuda-${t.type}-${t.dims.length}`);
-    const dims = t.dims.map((_, i) => `d${i}`);
-    g.output(g.op('Identity', [g.input('x', t.type, dims)]), 'y', t.type, dims);
-    s = createCudaSession(g.toModel());
-    cudaDownloaders.set(key, s);
-  }
-  return (await s.run({ x: t.value }, [{ name: 'y', location: 'cpu' }])).get('y')!;
 }
 
 export function i32(data: readonly number[] | Int32Array, dims: readonly number[] = [data.length]): Tensor {
