@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { DeviceKv } from '../../../server/src/engine/kv-device';
 import { VlModel } from '../../../server/src/engine/model';
 import { DeviceTensor } from '../../../server/src/engine/ort';
+import { KvArena } from '../../../server/src/engine/kv-arena';
 import { Generator } from '../../../server/src/ask/generate';
 import { MapStore } from '../../../server/src/cache/map-store';
 import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
@@ -54,10 +55,33 @@ describe('native session path (C API, IO binding, held outputs) vs the JS path (
     VlModel.release(next.present);
   });
 
+  it('grows a KV arena of held buffers on the device and decodes as the JS path does', async () => {
+    const n = 6;
+    const rows = Array.from({ length: n }, (_, r) => r);
+    const prompt = { inputIds: rows.map((r) => (r * 7 + 3) % 290), rows, positions: [...rows, ...rows, ...rows], logitRows: [n - 1] };
+    const decode = async (model: VlModel) => {
+      const first = await model.step(prompt);
+      const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 3 });
+      const a0 = await arena.step(5, n, n);
+      const a1 = await arena.step(9, n + 1, n + 1); // full at n + 1 rows: grows to n + 3
+      const cap = arena.capacity;
+      arena.dispose();
+      VlModel.release(first.present);
+      return { logits: [...a0.logits, ...a1.logits], tokens: [a0.token, a1.token], cap };
+    };
+    const a = await decode(js);
+    process.env.VLCACHE_NATIVE_CPU = '1'; // the arena's sessions are opened here, on the native path
+    const b = await decode(nat).finally(() => { delete process.env.VLCACHE_NATIVE_CPU; });
+    assert.equal(b.cap, n + 3);
+    assert.ok(b.logits.every(Number.isFinite));
+    assert.deepEqual(b.logits, a.logits);
+    assert.deepEqual(b.tokens, a.tokens);
+  });
+
   for (const [device, arena] of [[false, false], [true, false], [true, true]]) {
     it(`answers a cached-image question like the JS path (vlcache mode, device tier ${device ? 'on' : 'off'}${arena ? ', KV arena decode' : ''})`, async () => {
       const run = async (model: VlModel) => {
-        // The arena's fill, grow (capacity 4 rows < the prompt) and in-place decode steps on held tensors.
+        // The arena's fill and in-place decode steps on held tensors (growth: the test below).
         model.kvArena = arena ? { capacity: 4 } : undefined;
         const shape = modelShape(model);
         const reuse = new ReuseEngine(shape, new MapStore(), undefined, device ? new DeviceKv('cpu', shape) : undefined);
