@@ -68,6 +68,19 @@ if [[ " $STAGES " == *" profile "* ]]; then
   echo "profile: exit $?"; grep -v -E "VerifyEachNode|Memcpy nodes" "$OUT/profile${PROFILE_TAG:-}.txt" | tail -40
 fi
 
+if [[ " $STAGES " == *" nsys "* ]]; then
+  # The same profile under Nsight Systems, where the machine has it: GPU kernel time against the
+  # CUDA API calls around it (gaps between kernels are the per-run overhead).
+  nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+  if [ -z "$nsys" ]; then echo "nsys: not on this machine"; else
+    MODEL=/tmp/q25-3b; IMG=/tmp/img${IMG_SIZE:-1344}.png
+    PROFILE_SYNC=1 timeout ${PROFILE_TIMEOUT:-300} "$nsys" profile -t cuda,nvtx,osrt -o /tmp/vl --force-overwrite true \
+      node --import tsx test/device/cuda-profile.ts "$MODEL" "$IMG" > /tmp/nsys-run.log 2>&1; echo "nsys: exit $?"
+    "$nsys" stats -r cuda_gpu_kern_sum,cuda_api_sum,cuda_gpu_mem_time_sum -f csv /tmp/vl.nsys-rep > "$OUT/nsys-stats.csv" 2>/dev/null
+    head -c 6000 "$OUT/nsys-stats.csv"
+  fi
+fi
+
 if [[ " $STAGES " == *" cachebench "* ]]; then
   MODEL=/tmp/q25-3b
   [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
