@@ -4,7 +4,12 @@
  * (`vlcache/downloadModel`: resumable, checksummed) while a cancellable notification shows
  * its progress. At the end `vlcache.modelPath` is set (user settings of this machine) and a
  * restart of the daemon is offered so the model is used. A gated model asks for a token,
- * kept in VS Code's secret storage and sent to the hub only.
+ * kept in VS Code's secret storage and sent to the hub only. The hub is
+ * `vlcache.model.hubEndpoint` (a mirror), else the daemon's HF_ENDPOINT, else huggingface.co.
+ *
+ * Public API: `executeCommand('vlcache.downloadModel', {repo, dest, revision?, quiet?})` asks
+ * nothing and resolves with the result (undefined when cancelled). A failure is shown (with
+ * Retry) and, to a caller that passed a repo, also rejects with the same message.
  */
 import { randomUUID } from 'node:crypto';
 import { homedir } from 'node:os';
@@ -17,6 +22,8 @@ import { DownloadModelRequest, SUGGESTED_MODEL_REPOS, type DownloadModelParams, 
 
 export const DOWNLOAD_MODEL_COMMAND = 'vlcache.downloadModel';
 const TOKEN_SECRET = 'vlcache.huggingFaceToken';
+/** `vlcache.model.hubEndpoint`: the hub (or a mirror) to download from; empty: HF_ENDPOINT, else huggingface.co. */
+const HUB_ENDPOINT_SETTING = 'model.hubEndpoint';
 
 /** Arguments a caller (a test, a walkthrough link) can pass to skip the questions. */
 interface DownloadArgs {
@@ -33,31 +40,38 @@ export function registerDownloadModelCommand(context: vscode.ExtensionContext, d
     if (!repo) return undefined;
     const dest = args?.dest ?? (await pickDest());
     if (!dest) return undefined;
-    for (;;) {
-      try {
-        const token = await context.secrets.get(TOKEN_SECRET);
-        const r = await download(daemon, { repo, dest, revision: args?.revision, token });
-        if (!r) return undefined; // cancelled: the .part files wait for the next try
-        daemon.output.appendLine(`Downloaded ${r.repo}@${r.commit} (${r.modelType}) into ${r.dir}: ${mib(r.fetchedBytes)} of ${mib(r.totalBytes)} MiB fetched`);
-        const config = vscode.workspace.getConfiguration('vlcache');
-        const unchanged = config.inspect<string>('modelPath')?.globalValue === r.dir;
-        await config.update('modelPath', r.dir, vscode.ConfigurationTarget.Global);
-        // A changed setting gets main.ts's restart offer; an unchanged one (a download again) gets ours.
-        if (!args?.quiet) void tellDone(r, unchanged);
-        return r;
-      } catch (e) {
-        const message = describe(e);
-        daemon.output.appendLine(`Download of ${repo} failed: ${message}`);
-        const gated = /answered 40[13]/.test(message);
-        const pick = await vscode.window.showErrorMessage(`VLCache: ${repo} was not downloaded: ${message}`,
-          ...(gated ? ['Enter Token…'] : ['Retry']), 'Show Output');
-        if (pick === 'Show Output') daemon.output.show();
-        if (pick === 'Enter Token…' && (await askToken(context))) continue;
-        if (pick === 'Retry') continue;
-        return undefined;
-      }
+    const again: DownloadArgs = { repo, dest, revision: args?.revision, quiet: args?.quiet };
+    try {
+      const token = await context.secrets.get(TOKEN_SECRET);
+      const endpoint = vscode.workspace.getConfiguration('vlcache').get<string>(HUB_ENDPOINT_SETTING)?.trim() || undefined;
+      const r = await download(daemon, { repo, dest, revision: args?.revision, token, endpoint });
+      if (!r) return undefined; // cancelled: the .part files wait for the next try
+      daemon.output.appendLine(`Downloaded ${r.repo}@${r.commit} (${r.modelType}) into ${r.dir}: ${mib(r.fetchedBytes)} of ${mib(r.totalBytes)} MiB fetched`);
+      const config = vscode.workspace.getConfiguration('vlcache');
+      const unchanged = config.inspect<string>('modelPath')?.globalValue === r.dir;
+      await config.update('modelPath', r.dir, vscode.ConfigurationTarget.Global);
+      // A changed setting gets main.ts's restart offer; an unchanged one (a download again) gets ours.
+      if (!args?.quiet) void tellDone(r, unchanged);
+      return r;
+    } catch (e) {
+      const message = `${repo} was not downloaded: ${describe(e)}`;
+      daemon.output.appendLine(`Download failed: ${message}`);
+      // Not awaited: the command returns while the message waits for the user; Retry runs it again.
+      void offerRetry(context, daemon, message, again);
+      if (args?.repo) throw new Error(message); // a caller with arguments; the palette would show it twice
+      return undefined;
     }
   });
+}
+
+async function offerRetry(context: vscode.ExtensionContext, daemon: Daemon, message: string, again: DownloadArgs): Promise<void> {
+  const gated = /answered 40[13]/.test(message);
+  const pick = await vscode.window.showErrorMessage(`VLCache: ${message}`, ...(gated ? ['Enter Token…'] : ['Retry']), 'Show Output');
+  if (pick === 'Show Output') daemon.output.show();
+  if (pick === 'Retry' || (pick === 'Enter Token…' && (await askToken(context)))) {
+    // The run again reports its own failure; its rejection (it has arguments) has no one to go to.
+    void vscode.commands.executeCommand(DOWNLOAD_MODEL_COMMAND, again).then(undefined, () => undefined);
+  }
 }
 
 async function pickRepo(): Promise<string | undefined> {

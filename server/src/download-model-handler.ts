@@ -3,7 +3,7 @@
  * for the extension's notification. The engine keeps running meanwhile; the extension
  * points vlcache.modelPath at the result.
  */
-import { LSPErrorCodes, ResponseError } from 'vscode-languageserver-protocol';
+import { ErrorCodes, LSPErrorCodes, ResponseError } from 'vscode-languageserver-protocol';
 import type { ClientSink } from './server';
 import type { DownloadModelParams, DownloadModelResult } from './protocol/download-model';
 import { downloadModel, ModelDownloadError } from './models/download-model';
@@ -16,14 +16,14 @@ export async function downloadModelRequest(params: DownloadModelParams, sink: Cl
   if (typeof params?.repo !== 'string' || typeof params.dest !== 'string' || params.dest === '') {
     throw new ResponseError(-32602, 'vlcache/downloadModel needs {repo: "owner/name", dest: folder}');
   }
-  if (running) throw new Error(`a download of ${running} is already running; wait for it or cancel it`);
+  if (running) throw new ResponseError(ErrorCodes.InternalError, `a download of ${running} is already running; wait for it or cancel it`);
   running = params.repo;
   const token = params.workDoneToken;
   if (token !== undefined) sink.sendWorkDone(token, { kind: 'begin', title: `VLCache: downloading ${params.repo}`, cancellable: true, percentage: 0 });
   let last = '';
   try {
     const r = await downloadModel(params.repo, params.dest, {
-      hub: hubOptionsFromEnv(process.env, params.token), revision: params.revision, signal,
+      hub: hubOptionsFromEnv(params.endpoint?.trim() ? { ...process.env, HF_ENDPOINT: params.endpoint } : process.env, params.token), revision: params.revision, signal,
       onProgress: (p) => {
         if (token === undefined) return;
         const pct = p.total ? Math.floor((100 * p.bytes) / p.total) : 0;
@@ -38,6 +38,8 @@ export async function downloadModelRequest(params: DownloadModelParams, sink: Cl
     return { ...r, files: [...r.files] };
   } catch (e) {
     if (e instanceof ModelDownloadError && e.kind === 'cancelled') throw new ResponseError(LSPErrorCodes.RequestCancelled, e.message);
+    // The message as it is: the connection would prefix any other Error with "Request vlcache/downloadModel failed with message:".
+    if (e instanceof Error && !(e instanceof ResponseError)) throw new ResponseError(ErrorCodes.InternalError, e.message);
     throw e;
   } finally {
     running = undefined;

@@ -71,6 +71,7 @@ export async function download(url: string, dest: string, integrity: string, opt
         cleanRetryDone = true;
         continue;
       }
+      rmSync(meta, { force: true }); // nothing of this file is left
       throw new DownloadError(`checksum mismatch: ${url} is not the file the registry describes (${algorithm} differs); ${opts.mismatchNote ?? 'nothing was installed'}`, 'integrity');
     } catch (e) {
       if (e instanceof DownloadError) throw e;

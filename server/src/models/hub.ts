@@ -40,6 +40,7 @@ export class HubError extends Error {
 /** The endpoint and token from the environment (HF_ENDPOINT, HF_TOKEN), a setting's token first. */
 export function hubOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, token?: string): HubOptions {
   const endpoint = (env.HF_ENDPOINT?.trim() || DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
+  if (!URL.canParse(endpoint)) throw new HubError(`the hub endpoint ${JSON.stringify(endpoint)} is not a URL (e.g. https://huggingface.co)`);
   checkUrlAllowed(new URL(endpoint), 'the hub endpoint');
   const t = token?.trim() || env.HF_TOKEN?.trim() || undefined;
   return { endpoint, token: t };

@@ -10,6 +10,11 @@ export interface DownloadModelParams extends WorkDoneProgressParams {
   revision?: string;
   /** A Hugging Face token for gated models; else the daemon's HF_TOKEN. Sent to the hub endpoint only. */
   token?: string;
+  /**
+   * The hub's origin, e.g. a mirror (the extension's `vlcache.model.hubEndpoint`); absent: the daemon's
+   * HF_ENDPOINT, else https://huggingface.co. https, or http to a loopback address only.
+   */
+  endpoint?: string;
 }
 
 export interface DownloadModelResult {
@@ -31,7 +36,7 @@ export const SUGGESTED_MODEL_REPOS = ['Qwen/Qwen2-VL-2B-Instruct', 'Qwen/Qwen2.5
 
 /**
  * Client → server. "VLCache: Download Model…": fetches a Qwen2-VL / Qwen2.5-VL checkpoint
- * from the Hugging Face hub (HF_ENDPOINT honoured) into `<dest>/<name>`: only the files the
+ * from the Hugging Face hub (`endpoint`, else HF_ENDPOINT) into `<dest>/<name>`: only the files the
  * engine reads, each through a `.part` file resumed with HTTP Range, sha256-checked (LFS
  * files) or size-checked before it is renamed into place; an unsupported model_type is
  * refused before any weight is fetched; the folder is checked as a model load would.

@@ -74,6 +74,7 @@ test('sha256 mismatch: the file is not kept and the error says so', async () => 
     const dir = join(dest, 'Tiny-VL');
     assert.ok(!existsSync(join(dir, 'model.safetensors')));
     assert.ok(!existsSync(join(dir, 'model.safetensors.part')));
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('model.safetensors')), [], 'no .part.json either');
   });
 });
 

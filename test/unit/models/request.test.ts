@@ -60,6 +60,14 @@ test('vlcache/downloadModel: progress, result, cancellation keeping the .part, r
     assert.ok(sink.progress.some((p) => /model\.safetensors, \d+ of \d+ MiB/.test(p.message ?? '')));
 
     await assert.rejects(downloadModelRequest({ repo: 'Qwen/Tiny-VL', dest: '' }, sink), (e: unknown) => e instanceof ResponseError && e.code === -32602);
+    // A failure is an InternalError whose message is the downloader's own (the connection prefixes any other Error).
+    await assert.rejects(downloadModelRequest({ repo: 'Qwen/No-Such-VL', dest }, sink),
+      (e: unknown) => e instanceof ResponseError && e.code === -32603 && /^the hub answered 404 for Qwen\/No-Such-VL@main/.test(e.message));
+    // `endpoint` (the vlcache.model.hubEndpoint setting) comes before HF_ENDPOINT.
+    await assert.rejects(downloadModelRequest({ repo: 'Qwen/Tiny-VL', dest, endpoint: 'http://example.com' }, sink),
+      (e: unknown) => e instanceof ResponseError && /^the hub endpoint http:\/\/example\.com is not https/.test(e.message));
+    await assert.rejects(downloadModelRequest({ repo: 'Qwen/Tiny-VL', dest, endpoint: 'hub.local' }, sink),
+      (e: unknown) => e instanceof ResponseError && /^the hub endpoint "hub\.local" is not a URL/.test(e.message));
   } finally {
     if (saved === undefined) delete process.env.HF_ENDPOINT; else process.env.HF_ENDPOINT = saved;
     await hub.close();
