@@ -68,6 +68,17 @@ if [[ " $STAGES " == *" profile "* ]]; then
   echo "profile: exit $?"; grep -v -E "VerifyEachNode|Memcpy nodes" "$OUT/profile${PROFILE_TAG:-}.txt" | tail -40
 fi
 
+if [[ " $STAGES " == *" ortprof "* ]]; then
+  # ONNX Runtime's own profiler over the same requests: per session, where a run's time goes per operator.
+  MODEL=/tmp/q25-3b; IMG=/tmp/img${IMG_SIZE:-1344}.png; rm -rf /tmp/ortprof; mkdir -p /tmp/ortprof
+  [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
+      --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
+  python3 test/bench/make_image.py --size "${IMG_SIZE:-1344}" --out "$IMG"
+  VLCACHE_ORT_PROFILE=/tmp/ortprof PROFILE_SYNC=1 timeout ${PROFILE_TIMEOUT:-200} node --import tsx test/device/cuda-profile.ts "$MODEL" "$IMG" \
+    > "$OUT/ortprof-run.txt" 2>&1; echo "ortprof: exit $?"
+  python3 test/device/ort-profile-summary.py /tmp/ortprof 14 > "$OUT/ortprof.txt" 2>&1; cat "$OUT/ortprof.txt"
+fi
+
 if [[ " $STAGES " == *" nsys "* ]]; then
   # The same profile under Nsight Systems, where the machine has it: GPU kernel time against the
   # CUDA API calls around it (gaps between kernels are the per-run overhead).

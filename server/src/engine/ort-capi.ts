@@ -186,13 +186,13 @@ export function cudaMemoryInUse(): { used: number; total: number } | undefined {
 /** Indices of the functions used here in ONNX Runtime's `OrtApi` struct of function pointers (append-only across versions). */
 const API = {
   GetErrorCode: 1, GetErrorMessage: 2, CreateEnv: 3, CreateSession: 7, CreateSessionFromArray: 8, CreateSessionOptions: 10,
-  DisableMemPattern: 17, SetSessionGraphOptimizationLevel: 23, SetIntraOpNumThreads: 24,
+  EnableProfiling: 14, DisableMemPattern: 17, SetSessionGraphOptimizationLevel: 23, SetIntraOpNumThreads: 24,
   SessionGetInputCount: 30, SessionGetOutputCount: 31, SessionGetInputName: 36, SessionGetOutputName: 37,
   CreateRunOptions: 39, CreateTensorAsOrtValue: 48,
   GetTensorMutableData: 51, GetTensorTypeAndShape: 65, GetTensorElementType: 60, GetDimensionsCount: 61, GetDimensions: 62,
   CreateMemoryInfo: 68, AllocatorFree: 76, GetAllocatorWithDefaultOptions: 78,
   ReleaseEnv: 92, ReleaseStatus: 93, ReleaseMemoryInfo: 94, ReleaseSession: 95,
-  ReleaseValue: 96, ReleaseRunOptions: 97, ReleaseTensorTypeAndShapeInfo: 99, ReleaseSessionOptions: 100,
+  ReleaseValue: 96, ReleaseRunOptions: 97, SessionEndProfiling: 110, ReleaseTensorTypeAndShapeInfo: 99, ReleaseSessionOptions: 100,
   RunWithBinding: 133, CreateIoBinding: 134,
   ReleaseIoBinding: 135, BindInput: 136, BindOutput: 137, BindOutputToDevice: 138, GetBoundOutputValues: 140,
   ClearBoundInputs: 141, ClearBoundOutputs: 142, AddSessionConfigEntry: 130, CreateAllocator: 131, ReleaseAllocator: 132,
@@ -209,6 +209,7 @@ const PROTOS: Record<keyof typeof API, string> = {
   CreateSession: 'void* (void* env, const char* path, void* options, _Out_ void** out)',
   CreateSessionFromArray: 'void* (void* env, const uint8_t* data, size_t len, void* options, _Out_ void** out)',
   CreateSessionOptions: 'void* (_Out_ void** out)',
+  EnableProfiling: 'void* (void* options, const char* prefix)',
   DisableMemPattern: 'void* (void* options)',
   SetSessionGraphOptimizationLevel: 'void* (void* options, int level)',
   SetIntraOpNumThreads: 'void* (void* options, int n)',
@@ -234,6 +235,7 @@ const PROTOS: Record<keyof typeof API, string> = {
   ReleaseRunOptions: 'void (void* p)',
   ReleaseTensorTypeAndShapeInfo: 'void (void* p)',
   ReleaseSessionOptions: 'void (void* p)',
+  SessionEndProfiling: 'void* (void* session, void* allocator, _Out_ void** out)',
   RunWithBinding: 'void* (void* session, void* runOptions, void* binding)',
   CreateIoBinding: 'void* (void* session, _Out_ void** out)',
   ReleaseIoBinding: 'void (void* p)',
@@ -456,6 +458,8 @@ export interface CapiSessionOptions {
   readonly cuda?: Readonly<Record<string, string>>;
   /** Session config entries (`AddSessionConfigEntry`). */
   readonly config?: Readonly<Record<string, string>>;
+  /** ONNX Runtime's own profiler: per-node times written to `<prefix>_<date>.json` when the session is released. */
+  readonly profilePrefix?: string;
 }
 
 /** One output of a run: written into `into` (preallocated, e.g. a KV arena), or allocated at `location`. */
@@ -469,7 +473,8 @@ export interface CapiOutput {
 export class CapiSession {
   /** The session's allocators by location (valid while the session lives). */
   private allocators = new Map<CapiLocation, Ptr>();
-  private constructor(private readonly ptr: Ptr, readonly inputNames: readonly string[], readonly outputNames: readonly string[]) {}
+  private constructor(private readonly ptr: Ptr, readonly inputNames: readonly string[], readonly outputNames: readonly string[],
+    private readonly profiling = false) {}
 
   /**
    * A tensor in the memory this session's provider computes in (contents undefined). It must be
@@ -496,6 +501,7 @@ export class CapiSession {
       c.check(c.fn.DisableMemPattern(so));
       if (opts.threads !== undefined) c.check(c.fn.SetIntraOpNumThreads(so, opts.threads));
       for (const [key, value] of Object.entries(opts.config ?? {})) c.check(c.fn.AddSessionConfigEntry(so, key, value));
+      if (opts.profilePrefix) c.check(c.fn.EnableProfiling(so, opts.profilePrefix));
       if (opts.cuda) {
         const co = c.out((o) => c.fn.CreateCUDAProviderOptions(o));
         try {
@@ -509,7 +515,7 @@ export class CapiSession {
       const ptr = typeof model === 'string'
         ? c.out((o) => c.fn.CreateSession(c.env, model, so, o))
         : c.out((o) => c.fn.CreateSessionFromArray(c.env, model, model.byteLength, so, o));
-      return new CapiSession(ptr, c.names(ptr, 'input'), c.names(ptr, 'output'));
+      return new CapiSession(ptr, c.names(ptr, 'input'), c.names(ptr, 'output'), opts.profilePrefix !== undefined);
     } finally {
       c.fn.ReleaseSessionOptions(so);
     }
@@ -574,6 +580,11 @@ export class CapiSession {
 
   release(): void {
     const c = CApi.get();
+    if (this.profiling) {
+      // Writes the profile file; its name comes back in a string the default allocator owns.
+      const name = c.out((o) => c.fn.SessionEndProfiling(this.ptr, c.allocator, o));
+      c.check(c.fn.AllocatorFree(c.allocator, name));
+    }
     for (const a of this.allocators.values()) c.fn.ReleaseAllocator(a);
     this.allocators.clear();
     c.fn.ReleaseSession(this.ptr);

@@ -228,7 +228,21 @@ const CUDA_OPTIONS: Readonly<Record<string, string>> = { device_id: '0' };
 
 function createCudaSession(model: Uint8Array | string, extra: Record<string, string> = {}): CapiSession {
   assertCudaUsable();
-  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...cudaOptionsFromEnv(), ...extra } });
+  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...cudaOptionsFromEnv(), ...extra }, 
+    // Not under capture: a captured graph replays without running the profiled nodes.
+    profilePrefix: extra.enable_cuda_graph ? undefined : ortProfilePrefix(model) });
+}
+
+/**
+ * VLCACHE_ORT_PROFILE=<folder>: native sessions run with ONNX Runtime's profiler, one JSON file of
+ * per-node times per session in that folder, written when the session is released
+ * (test/device/ort-profile-summary.py sums them per operator and provider).
+ */
+function ortProfilePrefix(model: Uint8Array | string): string | undefined {
+  const dir = process.env.VLCACHE_ORT_PROFILE;
+  if (!dir) return undefined;
+  const name = typeof model === 'string' ? model.split('/').pop()!.replace(/\.onnx$/, '') : 'graph';
+  return `${dir}/${name}`;
 }
 
 /** VLCACHE_CUDA_OPTIONS="key=value,key=value": CUDA provider options over the defaults (measurements, support). */
@@ -288,7 +302,7 @@ export class Session {
       try {
         const c = device === 'cuda'
           ? createCudaSession(path, opts.graphCapture ? { enable_cuda_graph: '1' } : {})
-          : CapiSession.create(path, { threads: opts.threads });
+          : CapiSession.create(path, { threads: opts.threads, profilePrefix: ortProfilePrefix(path) });
         return new Session(undefined, c, device, keep, typeof path === 'string' ? path.split('/').pop()! : 'graph');
       } catch (e) {
         if (e instanceof DeviceError) throw e;
