@@ -12,6 +12,7 @@ export interface ServerConfig {
   readonly modelPath?: string; // undefined: the built-in model
   readonly device: DeviceSetting;
   readonly precision: 'auto' | 'fp32' | 'fp16';
+  readonly kvArena: 'auto' | 'on' | 'off';
   readonly mode: Mode;
   readonly ratio?: number;
   readonly ramBytes: number;
@@ -68,6 +69,7 @@ export function parseConfig(raw: unknown): ServerConfig {
     modelPath: absPath('modelPath'),
     device: oneOf('device', DEVICES, 'auto'),
     precision: oneOf('precision', ['auto', 'fp32', 'fp16'] as const, 'auto'),
+    kvArena: oneOf('kvArena', ['auto', 'on', 'off'] as const, 'auto'),
     mode: oneOf('mode', MODES, 'vlcache'),
     ratio: num('ratio', 0, 1),
     ramBytes: (num('ramBudgetMb', 0, MAX_BUDGET_MB, true) ?? 4096) * 2 ** 20,

@@ -26,6 +26,7 @@ export interface AskArgs {
   seed?: number;
   device?: DeviceRequest;
   precision?: 'auto' | 'fp32' | 'fp16';
+  kvArena?: 'auto' | 'on' | 'off';
   json?: boolean;
   ignoreEos?: boolean;
   mode?: Mode;
@@ -64,7 +65,7 @@ export async function runAsk(args: AskArgs): Promise<number> {
   // A calibrated layer schedule (`vlcache calibrate`) replaces the uniform ratio in vlcache mode
   // unless --ratio is given (planner/recompute.ts); it runs on the layered step graph.
   const mode = args.mode ?? (args.noCache ? 'full' : 'vlcache');
-  const { model, schedule } = await loadModel(modelDir, { device: args.device ?? 'auto', precision: args.precision, log,
+  const { model, schedule } = await loadModel(modelDir, { device: args.device ?? 'auto', precision: args.precision, kvArena: args.kvArena, log,
     reuse: args.noCache ? undefined : { mode, ratio: args.ratio } });
   const ckpt = model.checkpoint;
   if (schedule) log(`layer schedule: ${schedule.ratios.map((r) => r.toFixed(3)).join(', ')} (${schedule.source})`);

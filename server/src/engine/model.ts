@@ -40,10 +40,11 @@ export interface LoadOptions {
   readonly layered?: boolean;
   /**
    * Decode through a KV arena (engine/kv-arena.ts: capacity-sized, updated in place, one
-   * fixed-shape graph per token) instead of the step graph. Off by default until it is
-   * measured on a GPU; `capacity` is the initial row count (the arena doubles when full).
+   * fixed-shape graph per token, captured as a CUDA graph) instead of the step graph.
+   * `auto` (the default): on CUDA only, where it decodes ~9x faster (README, "KV arena");
+   * on the CPU it is slower and on WebGPU it is not captured yet. `on` = `{}`.
    */
-  readonly kvArena?: ArenaSettings;
+  readonly kvArena?: ArenaSettings | 'auto' | 'on' | 'off';
   readonly log?: (message: string) => void;
 }
 
@@ -52,6 +53,13 @@ export interface ArenaSettings {
   readonly capacity?: number;
   /** CUDA: capture the decode step as a CUDA graph and replay it every token (default on). */
   readonly graphCapture?: boolean;
+}
+
+/** The arena settings a model loaded on `device` decodes with (undefined: the step graph). */
+export function arenaFor(setting: ArenaSettings | 'auto' | 'on' | 'off', device: Device): ArenaSettings | undefined {
+  if (setting === 'off') return undefined;
+  if (setting === 'auto') return device === 'cuda' ? {} : undefined;
+  return setting === 'on' ? {} : setting;
 }
 
 /** The arena's graphs: the decode step, the prefill-to-arena fill and the growth (kernels/graphs/decode-arena.ts). */
@@ -110,7 +118,7 @@ export class VlModel {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
         const model = new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
-        model.kvArena = opts.kvArena;
+        model.kvArena = arenaFor(opts.kvArena ?? 'auto', device);
         return model;
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;

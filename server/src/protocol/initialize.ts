@@ -26,6 +26,8 @@ export interface InitializationOptions {
   modelPath?: string;
   device?: DeviceSetting;
   precision?: 'auto' | 'fp32' | 'fp16';
+  /** Decode through a KV arena on the device (default auto: on CUDA only). */
+  kvArena?: 'auto' | 'on' | 'off';
   /** How cached image KV is reused (default vlcache). */
   mode?: ReuseMode;
   /** Recompute ratio r (vlcache 0.05, cacheblend 0.15). Omitted: a calibrated schedule when there is one. */

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResponseError } from 'vscode-languageserver-protocol';
 import { checkAskParams, MAX_QUESTION_CHARS, parseConfig } from '../../../server/src/config';
+import { arenaFor } from '../../../server/src/engine/model';
 import { ErrorCodes } from '../../../server/src/protocol/errors';
 import { VlcacheServer } from '../../../server/src/server';
 import { FakeClientSink, initializeParams, makeWorkspace } from '../../support/server-fixture';
@@ -23,6 +24,7 @@ describe('initializationOptions', () => {
     ['maxPixels', 0.5, /maxPixels takes a whole number/],
     ['ratio', 2, /ratio takes a number from 0 to 1/],
     ['mode', 'bogus', /mode takes one of full, prefix/],
+    ['kvArena', true, /kvArena takes one of auto, on, off/],
     ['hoverWaitMs', Number.NaN, /hoverWaitMs/],
     ['loadModelAtStartup', 'yes', /loadModelAtStartup takes true or false/],
     ['modelPath', 'relative/dir', /modelPath takes an absolute path/],
@@ -37,6 +39,15 @@ describe('initializationOptions', () => {
     assert.equal(parseConfig({ idleTimeoutS: 2147483 }).idleTimeoutMs, 2147483000);
     assert.equal(parseConfig({ idleTimeoutS: 0.0505 }).idleTimeoutMs, 51);
     assert.equal(parseConfig({ ramBudgetMb: 0, diskBudgetMb: 1 }).diskBytes, 1 << 20);
+  });
+
+  it('decodes through the KV arena on CUDA only, unless told otherwise', () => {
+    assert.equal(parseConfig({}).kvArena, 'auto');
+    assert.deepEqual(arenaFor(parseConfig({}).kvArena, 'cuda'), {});
+    for (const device of ['cpu', 'webgpu'] as const) assert.equal(arenaFor('auto', device), undefined);
+    assert.deepEqual(arenaFor(parseConfig({ kvArena: 'on' }).kvArena, 'cpu'), {});
+    assert.equal(arenaFor(parseConfig({ kvArena: 'off' }).kvArena, 'cuda'), undefined);
+    assert.deepEqual(arenaFor({ capacity: 64 }, 'webgpu'), { capacity: 64 });
   });
 });
 
