@@ -13,6 +13,7 @@ export interface ServerConfig {
   readonly device: DeviceSetting;
   readonly precision: 'auto' | 'fp32' | 'fp16';
   readonly kvArena: 'auto' | 'on' | 'off';
+  readonly kvArenaRows?: number;
   readonly mode: Mode;
   readonly ratio?: number;
   readonly ramBytes: number;
@@ -70,6 +71,7 @@ export function parseConfig(raw: unknown): ServerConfig {
     device: oneOf('device', DEVICES, 'auto'),
     precision: oneOf('precision', ['auto', 'fp32', 'fp16'] as const, 'auto'),
     kvArena: oneOf('kvArena', ['auto', 'on', 'off'] as const, 'auto'),
+    kvArenaRows: num('kvArenaRows', 16, 1 << 20, true),
     mode: oneOf('mode', MODES, 'vlcache'),
     ratio: num('ratio', 0, 1),
     ramBytes: (num('ramBudgetMb', 0, MAX_BUDGET_MB, true) ?? 4096) * 2 ** 20,

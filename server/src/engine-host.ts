@@ -103,7 +103,7 @@ export class EngineHost {
     this.modelState = { ...this.modelState, state: 'loading' };
     this.sendStatus({ kind: 'loading', message: `reading the checkpoint ${path}`, percentage: 0 });
     const { model, schedule } = await loadModel(path, {
-      device: cfg.device, precision: cfg.precision, kvArena: cfg.kvArena, log: this.log, reuse: { mode: cfg.mode, ratio: cfg.ratio },
+      device: cfg.device, precision: cfg.precision, kvArena: cfg.kvArena, kvArenaRows: cfg.kvArenaRows, log: this.log, reuse: { mode: cfg.mode, ratio: cfg.ratio },
       onCheckpoint: () => this.sendStatus({ kind: 'loading', message: `loading the model graphs (device ${cfg.device})`, percentage: 30 }),
     });
     const ckpt = model.checkpoint;

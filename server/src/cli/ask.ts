@@ -27,6 +27,7 @@ export interface AskArgs {
   device?: DeviceRequest;
   precision?: 'auto' | 'fp32' | 'fp16';
   kvArena?: 'auto' | 'on' | 'off';
+  kvArenaRows?: number;
   json?: boolean;
   ignoreEos?: boolean;
   mode?: Mode;
@@ -65,7 +66,7 @@ export async function runAsk(args: AskArgs): Promise<number> {
   // A calibrated layer schedule (`vlcache calibrate`) replaces the uniform ratio in vlcache mode
   // unless --ratio is given (planner/recompute.ts); it runs on the layered step graph.
   const mode = args.mode ?? (args.noCache ? 'full' : 'vlcache');
-  const { model, schedule } = await loadModel(modelDir, { device: args.device ?? 'auto', precision: args.precision, kvArena: args.kvArena, log,
+  const { model, schedule } = await loadModel(modelDir, { device: args.device ?? 'auto', precision: args.precision, kvArena: args.kvArena, kvArenaRows: args.kvArenaRows, log,
     reuse: args.noCache ? undefined : { mode, ratio: args.ratio } });
   const ckpt = model.checkpoint;
   if (schedule) log(`layer schedule: ${schedule.ratios.map((r) => r.toFixed(3)).join(', ')} (${schedule.source})`);

@@ -21,7 +21,7 @@ import { serveStdio } from '../main';
 
 const USAGE = `usage:
   vlcache ask [--model DIR] [--image PATH]... [--max-tokens N] [--temperature T] [--top-p P] [--seed S]
-              [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--kv-arena auto|on|off] [--json]
+              [--device auto|cpu|webgpu|cuda] [--precision auto|fp32|fp16] [--kv-arena auto|on|off] [--kv-arena-rows N] [--json]
               [--mode full|prefix|naive|epic|vlcache|cacheblend] [--ratio R] [--epic-k K] [--cache-dir DIR] [--no-cache] "QUESTION"
   vlcache bench [--model DIR] [--image PATH] [--device D] [--runs N] [--json] [--preprocess]
   vlcache cache stats|clear|verify --cache-dir DIR [--json]
@@ -55,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
         device: { type: 'string' },
         precision: { type: 'string' },
         'kv-arena': { type: 'string' },
+        'kv-arena-rows': { type: 'string' },
         json: { type: 'boolean' },
         'ignore-eos': { type: 'boolean' },
         mode: { type: 'string' },
@@ -76,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
       device: enumArg(values.device, '--device', ['auto', 'cpu', 'webgpu', 'cuda'] as const),
       precision: enumArg(values.precision, '--precision', ['auto', 'fp32', 'fp16'] as const),
       kvArena: enumArg(values['kv-arena'], '--kv-arena', ['auto', 'on', 'off'] as const),
+      kvArenaRows: intArg(values['kv-arena-rows'], '--kv-arena-rows'),
       json: values.json ?? false,
       ignoreEos: values['ignore-eos'] ?? false,
       mode: enumArg(values.mode, '--mode', MODES),

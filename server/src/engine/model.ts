@@ -45,6 +45,8 @@ export interface LoadOptions {
    * on the CPU it is slower and on WebGPU it is not captured yet. `on` = `{}`.
    */
   readonly kvArena?: ArenaSettings | 'auto' | 'on' | 'off';
+  /** The arena's initial rows (a setting: `vlcache.gpu.kvArenaRows`); over ArenaSettings.capacity. */
+  readonly kvArenaRows?: number;
   readonly log?: (message: string) => void;
 }
 
@@ -56,10 +58,10 @@ export interface ArenaSettings {
 }
 
 /** The arena settings a model loaded on `device` decodes with (undefined: the step graph). */
-export function arenaFor(setting: ArenaSettings | 'auto' | 'on' | 'off', device: Device): ArenaSettings | undefined {
-  if (setting === 'off') return undefined;
-  if (setting === 'auto') return device === 'cuda' ? {} : undefined;
-  return setting === 'on' ? {} : setting;
+export function arenaFor(setting: ArenaSettings | 'auto' | 'on' | 'off', device: Device, capacity?: number): ArenaSettings | undefined {
+  if (setting === 'off' || (setting === 'auto' && device !== 'cuda')) return undefined;
+  const s = typeof setting === 'string' ? {} : setting;
+  return capacity === undefined ? s : { ...s, capacity };
 }
 
 /** The arena's graphs: the decode step, the prefill-to-arena fill and the growth (kernels/graphs/decode-arena.ts). */
@@ -118,7 +120,7 @@ export class VlModel {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
         const model = new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
-        model.kvArena = arenaFor(opts.kvArena ?? 'auto', device);
+        model.kvArena = arenaFor(opts.kvArena ?? 'auto', device, opts.kvArenaRows);
         return model;
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;

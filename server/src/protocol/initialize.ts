@@ -28,6 +28,8 @@ export interface InitializationOptions {
   precision?: 'auto' | 'fp32' | 'fp16';
   /** Decode through a KV arena on the device (default auto: on CUDA only). */
   kvArena?: 'auto' | 'on' | 'off';
+  /** The KV arena's initial rows (default 1024; it doubles when full, up to the model's context). */
+  kvArenaRows?: number;
   /** How cached image KV is reused (default vlcache). */
   mode?: ReuseMode;
   /** Recompute ratio r (vlcache 0.05, cacheblend 0.15). Omitted: a calibrated schedule when there is one. */

@@ -25,6 +25,7 @@ describe('initializationOptions', () => {
     ['ratio', 2, /ratio takes a number from 0 to 1/],
     ['mode', 'bogus', /mode takes one of full, prefix/],
     ['kvArena', true, /kvArena takes one of auto, on, off/],
+    ['kvArenaRows', 8, /kvArenaRows takes a whole number from 16/],
     ['hoverWaitMs', Number.NaN, /hoverWaitMs/],
     ['loadModelAtStartup', 'yes', /loadModelAtStartup takes true or false/],
     ['modelPath', 'relative/dir', /modelPath takes an absolute path/],
@@ -48,6 +49,8 @@ describe('initializationOptions', () => {
     assert.deepEqual(arenaFor(parseConfig({ kvArena: 'on' }).kvArena, 'cpu'), {});
     assert.equal(arenaFor(parseConfig({ kvArena: 'off' }).kvArena, 'cuda'), undefined);
     assert.deepEqual(arenaFor({ capacity: 64 }, 'webgpu'), { capacity: 64 });
+    assert.deepEqual(arenaFor('auto', 'cuda', parseConfig({ kvArenaRows: 4096 }).kvArenaRows), { capacity: 4096 });
+    assert.equal(arenaFor('off', 'cuda', 4096), undefined);
   });
 });
 
