@@ -17,6 +17,7 @@ import {
   type DecodedPixels,
   type ImageFormat,
 } from './types';
+import { isOpaque } from './rgb';
 import { decodeWebp } from './webp';
 
 export interface DecodeOptions {
@@ -26,6 +27,11 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
   /** Refuse files whose decoder would allocate more pixel bytes than this. Default: 1 GiB. */
   readonly maxBytes?: number;
+  /**
+   * Give an image whose alpha is 255 everywhere as RGBA, as decoded, instead of as RGB (default:
+   * RGB). preprocessImage uses it: its resize reads RGBA as RGB, which saves a pass over the image.
+   */
+  readonly keepOpaqueAlpha?: boolean;
 }
 
 /** A decoded image and the format it was stored in. */
@@ -36,7 +42,8 @@ export interface DecodedImage extends DecodedPixels {
 /**
  * Decodes PNG (any bit depth, palette, grey, 16-bit), JPEG (any subsampling, grey, CMYK), GIF
  * (first frame) or WebP (first frame) into RGB8 when the image has no transparency (no alpha
- * channel, or one that is 255 everywhere), else straight-alpha RGBA8, `data` [height, width, channels].
+ * channel, or one that is 255 everywhere unless `keepOpaqueAlpha`), else straight-alpha RGBA8,
+ * `data` [height, width, channels].
  * @throws ImageError 'empty', 'not-an-image', 'unsupported-format', 'too-large' or 'corrupt'.
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
@@ -67,7 +74,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   // The decoders agree with the header in every file we know of; re-check so that a decoder
   // that reads the size elsewhere can never slip past the guard.
   checkDeclaredSize(image.width, image.height, maxPixels, label);
-  return { ...(image.channels === 4 ? opaqueAsRgb(image) : image), format };
+  return { ...(image.channels === 4 && options.keepOpaqueAlpha !== true ? opaqueAsRgb(image) : image), format };
 }
 
 /**
@@ -77,8 +84,8 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
  * Returns `image` itself when any pixel is not opaque.
  */
 export function opaqueAsRgb(image: DecodedPixels): DecodedPixels {
+  if (!isOpaque(image.data)) return image;
   const src = image.data;
-  for (let i = 3; i < src.length; i += 4) if (src[i] !== 255) return image;
   const n = image.width * image.height;
   const out = new Uint8Array(n * 3);
   for (let i = 0, j = 0; j < out.length; i += 4, j += 3) {

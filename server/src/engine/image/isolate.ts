@@ -12,10 +12,7 @@
  * output or the LSP stream. (Reading `worker.stdout` here instead kept the process alive.)
  */
 
-import { threadId, Worker } from 'node:worker_threads';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import type { PreprocessConfig } from '../config';
 import type { DecodedImage, DecodeOptions } from './decode';
@@ -23,6 +20,7 @@ import { DEFAULT_IMAGE_LABEL, ImageError, type ImageErrorCode } from './errors';
 import type { PreprocessedImage, PreprocessOptions } from './preprocess';
 import type { Thumbnail } from './thumbnail';
 import type { WorkerRequest, WorkerResponse } from './worker';
+import { imageWorkerScript } from './worker-script';
 
 /** Limits of one pool's workers. */
 export interface IsolationLimits {
@@ -185,35 +183,10 @@ function imageError(code: ImageErrorCode, label: string, message: string): Image
   return new ImageError(code, message, label);
 }
 
-/**
- * Starts worker.ts. Bundled (dist/cli.js), the worker is dist/image-worker.js beside the bundle.
- * From sources (tests under tsx), worker.ts is bundled on first use with esbuild (a development
- * dependency) into node_modules/.cache: Node does not run .ts worker files itself, and loading tsx
- * inside a worker kept the process alive after the pool closed.
- */
+/** Starts worker.ts as an image worker (worker-script.ts finds the file). */
 function startWorker(maxHeapMb: number): Worker {
   const resourceLimits = { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, maxHeapMb) };
-  const file = __filename.endsWith('.ts') ? devWorkerBundle() : join(__dirname, 'image-worker.js');
-  return new Worker(file, { resourceLimits, execArgv: [] });
-}
-
-let devBundle: string | undefined;
-
-function devWorkerBundle(): string {
-  if (devBundle !== undefined) return devBundle;
-  // Inside node_modules so that the external `require('sharp')` resolves; one file per process.
-  const dir = join(__dirname, '..', '..', '..', '..', 'node_modules', '.cache', 'vlcache-image-worker');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, `image-worker-${process.pid}-${threadId}.js`);
-  // esbuild's command line in a child process: its synchronous JS API starts a helper thread that
-  // keeps the process alive.
-  // A computed name, so that bundling this file does not try to resolve esbuild (used only from sources).
-  const r = spawnSync(require.resolve(['esbuild', 'bin', 'esbuild'].join('/')), [join(__dirname, 'worker.ts'), '--bundle',
-    '--platform=node', '--format=cjs', '--target=node20', '--external:sharp', '--log-level=error', `--outfile=${outfile}`],
-  { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`bundling the image worker failed: ${r.stderr || r.error?.message}`);
-  devBundle = outfile;
-  return outfile;
+  return new Worker(imageWorkerScript(), { resourceLimits, execArgv: [], workerData: { role: 'image' } });
 }
 
 let shared: ImageWorkerPool | undefined;

@@ -5,6 +5,9 @@
  *
  *   decode (decode.ts) -> RGB (rgb.ts, alpha dropped like Pillow's convert("RGB"))
  *   -> smart_resize (smart-resize.ts) -> Pillow BICUBIC unless the size is unchanged (resize.ts)
+ * preprocessImage drops alpha inside the resize (which reads RGBA rows as RGB) rather than in a pass
+ * of its own, and resizes large images on several threads (resize-threads.ts); both are
+ * byte-identical to the steps above.
  *
  * The rest of the processor (rescale + normalise, repeat to T frames, 2x2-block patch order) runs
  * in the vision graph (kernels/graphs/vision.ts `inGraphPixelValues`): the host never builds the float32
@@ -15,9 +18,10 @@
 import type { PreprocessConfig } from '../config';
 import { decodeImage } from './decode';
 import { DEFAULT_IMAGE_LABEL, ImageError } from './errors';
-import { resizeBicubic } from './resize';
-import { type AlphaHandling, toRgb } from './rgb';
-import { planSmartResize } from './smart-resize';
+import { resizeBicubic, type ResizeSource } from './resize';
+import { resizeBicubicParallel } from './resize-threads';
+import { type AlphaHandling, isOpaque, toRgb } from './rgb';
+import { planSmartResize, type ResizePlan } from './smart-resize';
 import type { RgbImage } from './types';
 
 export interface PreprocessOptions {
@@ -61,14 +65,18 @@ export async function preprocessImage(
   cfg: PreprocessConfig,
   options: PreprocessOptions = {},
 ): Promise<PreprocessedImage> {
-  const decoded = await decodeImage(bytes, { name: options.name, maxPixels: options.maxDecodedPixels });
-  // An opaque file decodes straight to RGB; only images with alpha go through the RGBA -> RGB step.
-  const rgb: RgbImage = decoded.channels === 3 ? decoded : toRgb(decoded, options.alpha);
-  return preprocessRgb(rgb, cfg, options);
+  const decoded = await decodeImage(bytes, { name: options.name, maxPixels: options.maxDecodedPixels, keepOpaqueAlpha: true });
+  // Dropping alpha is the resize's own job; compositing is needed only where some pixel is not opaque
+  // (over an opaque pixel it gives the RGB samples as they are).
+  const pixels: ResizeSource = decoded.channels === 3 || (options.alpha ?? 'drop') === 'drop' || isOpaque(decoded.data)
+    ? decoded : toRgb(decoded, options.alpha);
+  const plan = planResize(pixels, cfg, options);
+  return preprocessed(pixels, cfg, plan, await resizeBicubicParallel(pixels, plan.width, plan.height));
 }
 
 /**
- * The processor from RGB pixels on (for callers that decoded the image themselves, and tests).
+ * The processor from RGB pixels on, on the calling thread (for callers that decoded the image
+ * themselves, and tests).
  * @throws ImageError 'empty' or 'aspect-ratio' (smart_resize).
  */
 export function preprocessRgb(
@@ -76,19 +84,25 @@ export function preprocessRgb(
   cfg: PreprocessConfig,
   options: Pick<PreprocessOptions, 'name' | 'maxPixelsOverride'> = {},
 ): PreprocessedImage {
+  const plan = planResize(image, cfg, options);
+  return preprocessed(image, cfg, plan, resizeBicubic(image, plan.width, plan.height));
+}
+
+/** smart_resize of `image` under the model's (or the user's lower) pixel budget, naming the image in errors. */
+function planResize(image: ResizeSource, cfg: PreprocessConfig, options: Pick<PreprocessOptions, 'name' | 'maxPixelsOverride'>): ResizePlan {
   const label = options.name ?? DEFAULT_IMAGE_LABEL;
   const factor = cfg.patchSize * cfg.mergeSize;
   const maxPixels = effectiveMaxPixels(cfg.maxPixels, options.maxPixelsOverride);
-
-  let plan;
   try {
-    plan = planSmartResize(image.height, image.width, factor, cfg.minPixels, maxPixels);
+    return planSmartResize(image.height, image.width, factor, cfg.minPixels, maxPixels);
   } catch (e) {
     // smart_resize knows the size but not the name; put the name in front.
     if (e instanceof ImageError) throw new ImageError(e.code, `${label}: ${e.message}`, label);
     throw e;
   }
-  const resized = resizeBicubic(image, plan.width, plan.height);
+}
+
+function preprocessed(image: ResizeSource, cfg: PreprocessConfig, plan: ResizePlan, resized: RgbImage): PreprocessedImage {
   return {
     resized,
     gridThw: [1, plan.height / cfg.patchSize, plan.width / cfg.patchSize],

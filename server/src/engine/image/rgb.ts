@@ -38,6 +38,12 @@ export function dropAlpha(image: RgbaImage): RgbImage {
   return { width: image.width, height: image.height, data: out };
 }
 
+/** True when every alpha sample of `rgba` ([n, 4]) is 255: then every AlphaHandling gives the RGB samples as they are. */
+export function isOpaque(rgba: Uint8Array): boolean {
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return false;
+  return true;
+}
+
 /** Fixed-point fraction bits in Pillow's alpha_composite. */
 const PRECISION_BITS = 7;
 

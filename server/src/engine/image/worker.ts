@@ -1,17 +1,21 @@
 /**
  * Entry point of an image worker thread (isolate.ts starts it; esbuild bundles it as
- * dist/image-worker.js). Runs one task at a time on the bytes it is sent and answers
+ * dist/image-worker.js). With `workerData.role = 'resize-helper'` the same script is instead a
+ * resize helper (resize-threads.ts starts those, resize-helper.ts is their loop).
+ * An image worker runs one task at a time on the bytes it is sent and answers
  *   { id, ok: true, value }                       (typed arrays transferred, not copied), or
  *   { id, ok: false, error: { name, message, code?, source? } }.
  * Nothing here writes to stdout: it is pointed at stderr before any decoder loads, so that a
  * library's warning can never land in the CLI's `--json` output or the LSP stream.
  */
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 import { decodeImage, type DecodeOptions } from './decode';
 import { ImageError } from './errors';
 import { preprocessImage, type PreprocessOptions } from './preprocess';
+import { serveResizeBands } from './resize-helper';
+import { resizeThreads } from './resize-threads';
 import { renderThumbnail } from './thumbnail';
 import type { PreprocessConfig } from '../config';
 
@@ -58,16 +62,22 @@ process.stdout.write = process.stderr.write.bind(process.stderr) as typeof proce
 
 const port = parentPort;
 if (port === null) throw new Error('engine/image/worker.ts runs only as a worker thread (see isolate.ts)');
-port.on('message', (req: WorkerRequest) => {
-  run(req).then(
-    ({ value, transfer }) => {
-      port.postMessage({ id: req.id, ok: true, value } satisfies WorkerResponse, transfer);
-    },
-    (e: unknown) => {
-      const error: WorkerError = e instanceof ImageError
-        ? { name: e.name, message: e.message, code: e.code, source: e.source }
-        : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
-      port.postMessage({ id: req.id, ok: false, error } satisfies WorkerResponse);
-    },
-  );
-});
+if ((workerData as { role?: string } | undefined)?.role === 'resize-helper') {
+  serveResizeBands(port);
+} else {
+  // The resize helpers start with the image worker (which starts while the model loads), not in the first large image's time.
+  resizeThreads().warm();
+  port.on('message', (req: WorkerRequest) => {
+    run(req).then(
+      ({ value, transfer }) => {
+        port.postMessage({ id: req.id, ok: true, value } satisfies WorkerResponse, transfer);
+      },
+      (e: unknown) => {
+        const error: WorkerError = e instanceof ImageError
+          ? { name: e.name, message: e.message, code: e.code, source: e.source }
+          : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
+        port.postMessage({ id: req.id, ok: false, error } satisfies WorkerResponse);
+      },
+    );
+  });
+}

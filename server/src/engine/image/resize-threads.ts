@@ -1,0 +1,201 @@
+/**
+ * Large resizes on several threads: the calling thread (an image worker, in the daemon) and up to
+ * `size - 1` helper threads compute the bands of resize-bands.ts over one shared source and one
+ * shared output. Bit-identical to resizeBicubic for any number of threads and bands.
+ *
+ * Protocol: the caller copies the source into a SharedArrayBuffer, posts the job to every helper
+ * (`{ kind: 'job', id, job, control }`), and computes bands itself. Bands are claimed through
+ * `control` ([NEXT, DONE], Int32 on a SharedArrayBuffer): `Atomics.add(NEXT)` hands out each band
+ * once, whoever is free first; after a band, `DONE` is incremented and notified. The caller awaits
+ * DONE = nBands (Atomics.waitAsync), so a helper that wakes late finds no band left and does
+ * nothing, and the caller never waits for an idle helper. A helper that throws answers
+ * `{ kind: 'error', id, message }`; one that dies fails the job it was in.
+ *
+ * Helpers run worker.ts with `workerData.role = 'resize-helper'` (resize-helper.ts), start on the
+ * first parallel resize (or warm()), stay idle and unref'd between jobs, and end with the thread
+ * that started them (an image worker that is terminated takes its helpers with it).
+ */
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+import { type BandJob, computeBand, planBands } from './resize-bands';
+import { bicubicPasses, isTallFirst, resizeBicubic, type ResizeSource, sourceChannels } from './resize';
+import type { RgbImage } from './types';
+import { imageWorkerScript } from './worker-script';
+
+/** Indices in a job's control array. */
+export const NEXT = 0;
+export const DONE = 1;
+
+/** What a helper receives. */
+export interface HelperJobMessage {
+  readonly kind: 'job';
+  readonly id: number;
+  readonly job: BandJob;
+  /** [NEXT, DONE] on a SharedArrayBuffer. */
+  readonly control: Int32Array;
+}
+
+/** What a helper answers, only when a band failed. */
+export interface HelperErrorMessage {
+  readonly kind: 'error';
+  readonly id: number;
+  readonly message: string;
+}
+
+/**
+ * Below this many pixels (of the input and of the output) a resize stays on one thread: measured on
+ * the 2-core machine (README "Preprocessing speed"), the copies in and out of shared memory and the
+ * hand-over cost more than a second thread saves for smaller images.
+ */
+export const PARALLEL_MIN_PIXELS = 1_000_000;
+
+/** Output rows per band at least: each band recomputes the intermediate rows its taps share with the band above. */
+const MIN_BAND_ROWS = 32;
+/** Bands per thread at most, so that a thread slowed by other work delays only a small band. */
+const BANDS_PER_THREAD = 2;
+/** Threads at most by default: beyond this the bands of a 4K screenshot get thin and memory bandwidth, not cores, bounds the time. */
+const MAX_DEFAULT_THREADS = 16;
+
+/** Limits of `resizeBicubicParallel`'s cut, for tests. */
+export interface ParallelOptions {
+  /** Cut into exactly this many bands (1 <= bands <= outHeight), and skip the size threshold. */
+  readonly bands?: number;
+}
+
+/**
+ * resizeBicubic, on the threads of `threads` for large images (see PARALLEL_MIN_PIXELS); the result
+ * is a plain (not shared) buffer, as ONNX Runtime needs. Very tall images (Pillow's vertical-first
+ * order, isTallFirst) stay on one thread.
+ */
+export async function resizeBicubicParallel(
+  image: ResizeSource, outWidth: number, outHeight: number, threads: ResizeThreads = resizeThreads(), options: ParallelOptions = {},
+): Promise<RgbImage> {
+  const channels = sourceChannels(image);
+  const { width: inWidth, height: inHeight } = image;
+  const small = Math.max(inWidth * inHeight, outWidth * outHeight) < PARALLEL_MIN_PIXELS;
+  const copyOnly = inWidth === outWidth && inHeight === outHeight && channels === 3;
+  if (threads.size <= 1 || isTallFirst(inWidth, inHeight, outHeight) || copyOnly || (small && options.bands === undefined)) {
+    return resizeBicubic(image, outWidth, outHeight);
+  }
+  const nBands = options.bands ?? Math.max(1, Math.min(threads.size * BANDS_PER_THREAD, Math.floor(outHeight / MIN_BAND_ROWS)));
+  const src = new SharedArrayBuffer(image.data.length);
+  new Uint8Array(src).set(image.data);
+  const job: BandJob = {
+    src, channels, passes: bicubicPasses(inWidth, inHeight, outWidth, outHeight), bands: planBands(outHeight, nBands),
+    out: new SharedArrayBuffer(outWidth * outHeight * 3),
+  };
+  await threads.run(job);
+  return { width: outWidth, height: outHeight, data: new Uint8Array(job.out).slice() };
+}
+
+interface Running {
+  readonly id: number;
+  readonly control: Int32Array;
+  fail(error: Error): void;
+}
+
+/** The calling thread and its resize helpers. */
+export class ResizeThreads {
+  private readonly helpers: Worker[] = [];
+  private running: Running | undefined;
+  /** Settles when the last job handed to run() has finished: jobs run one after another. */
+  private tail: Promise<void> = Promise.resolve();
+  private nextId = 1;
+
+  /** @param size threads that compute bands, the calling thread included (1: no helpers). */
+  constructor(readonly size: number) {
+    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`invalid resize thread count ${size}`);
+  }
+
+  /** Starts the helpers now, so that their start overlaps other work instead of the first large resize. */
+  warm(): void {
+    while (this.helpers.length < this.size - 1) this.spawn();
+  }
+
+  /** Helper threads running now. */
+  get helperCount(): number {
+    return this.helpers.length;
+  }
+
+  /**
+   * Computes every band of `job` into job.out, here and on the helpers. Jobs handed over while one
+   * runs (several images preprocessed at once on one thread) wait for it.
+   * @throws Error when a helper fails or dies while the job runs.
+   */
+  run(job: BandJob): Promise<void> {
+    const result = this.tail.then(() => this.runNow(job));
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(job: BandJob): Promise<void> {
+    this.warm();
+    const nBands = job.bands.length / 2;
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const id = this.nextId++;
+    let failed: Error | undefined;
+    let wake: () => void = () => undefined;
+    const failure = new Promise<void>((resolve) => { wake = resolve; });
+    this.running = { id, control, fail: (e) => { failed ??= e; wake(); } };
+    try {
+      // Ref'd while the job runs: the caller's event loop must wait for them, not exit.
+      for (const h of this.helpers) {
+        h.ref();
+        h.postMessage({ kind: 'job', id, job, control } satisfies HelperJobMessage);
+      }
+      for (let b = Atomics.add(control, NEXT, 1); b < nBands; b = Atomics.add(control, NEXT, 1)) {
+        computeBand(job, b);
+        Atomics.add(control, DONE, 1);
+      }
+      for (let done = Atomics.load(control, DONE); done < nBands && failed === undefined; done = Atomics.load(control, DONE)) {
+        const w = waitAsync(control, DONE, done);
+        if (w.async) await Promise.race([w.value, failure]);
+      }
+      if (failed !== undefined) throw failed;
+    } finally {
+      this.running = undefined;
+      for (const h of this.helpers) h.unref();
+    }
+  }
+
+  /** Ends the helpers. */
+  async close(): Promise<void> {
+    await Promise.all(this.helpers.splice(0).map((h) => h.terminate()));
+  }
+
+  private spawn(): void {
+    // Helpers hold no images of their own (typed arrays live outside the JS heap): a small heap.
+    const worker = new Worker(imageWorkerScript(), {
+      execArgv: [], workerData: { role: 'resize-helper' }, resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
+    });
+    worker.on('message', (msg: HelperErrorMessage) => {
+      if (msg.kind === 'error' && this.running?.id === msg.id) this.running.fail(new Error(`a resize helper failed: ${msg.message}`));
+    });
+    const onDeath = (cause: Error | number) => {
+      const i = this.helpers.indexOf(worker);
+      if (i >= 0) this.helpers.splice(i, 1);
+      const detail = typeof cause === 'number' ? `exit code ${cause}` : cause.message;
+      this.running?.fail(new Error(`a resize helper stopped (${detail})`));
+    };
+    worker.on('error', onDeath);
+    worker.on('exit', onDeath);
+    worker.unref();
+    this.helpers.push(worker);
+  }
+}
+
+/** Atomics.waitAsync (Node >= 16; not in the ES2022 lib this project compiles against). */
+function waitAsync(array: Int32Array, index: number, value: number):
+  { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> } {
+  return (Atomics as unknown as { waitAsync: typeof waitAsync }).waitAsync(array, index, value);
+}
+
+let shared: ResizeThreads | undefined;
+
+/** This thread's resize threads: one per core, at most MAX_DEFAULT_THREADS; started on first use. */
+export function resizeThreads(): ResizeThreads {
+  shared ??= new ResizeThreads(Math.max(1, Math.min(MAX_DEFAULT_THREADS, availableParallelism())));
+  return shared;
+}
