@@ -11,7 +11,7 @@ import type { AskResult as EngineAskResult } from './ask/generate';
 import { ContextExceededError } from './ask/generate';
 import { CheckpointError } from './engine/errors';
 import { ImageError } from './engine/image/errors';
-import { DeviceError } from './engine/ort';
+import { DeviceError, DeviceMemoryError } from './engine/ort';
 import { CancelledError, QueueClosedError } from './scheduler/queue';
 import type { AskResult } from './protocol/ask';
 import type { ReuseMode } from './protocol/initialize';
@@ -99,5 +99,6 @@ export function toResponseError(e: unknown): unknown {
   }
   if (e instanceof ImageError) return new ResponseError(ErrorCodes.InvalidImage, e.message);
   if (e instanceof CheckpointError || e instanceof DeviceError) return new ResponseError(ErrorCodes.ModelLoadFailed, e.message);
+  if (e instanceof DeviceMemoryError) return new ResponseError(ErrorCodes.OutOfMemory, e.message);
   return e;
 }

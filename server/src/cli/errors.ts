@@ -5,7 +5,7 @@
 import { CheckpointError } from '../engine/errors';
 import { ContextExceededError } from '../ask/generate';
 import { ImageError } from '../engine/image/errors';
-import { DeviceError } from '../engine/ort';
+import { DeviceError, DeviceMemoryError } from '../engine/ort';
 
 /** A bad argument or file named on the command line. */
 export class InputError extends Error {}
@@ -14,6 +14,10 @@ export function reportError(e: unknown): number {
   if (e instanceof InputError || e instanceof CheckpointError || e instanceof ImageError || e instanceof DeviceError || e instanceof ContextExceededError) {
     console.error(`vlcache: ${e.message}`);
     return 2;
+  }
+  if (e instanceof DeviceMemoryError) {
+    console.error(`vlcache: ${e.message}`);
+    return 1;
   }
   console.error(`vlcache: internal error: ${(e as Error)?.stack ?? String(e)}`);
   return 1;

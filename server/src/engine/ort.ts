@@ -58,6 +58,41 @@ export class DeviceError extends Error {
   }
 }
 
+/**
+ * A run could not allocate the memory it needed (ONNX Runtime's arena, cudaMalloc, Dawn). The model and its
+ * sessions stay usable: what the run allocated is freed, a KV arena that failed to grow keeps its old buffers.
+ */
+export class DeviceMemoryError extends Error {
+  override readonly name = 'DeviceMemoryError';
+  constructor(readonly device: Device, readonly graph: string, readonly requestedBytes?: number) {
+    const mem = device === 'cpu' ? 'memory' : `${device === 'cuda' ? 'GPU' : 'WebGPU device'} memory`;
+    const size = requestedBytes === undefined ? '' : ` (${(requestedBytes / 2 ** 20).toFixed(0)} MiB more were asked for)`;
+    super(`The ${device} device ran out of ${mem} running ${graph}${size}. Ask about fewer or smaller images ` +
+      '(vlcache.maxImagePixels), lower vlcache.gpu.kvArenaRows, close other programs that use the GPU, or set vlcache.device to cpu.');
+  }
+}
+
+/** What a graph file (`vlcache-<graph>-<dtype>-<hash>.onnx`) computes, in a user's words. */
+function graphLabel(file: string): string {
+  const g = /^vlcache-(.+)-float(?:16|32)-[0-9a-f]+\.onnx$/.exec(file)?.[1] ?? file;
+  if (g.startsWith('vision')) return 'the vision encoder';
+  if (g.startsWith('llm')) return 'the language model';
+  if (g === 'decode-arena') return 'a decode step on the KV arena';
+  if (g.startsWith('arena')) return 'the KV arena (filling or growing it)';
+  return `the graph ${g}`;
+}
+
+/** ONNX Runtime's own wording for an allocation failure, on each provider. */
+const OUT_OF_MEMORY = /Failed to allocate memory|out of memory|OutOfMemory|bad_alloc/i;
+
+/** The error a run threw, as a DeviceMemoryError when it is an allocation failure. */
+export function classifyRunError(e: unknown, device: Device, graph: string): unknown {
+  const msg = (e as Error)?.message ?? String(e);
+  if (!OUT_OF_MEMORY.test(msg)) return e;
+  const size = /requested buffer of size (\d+)/.exec(msg);
+  return new DeviceMemoryError(device, graph, size ? Number(size[1]) : undefined);
+}
+
 export function f32(data: Float32Array, dims: readonly number[]): Tensor {
   return new ortLib.Tensor('float32', data, dims);
 }
@@ -332,7 +367,8 @@ export class Session {
       options.preferredOutputLocation = loc;
     }
     try {
-      return new Session(await (typeof path === 'string' ? ortLib.InferenceSession.create(path, options) : ortLib.InferenceSession.create(path, options)), undefined, device, keep);
+      return new Session(await (typeof path === 'string' ? ortLib.InferenceSession.create(path, options) : ortLib.InferenceSession.create(path, options)), undefined, device, keep,
+        typeof path === 'string' ? path.split('/').pop()! : 'graph');
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {
@@ -352,6 +388,14 @@ export class Session {
    * outputs are allocated by ONNX Runtime as usual — on the device for `keepOnDevice` names.
    */
   async run(feeds: Feeds, fetches?: Record<string, Tensor>, opts: { graphId?: number } = {}): Promise<Record<string, Tensor>> {
+    try {
+      return await this.runOn(feeds, fetches, opts);
+    } catch (e) {
+      throw classifyRunError(e, this.device, graphLabel(this.name));
+    }
+  }
+
+  private async runOn(feeds: Feeds, fetches: Record<string, Tensor> | undefined, opts: { graphId?: number }): Promise<Record<string, Tensor>> {
     if (this.c) return this.runNative(this.c, feeds, fetches, opts.graphId);
     const s = this.s!;
     for (const t of [...Object.values(feeds), ...Object.values(fetches ?? {})]) {

@@ -16,6 +16,8 @@ export namespace ErrorCodes {
   export const InvalidParams = 1005;
   /** The server is shutting down and takes no more work. */
   export const ShuttingDown = 1006;
+  /** The device ran out of memory during the request; the daemon, the model and the cache are as they were. */
+  export const OutOfMemory = 1007;
 }
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
