@@ -19,8 +19,11 @@
  *   past_value.L           [1, KV, cap, D]
  * Outputs:
  *   logits                 [1, vocab] f32
- *   next_token             [1] int32        argmax of logits (first maximum), so a greedy
- *                                           device-resident decode reads back 4 bytes
+ *   next_token             [1] int32        argmax of logits (first maximum, as the host's
+ *                                           `argmax`), so a greedy decode reads back 4 bytes
+ *   top_logits             [1, K] f32       the K largest logits, largest first (K = sampleTopK)
+ *   top_ids                [1, K] int32     their token ids; equal logits: the lower id first
+ *   nonfinite              [1] bool         any NaN or +-Infinity in the logits row
  *   present_key.L          [1, KV, cap, D]  the arena with row seqlens_k written (bind to past_key.L)
  *   present_value.L        [1, KV, cap, D]
  *
@@ -34,6 +37,20 @@
 import type { TextConfig } from './config';
 import { BuildOptions, ModelGraph, WeightLookup, ropeInvFreq } from './common';
 import { embedRows, finishLayer, lmHead, mropeAngles } from './llm-parts';
+
+/**
+ * Sampling candidates per decode step (the top-K that `top_logits` / `top_ids` return): a sampled
+ * token is drawn from the K most likely tokens only (as llama.cpp's and vLLM's `top_k`), so a step
+ * reads back K * 8 bytes instead of the whole row (vocab * 4: ~600 KB for Qwen2.5-VL). 64 is above
+ * the usual defaults (llama.cpp 40, transformers 50), so the cut rarely changes what top-p keeps,
+ * and 512 bytes is one small copy.
+ */
+export const SAMPLE_TOP_K = 64;
+
+/** The candidates a vocabulary of `vocab` tokens gives (TopK needs K <= the axis length). */
+export function sampleTopK(vocab: number): number {
+  return Math.min(SAMPLE_TOP_K, vocab);
+}
 
 export function buildDecodeArenaGraph(cfg: TextConfig, lookup: WeightLookup, opts: BuildOptions): Uint8Array {
   const g = new ModelGraph('qwen2-decode-arena', lookup, opts);
@@ -69,8 +86,17 @@ export function buildDecodeArenaGraph(cfg: TextConfig, lookup: WeightLookup, opt
     });
   }
   lmHead(g, cfg, x); // output `logits` [1, vocab] float32
-  const token = g.cast(g.op('ArgMax', ['logits'], { axis: 1, keepdims: 0 }), 'int32');
+  // select_last_index 0: the first maximum, the host argmax's tie-break.
+  const token = g.cast(g.op('ArgMax', ['logits'], { axis: 1, keepdims: 0, select_last_index: 0 }), 'int32');
   g.output(token, 'next_token', 'int32', [1]);
+  // TopK, sorted, largest first; ONNX breaks ties by the lower index (the host's topCandidates does the same).
+  const K = sampleTopK(cfg.vocabSize);
+  const [topValues, topIds] = g.node('TopK', ['logits', g.i64([K])], { axis: 1, largest: 1, sorted: 1 }, { outputs: 2 });
+  g.output(topValues, 'top_logits', 'float32', [1, K]);
+  g.output(g.cast(topIds, 'int32'), 'top_ids', 'int32', [1, K]);
+  // x - x is 0 for a finite x and NaN for NaN and +-Infinity; a sum keeps any NaN (a max may drop it).
+  const nanSum = g.op('ReduceSum', [g.op('Sub', ['logits', 'logits']), g.i64([1])], { keepdims: 0 }); // [1]
+  g.output(g.op('IsNaN', [nanSum]), 'nonfinite', 'bool', [1]);
   return g.toModel({ opset: 21 });
 }
 

@@ -41,7 +41,10 @@ export interface AskRequest {
   readonly maxPixels?: number;
   /** Receives each generated token id as it is chosen (before end-of-sequence handling). */
   readonly onToken?: (id: number) => void;
-  /** Receives the logits [vocab] each token is sampled from (fidelity and golden checks). */
+  /**
+   * Receives the logits [vocab] each token is sampled from (fidelity and golden checks). With a KV
+   * arena, setting it reads every step's logits row back from the device (otherwise only the token).
+   */
   readonly onLogits?: (step: number, logits: Float32Array) => void;
   /**
    * Transparency handling: 'drop' (default) ignores alpha exactly as transformers' processor does
@@ -219,7 +222,10 @@ export class Generator {
     const eos = new Set(cfg.eosTokenIds);
     const detok = this.tokenizer.streamDecoder();
     const out: number[] = [];
-    let logits = first.logits;
+    // The row the next token is picked from; after an arena step only when onLogits asked for it.
+    let logits: Float32Array | undefined = first.logits;
+    // The next token when the arena's step picked it (on the device's argmax or top-K candidates).
+    let picked: number | undefined;
     let past: Past | LayeredPast = first.present;
     let stop: AskResult['stopReason'] = 'length';
     let ttft = 0;
@@ -230,8 +236,8 @@ export class Generator {
     let arena: KvArena | undefined;
     const useArena = this.model.kvArena !== undefined && !('index' in past);
     for (let i = 0; i < maxTokens; i++) {
-      req.onLogits?.(i, logits);
-      const id = sampler.next(logits);
+      if (logits) req.onLogits?.(i, logits);
+      const id = picked ?? sampler.next(logits!);
       req.onToken?.(id);
       if (i === 0) {
         ttft = performance.now() - t0;
@@ -255,7 +261,7 @@ export class Generator {
       if (useArena) {
         arena ??= await KvArena.fromPrefill(this.model, past as Past,
           { capacity: this.model.kvArena?.capacity, maxCapacity: cfg.text.maxPositionEmbeddings });
-        logits = (await arena.step(id, row, p)).logits;
+        ({ token: picked, logits } = await arena.step(id, row, p, { sampler, logits: req.onLogits !== undefined }));
         continue;
       }
       // After a layered prefill each layer keeps its own row order: decode through stepLayered (every row kept).

@@ -15,14 +15,18 @@
  * The arena lives where the provider computes: host memory on the CPU, device OrtValues on
  * CUDA (the C-API seam, ort-capi.ts), GPU buffers on WebGPU. It is made and grown by graphs
  * (arena-fill, arena-grow), so it never crosses the host; a decode step uploads four scalars
- * and reads back the logits and the argmax.
+ * and reads back only what picks the next token (DESIGN.md 3a, rule 1): greedy, its argmax and
+ * the non-finite flag (5 bytes); sampling, the flag and the top-K candidates (sampler.ts has the
+ * rule). The logits row comes back only when asked for (evaluation, tests) or to name a NaN.
  */
-import { assertFinite } from './finite';
+import { NonFiniteError, assertFinite } from './finite';
 import { DUMMY_ROW } from './layered';
 import type { ArenaGraph } from './model';
 import { DeviceTensor, Session, Tensor, hostBytes, i32, i64 } from './ort';
+import type { Sampler } from './sampler';
 import type { Past } from './step-io';
 import type { TextConfig } from '../../../kernels/graphs/config';
+import { sampleTopK } from '../../../kernels/graphs/decode-arena';
 
 /** What the arena needs of a loaded model (VlModel implements it). */
 export interface ArenaHost {
@@ -47,8 +51,11 @@ export interface ArenaBuffers {
   readonly inputIds: DeviceTensor; // [1] int32
   readonly position: DeviceTensor; // [1] int32
   readonly seqlensK: DeviceTensor; // [1] int32
-  readonly logits: DeviceTensor; // [1, vocab] float32
+  readonly logits: DeviceTensor; // [1, vocab] float32 (bound every step, read only on request)
   readonly nextToken: DeviceTensor; // [1] int32
+  readonly topLogits: DeviceTensor; // [1, K] float32
+  readonly topIds: DeviceTensor; // [1, K] int32
+  readonly nonfinite: DeviceTensor; // [1] bool
   /** The captured graph of these addresses (ONNX Runtime's `gpu_graph_id`, >= 1). */
   readonly graphId: number;
 }
@@ -63,10 +70,12 @@ export class ArenaPool {
     const reused = this.free.get(cap)?.pop();
     if (reused) return reused;
     const kv = () => Array.from({ length: t.numLayers }, () => session.hold(kvDtype, [1, t.numKvHeads, cap, t.headDim]));
+    const K = sampleTopK(t.vocabSize);
     return {
       cap, keys: kv(), values: kv(),
       inputIds: session.hold('int32', [1]), position: session.hold('int32', [1]), seqlensK: session.hold('int32', [1]),
       logits: session.hold('float32', [1, t.vocabSize]), nextToken: session.hold('int32', [1]),
+      topLogits: session.hold('float32', [1, K]), topIds: session.hold('int32', [1, K]), nonfinite: session.hold('bool', [1]),
       graphId: this.nextGraphId++,
     };
   }
@@ -80,10 +89,40 @@ export class ArenaPool {
   /** Frees every free set (idle release, model disposal): device memory returns to the provider. */
   clear(): void {
     for (const list of this.free.values()) {
-      for (const b of list) for (const t of [...b.keys, ...b.values, b.inputIds, b.position, b.seqlensK, b.logits, b.nextToken]) t.dispose();
+      for (const b of list) {
+        for (const t of [...b.keys, ...b.values, b.inputIds, b.position, b.seqlensK, ...stepOutputs(b)]) t.dispose();
+      }
     }
     this.free.clear();
   }
+}
+
+/** A decode step's outputs other than the arena, by output name: all bound, so a captured graph replays. */
+function stepOutputs(b: ArenaBuffers): DeviceTensor[] {
+  return [b.logits, b.nextToken, b.topLogits, b.topIds, b.nonfinite];
+}
+
+/** What a decode step returns beyond its K/V row. */
+export interface StepOptions {
+  /** Picks the next token; sampling (temperature > 0) reads the top-K candidates. Absent: greedy. */
+  readonly sampler?: Sampler;
+  /** Also read back the logits row [vocab] (vocab * 4 bytes: evaluation, tests). */
+  readonly logits?: boolean;
+}
+
+export interface StepResult {
+  /** The next token: the argmax (first maximum), or the sampler's pick from the top-K candidates. */
+  readonly token: number;
+  /** The logits row [vocab], when asked for. */
+  readonly logits?: Float32Array;
+}
+
+/** The decode step's host-side outputs: read on demand (on a GPU each read is a download). */
+interface StepReads {
+  nonfinite(): boolean;
+  nextToken(): number;
+  top(): { ids: Int32Array; values: Float32Array };
+  logits(): Float32Array;
 }
 
 export interface ArenaOptions {
@@ -176,14 +215,33 @@ export class KvArena {
 
   /**
    * Decodes one token at sequence row `row` (must equal `length`) and text position
-   * `position` (row + ropeDelta): writes its K/V at that row and returns the logits
-   * [vocab] and their argmax.
+   * `position` (row + ropeDelta): writes its K/V at that row and returns the next token
+   * (and the logits [vocab] when `opts.logits`).
    * @throws ArenaFullError when the row is past maxCapacity.
+   * @throws NonFiniteError when the logits hold a NaN or infinity (the device's `nonfinite`
+   *   flag; the row is then read back to name the value, as assertFinite does).
    */
-  async step(tokenId: number, row: number, position: number): Promise<{ logits: Float32Array; token: number }> {
+  async step(tokenId: number, row: number, position: number, opts: StepOptions = {}): Promise<StepResult> {
     if (row !== this.rows) throw new Error(`KV arena holds ${this.rows} rows; cannot decode row ${row}`);
     if (row + 1 > this.cap) await this.grow(row + 1);
-    if (this.buffers) return this.stepHeld(this.buffers, tokenId, row, position);
+    const reads = this.buffers ? await this.stepHeld(this.buffers, tokenId, row, position) : await this.stepJs(tokenId, row, position);
+    const output = `decode logits at row ${row}`;
+    if (reads.nonfinite()) {
+      assertFinite(reads.logits(), 'language model', output);
+      throw new NonFiniteError('language model', output, -1, NaN); // the flag without a value: a broken invariant
+    }
+    let token: number;
+    if (opts.sampler && !opts.sampler.greedy) {
+      const top = reads.top();
+      token = opts.sampler.pick(top.ids, top.values);
+    } else {
+      token = reads.nextToken();
+    }
+    return opts.logits ? { token, logits: reads.logits() } : { token };
+  }
+
+  /** A step on onnxruntime-node's JS API (CPU, WebGPU): its outputs come back as host tensors. */
+  private async stepJs(tokenId: number, row: number, position: number): Promise<StepReads> {
     const feeds: Record<string, Tensor> = {
       input_ids: i32([tokenId]), position: i32([position]),
       seqlens_k: i32([row]), total_sequence_length: i32([row + 1], []),
@@ -193,34 +251,42 @@ export class KvArena {
     this.values.forEach((v, l) => { feeds[`past_value.${l}`] = v; fetches[`present_value.${l}`] = v; });
     const out = await this.model.runArenaGraph('decode-arena', feeds, fetches);
     this.rows = row + 1;
-    const logits = out.logits.data as Float32Array;
-    assertFinite(logits, 'language model', `decode logits at row ${row}`);
-    return { logits, token: (out.next_token.data as Int32Array)[0] };
+    return {
+      nonfinite: () => (out.nonfinite.data as Uint8Array)[0] !== 0,
+      nextToken: () => (out.next_token.data as Int32Array)[0],
+      top: () => ({ ids: out.top_ids.data as Int32Array, values: out.top_logits.data as Float32Array }),
+      logits: () => out.logits.data as Float32Array,
+    };
   }
 
   /**
    * A step on held buffers: the three scalars are copied into their device tensors, every
-   * input and output is bound at its fixed address (a captured graph replays), and the logits
-   * and the argmax are copied back. `total_sequence_length` is a host input of
+   * input and output is bound at its fixed address (a captured graph replays), and only the
+   * outputs the caller reads are copied back. `total_sequence_length` is a host input of
    * GroupQueryAttention (its CUDA kernel reads it on the host).
    */
-  private async stepHeld(b: ArenaBuffers, tokenId: number, row: number, position: number) {
+  private async stepHeld(b: ArenaBuffers, tokenId: number, row: number, position: number): Promise<StepReads> {
     b.inputIds.upload(Int32Array.of(tokenId));
     b.position.upload(Int32Array.of(position));
     b.seqlensK.upload(Int32Array.of(row));
     const feeds: Record<string, Tensor> = {
       input_ids: b.inputIds, position: b.position, seqlens_k: b.seqlensK, total_sequence_length: i32([row + 1], []),
     };
-    const fetches: Record<string, Tensor> = { logits: b.logits, next_token: b.nextToken };
+    const fetches: Record<string, Tensor> = {
+      logits: b.logits, next_token: b.nextToken, top_logits: b.topLogits, top_ids: b.topIds, nonfinite: b.nonfinite,
+    };
     b.keys.forEach((k, l) => { feeds[`past_key.${l}`] = k; fetches[`present_key.${l}`] = k; });
     b.values.forEach((v, l) => { feeds[`past_value.${l}`] = v; fetches[`present_value.${l}`] = v; });
     await this.model.runArenaGraph('decode-arena', feeds, fetches, b.graphId);
     this.rows = row + 1;
-    const lb = b.logits.download();
-    const logits = new Float32Array(lb.buffer, lb.byteOffset, lb.byteLength / 4);
-    assertFinite(logits, 'language model', `decode logits at row ${row}`);
-    const nb = b.nextToken.download();
-    return { logits, token: new Int32Array(nb.buffer, nb.byteOffset, 1)[0] };
+    const f32 = (t: DeviceTensor) => { const x = t.download(); return new Float32Array(x.buffer, x.byteOffset, x.byteLength / 4); };
+    const s32 = (t: DeviceTensor) => { const x = t.download(); return new Int32Array(x.buffer, x.byteOffset, x.byteLength / 4); };
+    return {
+      nonfinite: () => b.nonfinite.download()[0] !== 0,
+      nextToken: () => s32(b.nextToken)[0],
+      top: () => ({ ids: s32(b.topIds), values: f32(b.topLogits) }),
+      logits: () => f32(b.logits),
+    };
   }
 
   /** Rotated keys of layer `l`, rows [0, length), as [kvHeads, length, headDim] (tests, diagnostics; a download on a GPU). */

@@ -107,18 +107,18 @@ for (const family of ['qwen2_vl', 'qwen2_5_vl'] as const) {
       const first = await prefill(n);
       const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 3 });
       assert.equal(arena.capacity, n + 1);
-      const a0 = await arena.step(5, n, n);
+      const a0 = await arena.step(5, n, n, { logits: true });
       const before = [await arena.keysOf(0), await arena.valuesOf(1)];
       // An out-of-vocabulary id makes the run fail: nothing advances, rows [0, length) are untouched.
       await assert.rejects(arena.step(1 << 20, n + 1, n + 1));
       assert.equal(arena.length, n + 1);
       assert.deepEqual([await arena.keysOf(0), await arena.valuesOf(1)], before);
-      const a1 = await arena.step(9, n + 1, n + 1); // grows n+1 -> n+3 (doubling capped at the limit)
+      const a1 = await arena.step(9, n + 1, n + 1, { logits: true }); // grows n+1 -> n+3 (doubling capped at the limit)
       assert.equal(arena.capacity, n + 3);
       // The same two steps through the step graph.
       const s0 = await model.step({ inputIds: [5], rows: [n], positions: [n, n, n], past: first.present, logitRows: [0] });
       const s1 = await model.step({ inputIds: [9], rows: [n + 1], positions: [n + 1, n + 1, n + 1], past: s0.present, logitRows: [0] });
-      assert.ok(maxAbsDiff(a0.logits, s0.logits) < 1e-4 && maxAbsDiff(a1.logits, s1.logits) < 1e-4);
+      assert.ok(maxAbsDiff(a0.logits!, s0.logits) < 1e-4 && maxAbsDiff(a1.logits!, s1.logits) < 1e-4);
       assert.equal(a1.token, s1.logits.indexOf(Math.max(...s1.logits)));
       await arena.step(2, n + 2, n + 2);
       await assert.rejects(arena.step(2, n + 3, n + 3), (e: Error) => e instanceof ArenaFullError && /cannot hold 10 rows: its limit is 9/.test(e.message));

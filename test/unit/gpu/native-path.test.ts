@@ -62,12 +62,12 @@ describe('native session path (C API, IO binding, held outputs) vs the JS path (
     const decode = async (model: VlModel) => {
       const first = await model.step(prompt);
       const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 3 });
-      const a0 = await arena.step(5, n, n);
-      const a1 = await arena.step(9, n + 1, n + 1); // full at n + 1 rows: grows to n + 3
+      const a0 = await arena.step(5, n, n, { logits: true });
+      const a1 = await arena.step(9, n + 1, n + 1, { logits: true }); // full at n + 1 rows: grows to n + 3
       const cap = arena.capacity;
       arena.dispose();
       VlModel.release(first.present);
-      return { logits: [...a0.logits, ...a1.logits], tokens: [a0.token, a1.token], cap };
+      return { logits: [...a0.logits!, ...a1.logits!], tokens: [a0.token, a1.token], cap };
     };
     const a = await decode(js);
     process.env.VLCACHE_NATIVE_CPU = '1'; // the arena's sessions are opened here, on the native path
