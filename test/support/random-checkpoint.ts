@@ -20,6 +20,10 @@ export interface RandomCheckpointOptions {
   layers?: number;
   /** Tensors whose first value is NaN (tests of the engine's non-finite checks). */
   nanIn?: readonly string[];
+  /** Tensors whose first value is +Infinity. */
+  infIn?: readonly string[];
+  /** lm_head row 2k+1 equal to row 2k (untied only): every logit ties with its pair's (tests of tie-breaks). */
+  pairedHead?: boolean;
 }
 
 /** Tiny dims: text hidden 32 (4 heads of 8, 2 kv heads), 2 layers (or `layers`); vision width 16, depth 2. */
@@ -39,6 +43,8 @@ export function writeRandomCheckpoint(dir: string, o: RandomCheckpointOptions): 
     let v: Float32Array = Float32Array.from({ length: n }, () => base + scale * rand());
     if (o.bf16Values) v = decodeToF32(encodeFromF32(v, 'BF16'), 'BF16');
     if (o.nanIn?.includes(name)) v[0] = NaN;
+    if (o.infIn?.includes(name)) v[0] = Infinity;
+    if (o.pairedHead && name === 'lm_head.weight') for (let r = 1; r < shape[0]; r += 2) v.copyWithin(r * shape[1], (r - 1) * shape[1], r * shape[1]);
     tensors.push({ name, dtype, shape, data: encodeFromF32(v, dtype) });
   };
   const H = 32, L = o.layers ?? 2, heads = 4, kv = 2, hd = 8, I = 64, V = 300;

@@ -13,6 +13,8 @@ import { DeviceKv } from '../../../server/src/engine/kv-device';
 import { VlModel } from '../../../server/src/engine/model';
 import { DeviceTensor } from '../../../server/src/engine/ort';
 import { KvArena } from '../../../server/src/engine/kv-arena';
+import { NonFiniteError } from '../../../server/src/engine/finite';
+import { Sampler } from '../../../server/src/engine/sampler';
 import { Generator } from '../../../server/src/ask/generate';
 import { MapStore } from '../../../server/src/cache/map-store';
 import { ReuseEngine, modelShape } from '../../../server/src/ask/vlcache';
@@ -61,21 +63,50 @@ describe('native session path (C API, IO binding, held outputs) vs the JS path (
     const prompt = { inputIds: rows.map((r) => (r * 7 + 3) % 290), rows, positions: [...rows, ...rows, ...rows], logitRows: [n - 1] };
     const decode = async (model: VlModel) => {
       const first = await model.step(prompt);
-      const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 3 });
+      const arena = await KvArena.fromPrefill(model, first.present, { capacity: n + 1, maxCapacity: n + 5 });
       const a0 = await arena.step(5, n, n, { logits: true });
-      const a1 = await arena.step(9, n + 1, n + 1, { logits: true }); // full at n + 1 rows: grows to n + 3
+      const a1 = await arena.step(9, n + 1, n + 1, { logits: true }); // full at n + 1 rows: grows to n + 5
+      // Then only what picks the token comes back: the top-K (sampling), next_token and the flag (greedy).
+      const sampler = new Sampler({ temperature: 1, topP: 0.9, seed: 7 });
+      const tokens = [a0.token, a1.token];
+      for (let row = n + 2; row < n + 4; row++) tokens.push((await arena.step(tokens.at(-1)!, row, row, { sampler })).token);
+      tokens.push((await arena.step(tokens.at(-1)!, n + 4, n + 4)).token);
       const cap = arena.capacity;
       arena.dispose();
       VlModel.release(first.present);
-      return { logits: [...a0.logits!, ...a1.logits!], tokens: [a0.token, a1.token], cap };
+      return { logits: [...a0.logits!, ...a1.logits!], tokens, cap };
     };
     const a = await decode(js);
     process.env.VLCACHE_NATIVE_CPU = '1'; // the arena's sessions are opened here, on the native path
     const b = await decode(nat).finally(() => { delete process.env.VLCACHE_NATIVE_CPU; });
-    assert.equal(b.cap, n + 3);
+    assert.equal(b.cap, n + 5);
+    assert.equal(b.tokens.length, 5);
     assert.ok(b.logits.every(Number.isFinite));
     assert.deepEqual(b.logits, a.logits);
     assert.deepEqual(b.tokens, a.tokens);
+  });
+
+  it('flags a NaN on held buffers: the arena step throws the NaN error naming the row', async () => {
+    // Token 0's embedding holds a NaN (the prefill's tokens are never 0).
+    const folder = randomCheckpointInTemp('vlcache-native-nan-', { family: 'qwen2_5_vl', seed: 9, nanIn: ['model.embed_tokens.weight'] });
+    process.env.VLCACHE_NATIVE_CPU = '1';
+    const model = await VlModel.load(folder.ckpt, { device: 'cpu' });
+    try {
+      const n = 4;
+      const rows = Array.from({ length: n }, (_, r) => r);
+      const first = await model.step({ inputIds: rows.map((r) => r + 1), rows, positions: [...rows, ...rows, ...rows], logitRows: [n - 1] });
+      const arena = await KvArena.fromPrefill(model, first.present, { maxCapacity: 16 });
+      assert.ok((await model.arenaSession('decode-arena')).native, 'the step runs on held buffers');
+      await arena.step(7, n, n);
+      await assert.rejects(arena.step(0, n + 1, n + 1), (e: unknown) => e instanceof NonFiniteError &&
+        e.index === 0 && Number.isNaN(e.value) && /decode logits at row 5/.test(e.message));
+      arena.dispose();
+      VlModel.release(first.present);
+    } finally {
+      delete process.env.VLCACHE_NATIVE_CPU;
+      await model.dispose();
+      folder.remove();
+    }
   });
 
   for (const [device, arena] of [[false, false], [true, false], [true, true]]) {
