@@ -9,6 +9,7 @@ export interface AskParams extends WorkDoneProgressParams, PartialResultParams {
   /** Earlier text turns of the conversation (follow-up questions). */
   history?: { role: 'user' | 'assistant'; content: string }[];
   maxTokens?: number;
+  /** 0 (default): greedy. Above 0 samples among the 64 most likely tokens, then top-p (README, sampling). */
   temperature?: number;
   topP?: number;
   seed?: number;
