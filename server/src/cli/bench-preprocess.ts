@@ -5,20 +5,25 @@
  *   1344x1344 JPEG the same photo, quality 90, 4:2:0
  *   3840x2160 PNG  a screenshot: flat panels and text-like strokes, RGBA with opaque alpha (as
  *                  screenshot tools save it); smart_resize makes it 3836x2156
- * Stages, each the median of `runs` after one warm-up, on this thread: decode (sharp/pngjs/omggif),
- * rgb (RGBA -> RGB, only for files with alpha), resize (Pillow-exact bicubic), patchify (rescale,
- * normalise, patch order: the first ops of the vision graph, run here alone in ONNX Runtime on the
- * CPU, kernels/graphs/vision.ts `buildPatchifyGraph`); then `worker`: decode + rgb + resize in the
- * image worker pool, as an ask runs it (includes copying the bytes in and moving the resized RGB out).
+ * Stages, each the median of `runs` after one warm-up, as preprocessImage runs them: decode
+ * (sharp/pngjs/omggif; RGBA stays RGBA), rgb (compositing over white, only where some pixel is not
+ * opaque: the bench uses alpha 'white'), resize (Pillow-exact bicubic on `resizeThreads().size`
+ * threads for images above PARALLEL_MIN_PIXELS, RGBA read as RGB; also timed on one thread),
+ * patchify (rescale, normalise, patch order: the first ops of the vision graph, run here alone in
+ * ONNX Runtime on the CPU, kernels/graphs/vision.ts `buildPatchifyGraph`); then `worker`: decode +
+ * rgb + resize in the image worker pool, as an ask runs it (includes copying the bytes in and moving
+ * the resized RGB out).
  */
+import { availableParallelism } from 'node:os';
+
 import { buildPatchifyGraph } from '../../../kernels/graphs/vision';
 import type { PreprocessConfig } from '../engine/config';
 import { decodeImage } from '../engine/image/decode';
 import { imageWorkers } from '../engine/image/isolate';
-import { resizeBicubic } from '../engine/image/resize';
-import { toRgb } from '../engine/image/rgb';
+import { resizeBicubic, type ResizeSource } from '../engine/image/resize';
+import { PARALLEL_MIN_PIXELS, resizeBicubicParallel, resizeThreads, threadsFor } from '../engine/image/resize-threads';
+import { isOpaque, toRgb } from '../engine/image/rgb';
 import { planSmartResize } from '../engine/image/smart-resize';
-import type { RgbImage } from '../engine/image/types';
 import { Session, f32, u8 } from '../engine/ort';
 import { graphNormalization } from '../engine/vision-inputs';
 
@@ -34,6 +39,9 @@ export interface PreprocessRow {
   decode_ms: number;
   rgb_ms: number;
   resize_ms: number;
+  /** Threads the resize ran on (1 below PARALLEL_MIN_PIXELS). */
+  resize_threads: number;
+  resize_1thread_ms: number;
   patchify_ms: number;
   total_ms: number;
   worker_ms: number;
@@ -48,17 +56,22 @@ export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN
   const patchify = await Session.create(buildPatchifyGraph(geometry, true), 'cpu');
   const norm = graphNormalization(cfg);
   for (const img of await benchImages()) {
-    const samples: Omit<PreprocessRow, 'image' | 'resized'>[] = [];
+    const samples: Omit<PreprocessRow, 'image' | 'resized' | 'resize_threads'>[] = [];
     let resized = '';
+    let threads = 1;
     for (let i = 0; i <= runs; i++) {
       const t0 = performance.now();
-      const decoded = await decodeImage(img.bytes, { name: img.name });
+      const decoded = await decodeImage(img.bytes, { name: img.name, keepOpaqueAlpha: true });
       const t1 = performance.now();
-      const rgb: RgbImage = decoded.channels === 3 ? decoded : toRgb(decoded, 'white');
+      const rgb: ResizeSource = decoded.channels === 3 || isOpaque(decoded.data) ? decoded : toRgb(decoded, 'white');
       const t2 = performance.now();
       const plan = planSmartResize(rgb.height, rgb.width, cfg.patchSize * cfg.mergeSize, cfg.minPixels, cfg.maxPixels);
-      const small = resizeBicubic(rgb, plan.width, plan.height);
+      const small = await resizeBicubicParallel(rgb, plan.width, plan.height);
       const t3 = performance.now();
+      resizeBicubic(rgb, plan.width, plan.height);
+      const resize1 = performance.now() - t3;
+      threads = threadsFor(rgb, plan.width, plan.height);
+      const t3b = performance.now();
       await patchify.run({
         pixels: u8(small.data, [small.height, small.width, 3]), rescale_divisor: f32(norm.divisor, [1, 1, 1, 1]),
         image_mean: f32(norm.mean, [1, 3, 1, 1]), image_std: f32(norm.std, [1, 3, 1, 1]),
@@ -68,7 +81,8 @@ export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN
       const t5 = performance.now();
       resized = `${plan.width}x${plan.height}`;
       if (i > 0) {
-        samples.push({ decode_ms: t1 - t0, rgb_ms: t2 - t1, resize_ms: t3 - t2, patchify_ms: t4 - t3, total_ms: t4 - t0, worker_ms: t5 - t4 });
+        samples.push({ decode_ms: t1 - t0, rgb_ms: t2 - t1, resize_ms: t3 - t2, resize_1thread_ms: resize1, patchify_ms: t4 - t3b,
+          total_ms: t3 - t0 + (t4 - t3b), worker_ms: t5 - t4 });
       }
     }
     const med = (k: keyof (typeof samples)[number]) => {
@@ -76,17 +90,23 @@ export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN
       return Math.round(v[(v.length - 1) >> 1] * 10) / 10;
     };
     rows.push({ image: img.name, resized, decode_ms: med('decode_ms'), rgb_ms: med('rgb_ms'), resize_ms: med('resize_ms'),
-      patchify_ms: med('patchify_ms'), total_ms: med('total_ms'), worker_ms: med('worker_ms') });
+      resize_threads: threads, resize_1thread_ms: med('resize_1thread_ms'), patchify_ms: med('patchify_ms'), total_ms: med('total_ms'),
+      worker_ms: med('worker_ms') });
   }
   await patchify.dispose();
   return rows;
 }
 
-/** The rows as a Markdown table. */
+/** The rows as a Markdown table, and the threads the resize may use. */
 export function preprocessTable(rows: readonly PreprocessRow[]): string {
-  const lines = ['| image | resized to | decode ms | rgb ms | resize ms | patchify ms | total ms | in worker ms |', '|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    `Resize threads: ${resizeThreads().size} (${availableParallelism()} cores; images of ${PARALLEL_MIN_PIXELS / 1e6} M pixels or more)`,
+    '| image | resized to | decode ms | rgb ms | resize ms (threads) | resize, 1 thread ms | patchify ms | total ms | in worker ms |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
-    lines.push(`| ${r.image} | ${r.resized} | ${r.decode_ms} | ${r.rgb_ms} | ${r.resize_ms} | ${r.patchify_ms} | ${r.total_ms} | ${r.worker_ms} |`);
+    lines.push(`| ${r.image} | ${r.resized} | ${r.decode_ms} | ${r.rgb_ms} | ${r.resize_ms} (${r.resize_threads}) | ${r.resize_1thread_ms} | ` +
+      `${r.patchify_ms} | ${r.total_ms} | ${r.worker_ms} |`);
   }
   return lines.join('\n');
 }

@@ -3,7 +3,8 @@
  * `size - 1` helper threads compute the bands of resize-bands.ts over one shared source and one
  * shared output. Bit-identical to resizeBicubic for any number of threads and bands.
  *
- * Protocol: the caller copies the source into a SharedArrayBuffer, posts the job to every helper
+ * Protocol: the caller copies the source into a SharedArrayBuffer (kept for the next job a while,
+ * SharedBuffers), posts the job to every helper
  * (`{ kind: 'job', id, job, control }`), and computes bands itself. Bands are claimed through
  * `control` ([NEXT, DONE], Int32 on a SharedArrayBuffer): `Atomics.add(NEXT)` hands out each band
  * once, whoever is free first; after a band, `DONE` is incremented and notified. The caller awaits
@@ -12,15 +13,16 @@
  * `{ kind: 'error', id, message }`; one that dies fails the job it was in.
  *
  * Helpers run worker.ts with `workerData.role = 'resize-helper'` (resize-helper.ts), start on the
- * first parallel resize (or warm()), stay idle and unref'd between jobs, and end with the thread
- * that started them (an image worker that is terminated takes its helpers with it).
+ * first parallel resize (or warm(): an image worker warms them when its first image arrives), stay
+ * idle and unref'd between jobs (about 8 MiB of memory each), and end with the thread that started
+ * them (an image worker that is terminated takes its helpers with it).
  */
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import { type BandJob, computeBand, planBands } from './resize-bands';
-import { bicubicPasses, isTallFirst, resizeBicubic, type ResizeSource, sourceChannels } from './resize';
+import { type BicubicPasses, bicubicPasses, isTallFirst, resizeBicubic, type ResizeSource, sourceChannels } from './resize';
 import type { RgbImage } from './types';
 import { imageWorkerScript } from './worker-script';
 
@@ -72,22 +74,25 @@ export interface ParallelOptions {
 export async function resizeBicubicParallel(
   image: ResizeSource, outWidth: number, outHeight: number, threads: ResizeThreads = resizeThreads(), options: ParallelOptions = {},
 ): Promise<RgbImage> {
-  const channels = sourceChannels(image);
-  const { width: inWidth, height: inHeight } = image;
-  const small = Math.max(inWidth * inHeight, outWidth * outHeight) < PARALLEL_MIN_PIXELS;
-  const copyOnly = inWidth === outWidth && inHeight === outHeight && channels === 3;
-  if (threads.size <= 1 || isTallFirst(inWidth, inHeight, outHeight) || copyOnly || (small && options.bands === undefined)) {
+  if (options.bands === undefined ? threadsFor(image, outWidth, outHeight, threads) === 1 : !canCut(image, outWidth, outHeight, threads)) {
     return resizeBicubic(image, outWidth, outHeight);
   }
   const nBands = options.bands ?? Math.max(1, Math.min(threads.size * BANDS_PER_THREAD, Math.floor(outHeight / MIN_BAND_ROWS)));
-  const src = new SharedArrayBuffer(image.data.length);
-  new Uint8Array(src).set(image.data);
-  const job: BandJob = {
-    src, channels, passes: bicubicPasses(inWidth, inHeight, outWidth, outHeight), bands: planBands(outHeight, nBands),
-    out: new SharedArrayBuffer(outWidth * outHeight * 3),
-  };
-  await threads.run(job);
-  return { width: outWidth, height: outHeight, data: new Uint8Array(job.out).slice() };
+  const passes = bicubicPasses(image.width, image.height, outWidth, outHeight);
+  const data = await threads.resize(image.data, sourceChannels(image), passes, planBands(outHeight, nBands));
+  return { width: outWidth, height: outHeight, data };
+}
+
+/** Threads resizeBicubicParallel computes this resize on: 1 when it stays on the calling thread. */
+export function threadsFor(image: ResizeSource, outWidth: number, outHeight: number, threads: ResizeThreads = resizeThreads()): number {
+  const small = Math.max(image.width * image.height, outWidth * outHeight) < PARALLEL_MIN_PIXELS;
+  return small || !canCut(image, outWidth, outHeight, threads) ? 1 : threads.size;
+}
+
+/** Whether a resize can go to the threads at all: not for very tall images, nor for a plain copy. */
+function canCut(image: ResizeSource, outWidth: number, outHeight: number, threads: ResizeThreads): boolean {
+  const copyOnly = image.width === outWidth && image.height === outHeight && sourceChannels(image) === 3;
+  return threads.size > 1 && !copyOnly && !isTallFirst(image.width, image.height, outHeight);
 }
 
 interface Running {
@@ -100,8 +105,9 @@ interface Running {
 export class ResizeThreads {
   private readonly helpers: Worker[] = [];
   private running: Running | undefined;
-  /** Settles when the last job handed to run() has finished: jobs run one after another. */
+  /** Settles when the last job handed to resize() has finished: jobs run one after another. */
   private tail: Promise<void> = Promise.resolve();
+  private readonly buffers = new SharedBuffers();
   private nextId = 1;
 
   /** @param size threads that compute bands, the calling thread included (1: no helpers). */
@@ -120,13 +126,22 @@ export class ResizeThreads {
   }
 
   /**
-   * Computes every band of `job` into job.out, here and on the helpers. Jobs handed over while one
-   * runs (several images preprocessed at once on one thread) wait for it.
-   * @throws Error when a helper fails or dies while the job runs.
+   * The resized image ([outHeight, outWidth, 3], a plain buffer): `src` ([inHeight, inWidth, channels])
+   * is copied into shared memory, cut into `bands` and computed here and on the helpers. Calls made
+   * while one runs (several images preprocessed at once on one thread) wait for it.
+   * @throws Error when a helper fails or dies meanwhile.
    */
-  run(job: BandJob): Promise<void> {
-    const result = this.tail.then(() => this.runNow(job));
-    this.tail = result.catch(() => undefined);
+  resize(src: Uint8Array, channels: 3 | 4, passes: BicubicPasses, bands: Int32Array): Promise<Uint8Array> {
+    const result = this.tail.then(async () => {
+      const job: BandJob = {
+        src: this.buffers.take('src', src.length), channels, passes, bands,
+        out: this.buffers.take('out', passes.outWidth * passes.outHeight * 3),
+      };
+      new Uint8Array(job.src).set(src);
+      await this.runNow(job);
+      return new Uint8Array(job.out, 0, passes.outWidth * passes.outHeight * 3).slice();
+    });
+    this.tail = result.then(() => this.buffers.releaseLater(), () => this.buffers.releaseLater());
     return result;
   }
 
@@ -162,6 +177,7 @@ export class ResizeThreads {
 
   /** Ends the helpers. */
   async close(): Promise<void> {
+    this.buffers.release();
     await Promise.all(this.helpers.splice(0).map((h) => h.terminate()));
   }
 
@@ -185,6 +201,44 @@ export class ResizeThreads {
     this.helpers.push(worker);
   }
 }
+
+/**
+ * The shared source and output of the last job, kept for the next one for a while: on this project's
+ * 2-core test machine, first touching fresh memory costs about 10 µs per 4 KiB page (a 4K screenshot's
+ * 58 MB: ~140 ms), far more than the resize it feeds. Buffers above POOLED_MAX_BYTES are never kept,
+ * and kept ones are dropped after POOL_IDLE_MS without a job, so an idle daemon does not hold them.
+ */
+class SharedBuffers {
+  private readonly kept = new Map<'src' | 'out', SharedArrayBuffer>();
+  private timer: NodeJS.Timeout | undefined;
+
+  /** A shared buffer of at least `bytes` bytes (contents undefined). */
+  take(kind: 'src' | 'out', bytes: number): SharedArrayBuffer {
+    clearTimeout(this.timer);
+    const b = this.kept.get(kind);
+    if (b !== undefined && b.byteLength >= bytes && b.byteLength <= 2 * bytes) return b;
+    const fresh = new SharedArrayBuffer(bytes);
+    if (bytes <= POOLED_MAX_BYTES) this.kept.set(kind, fresh);
+    else this.kept.delete(kind);
+    return fresh;
+  }
+
+  releaseLater(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.release(), POOL_IDLE_MS);
+    this.timer.unref();
+  }
+
+  release(): void {
+    clearTimeout(this.timer);
+    this.kept.clear();
+  }
+}
+
+/** Largest shared buffer kept between jobs: a 5120x2880 RGBA screenshot (59 MB). */
+const POOLED_MAX_BYTES = 64 * 2 ** 20;
+/** Kept shared buffers are dropped after this long without a job. */
+const POOL_IDLE_MS = 30_000;
 
 /** Atomics.waitAsync (Node >= 16; not in the ES2022 lib this project compiles against). */
 function waitAsync(array: Int32Array, index: number, value: number):

@@ -43,6 +43,9 @@ async function run(req: WorkerRequest): Promise<{ value: unknown; transfer: Arra
       return { value: { ...image, data }, transfer: [data.buffer as ArrayBuffer] };
     }
     case 'preprocess': {
+      // The resize helpers start with this worker's first image (their start overlaps its decoding), so
+      // that a worker that only renders thumbnails never starts them.
+      resizeThreads().warm();
       const p = await preprocessImage(req.bytes, req.cfg, req.options);
       // An image already at its target size comes back as the decoded pixels, possibly a pooled view.
       const data = ownsBuffer(p.resized.data) ? p.resized.data : p.resized.data.slice();
@@ -65,8 +68,6 @@ if (port === null) throw new Error('engine/image/worker.ts runs only as a worker
 if ((workerData as { role?: string } | undefined)?.role === 'resize-helper') {
   serveResizeBands(port);
 } else {
-  // The resize helpers start with the image worker (which starts while the model loads), not in the first large image's time.
-  resizeThreads().warm();
   port.on('message', (req: WorkerRequest) => {
     run(req).then(
       ({ value, transfer }) => {
