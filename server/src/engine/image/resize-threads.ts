@@ -47,11 +47,12 @@ export interface HelperErrorMessage {
 }
 
 /**
- * Below this many pixels (of the input and of the output) a resize stays on one thread: measured on
- * the 2-core machine (README "Preprocessing speed"), the copies in and out of shared memory and the
- * hand-over cost more than a second thread saves for smaller images.
+ * Below this many pixels (of the input and of the output) a resize stays on one thread. Measured on
+ * the 2-core machine (2026-12-05, warm threads, medians of 31): two threads cost ~0.2 ms more in
+ * hand-over and copies and save 0.7 ms at 0.15 MP (2.0 -> 1.3 ms), 1.2 ms at 0.24 MP (3.0 -> 1.8),
+ * 3 ms at 0.31 MP, 10 ms at 1 MP; below ~0.25 MP the saving is within a shared machine's noise.
  */
-export const PARALLEL_MIN_PIXELS = 1_000_000;
+export const PARALLEL_MIN_PIXELS = 250_000;
 
 /** Output rows per band at least: each band recomputes the intermediate rows its taps share with the band above. */
 const MIN_BAND_ROWS = 32;
