@@ -6,7 +6,7 @@
  * stop button. Asking about other images appends them and their questions to the same panel;
  * the follow-up box then asks about them.
  *
- * Webview ⇄ extension messages: see {@link ToWebview} and {@link FromWebview};
+ * Webview ⇄ extension messages: see {@link ToWebview} and FromAnswerView (answer-messages.ts);
  * the page script is media/webview/answer.js.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,6 +16,8 @@ import * as vscode from 'vscode';
 import type { AskResult } from '../../server/src/protocol';
 import { describe, errorCode, ErrorCodes, type Daemon } from './daemon';
 import { cacheBadge, type BadgeTone } from './badge';
+import { parseAnswerViewMessage } from './answer-messages';
+import { LastTextEditor, runCodeAction } from './code-actions';
 import { relativePaths } from './error-text';
 import { escapeHtml, formatMs } from './format';
 import * as settings from './settings';
@@ -45,7 +47,7 @@ type ToWebview =
       /** false: a restored turn, not announced to screen readers. */ live?: boolean }
   | { type: 'busy'; busy: boolean };
 
-type FromWebview = { type: 'ask'; question: string } | { type: 'stop' };
+// The page's messages to the extension: FromAnswerView in answer-messages.ts (parsed there before use).
 
 /**
  * What the page keeps with `vscode.setState` (media/webview/answer.js) and VS Code hands
@@ -68,6 +70,8 @@ export class AnswerPanel implements vscode.Disposable {
   private running?: vscode.CancellationTokenSource;
   private readonly panel: vscode.WebviewPanel;
   private readonly disposables: vscode.Disposable[] = [];
+  /** Where a code block's Insert at Cursor goes (the view has the focus when its button is pressed). */
+  private readonly lastEditor = new LastTextEditor();
   private readonly finishedEmitter = new vscode.EventEmitter<Turn>();
   /** Fires when a turn ends (done, cancelled or failed). */
   readonly onDidFinishTurn = this.finishedEmitter.event;
@@ -115,7 +119,8 @@ export class AnswerPanel implements vscode.Disposable {
     this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
     this.disposables.push(
       this.panel.onDidDispose(() => this.dispose()),
-      this.panel.webview.onDidReceiveMessage((m: FromWebview) => this.onMessage(m)),
+      this.panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m)),
+      this.lastEditor,
     );
     // A restored conversation: shown again as it was; its finished turns are the history of the next question.
     for (const t of saved) {
@@ -229,9 +234,12 @@ export class AnswerPanel implements vscode.Disposable {
     this.panel.dispose();
   }
 
-  private onMessage(m: FromWebview): void {
+  private onMessage(raw: unknown): void {
+    const m = parseAnswerViewMessage(raw);
+    if (!m) return; // not one of the page's messages: ignored
     if (m.type === 'stop') this.stop();
-    else if (m.type === 'ask' && m.question.trim()) void this.ask(m.question.trim());
+    else if (m.type === 'ask') void this.ask(m.question);
+    else void runCodeAction(m, this.lastEditor).catch((e) => void showAskError(e));
   }
 
   private post(m: ToWebview): void {

@@ -18,6 +18,51 @@
   const saved = { images: [], turns: [] };
   const save = () => vscode.setState(saved);
 
+  // Icons of the code-block actions, drawn like VS Code's codicons (16×16, currentColor: they follow the theme).
+  const ICONS = {
+    copy: '<rect x="5.5" y="5.5" width="8" height="9" rx="1"/><path d="M3.5 10.5h-1a1 1 0 0 1-1-1v-7a1 1 0 0 1 1-1h7a1 1 0 0 1 1 1v1"/>',
+    insert: '<path d="M8 1.5v8M4.5 6 8 9.5 11.5 6M2 13.5h12"/>',
+    newFile: '<path d="M9.5 1.5h-6a1 1 0 0 0-1 1v11a1 1 0 0 0 1 1h9a1 1 0 0 0 1-1v-8zM9.5 1.5v4h4M8 8v5M5.5 10.5h5"/>',
+  };
+  /** [action, visible label, what the aria-label says it does] */
+  const ACTIONS = /** @type {const} */ ([
+    ['copy', 'Copy', 'Copy'],
+    ['insert', 'Insert', 'Insert at cursor'],
+    ['newFile', 'New File', 'Open in a new file'],
+  ]);
+
+  /**
+   * Puts Copy / Insert at Cursor / New File buttons above every code block of an answer (after each render: the
+   * answer's HTML is replaced while it streams). A button sends the block's text and fence language; the
+   * extension checks the message (answer-messages.ts) before it acts.
+   * @param {HTMLElement} answer @param {number} turnIndex
+   */
+  function addCodeActions(answer, turnIndex) {
+    answer.querySelectorAll('pre > code').forEach((code, i) => {
+      const pre = /** @type {HTMLElement} */ (code.parentElement);
+      const language = (/(?:^|\s)language-(\S+)/.exec(code.className) ?? [])[1] ?? '';
+      const bar = document.createElement('div');
+      bar.className = 'code-actions';
+      bar.setAttribute('role', 'group');
+      const name = `code block ${i + 1}${language ? ` (${language})` : ''} of answer ${turnIndex + 1}`;
+      bar.setAttribute('aria-label', name);
+      for (const [action, label, verb] of ACTIONS) {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'code-action';
+        button.dataset.action = action;
+        button.setAttribute('aria-label', `${verb}: ${name}`);
+        button.title = verb;
+        button.innerHTML = `<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false">${ICONS[action]}</svg>`;
+        button.append(Object.assign(document.createElement('span'), { textContent: label }));
+        // A <button>: Enter and Space press it like a click.
+        button.addEventListener('click', () => vscode.postMessage({ type: 'code', action, code: code.textContent ?? '', language }));
+        bar.appendChild(button);
+      }
+      pre.before(bar);
+    });
+  }
+
   /** @param {number} index */
   function turnElement(index) {
     let el = document.getElementById(`turn-${index}`);
@@ -65,7 +110,13 @@
       }
       case 'answer': {
         const el = turnElement(m.index);
-        /** @type {HTMLElement} */ (el.querySelector('.answer')).innerHTML = m.html;
+        const answer = /** @type {HTMLElement} */ (el.querySelector('.answer'));
+        // The answer re-renders while it streams: a focused code-block button keeps the focus (same block, same action).
+        const focused = document.activeElement instanceof HTMLElement && answer.contains(document.activeElement) ? document.activeElement : undefined;
+        const focusedAt = focused?.dataset.action ? [[...answer.querySelectorAll('.code-actions')].indexOf(/** @type {Element} */ (focused.parentElement)), focused.dataset.action] : undefined;
+        answer.innerHTML = m.html;
+        addCodeActions(answer, m.index);
+        if (focusedAt) /** @type {HTMLElement | null} */ (answer.querySelectorAll('.code-actions')[/** @type {number} */ (focusedAt[0])]?.querySelector(`[data-action="${focusedAt[1]}"]`))?.focus();
         el.scrollIntoView({ block: 'end' });
         break;
       }
@@ -90,7 +141,10 @@
         saved.turns[m.index] = { ...saved.turns[m.index], text: m.text, badge: m.badge, hit: m.hit, tone: m.tone, details: m.details, notes: m.notes, state: m.state };
         save();
         if (m.live !== false) {
-          const answer = /** @type {HTMLElement} */ (el.querySelector('.answer')).textContent ?? '';
+          // The answer's words without the code-block buttons' labels.
+          const text = /** @type {HTMLElement} */ (el.querySelector('.answer').cloneNode(true));
+          text.querySelectorAll('.code-actions').forEach((bar) => bar.remove());
+          const answer = text.textContent ?? '';
           announce.textContent = m.state === 'done' ? `Answer ${m.index + 1}: ${answer.trim()} (${m.badge})` : `Answer ${m.index + 1} ${m.state}.`;
         }
         break;

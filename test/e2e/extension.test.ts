@@ -135,13 +135,20 @@ describe('Answers', () => {
     assert.ok(im.nTokens * 28 * 28 <= 150_000, `${im.nTokens} tokens exceed 150,000 pixels`);
   });
 
-  it('Mockup to Code writes the generated code into a new editor', async () => {
+  it('Mockup to Code writes the generated code into a saved file next to the mockup (more in mockup-file.test.ts)', async () => {
     const out = await vscode.commands.executeCommand<MockupOutcome>('vlcache.mockupToCode', workspaceFile('docs/screenshot-large.png'));
     assert.ok(out, 'no outcome');
-    assert.equal(out.document.languageId, 'html');
-    assert.equal(out.document.isUntitled, true);
-    assert.ok(out.document.getText().trim().length > 0, 'the editor is empty');
-    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    try {
+      assert.equal(out.document.languageId, 'html');
+      assert.equal(out.document.uri.path, workspaceFile('docs/screenshot-large.html').path);
+      assert.equal(out.document.isDirty, false);
+      assert.ok(out.document.getText().split('\n').slice(1).join('').trim().length > 0, 'no code below the header');
+    } finally {
+      if (out.preview.kind === 'page') out.preview.panel.dispose();
+      await vscode.window.tabGroups.close(vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+        .filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === out.document.uri.toString()));
+      await vscode.workspace.fs.delete(out.document.uri);
+    }
   });
 });
 
