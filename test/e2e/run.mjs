@@ -312,6 +312,99 @@ async function explainDiagram(page, nTurnsBefore) {
   return frame.locator(`.turn:nth-of-type(${nTurnsBefore + 1}) .badge`).innerText();
 }
 
+/**
+ * Keyboard-only use of the answer view (issue 11 item 7): after an answer, the keyboard alone reaches the view and its
+ * follow-up box, asks a follow-up, then reaches a code block's Insert and Copy buttons (visible focus ring, AA
+ * contrast) and presses them: the code replaces the selected first line of src/app.ts, then is on the clipboard.
+ * The built-in model answers in one word and never writes a code block, so one is added to the follow-up's answer
+ * the way the extension posts answers to the page ({ type: 'answer', html }); everything after that is real.
+ */
+async function keyboardOnlyAnswerView(page) {
+  const CODE = 'export const inserted = 42;';
+  // The answer (opened with the explorer's menu); its turn number: the turns there were before, plus one.
+  const nBefore = await (async () => {
+    for (const f of page.frames()) {
+      const n = await f.locator('#turns .turn').count().catch(() => 0);
+      if (n) return n;
+    }
+    return 0;
+  })();
+  await fromExplorerMenu(page, 'Explain Diagram');
+  const frame = await finishedTurn(page, nBefore + 1);
+  // An editor to insert into, by keyboard: Quick Open src/app.ts, select its first line.
+  await openFile(page, 'app.ts');
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('Shift+End');
+  // To the answer view by keyboard: Quick Open's list of open editors.
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill('edt VLCache: diagram.png');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'VLCache: diagram.png' }).first().waitFor();
+  await page.keyboard.press('Enter');
+  const active = () => frame.evaluate(() => ({ focused: document.hasFocus(), id: document.activeElement?.id ?? '',
+    action: document.activeElement instanceof HTMLElement ? document.activeElement.dataset.action ?? '' : '' }));
+  // The follow-up box has the focus when the view does (it takes it when an answer ends); else Tab reaches it.
+  let tabs = 0;
+  for (;; tabs++) {
+    const a = await active().catch(() => ({ focused: false, id: '' }));
+    if (a.focused && a.id === 'question') break;
+    if (tabs === 40) throw new Error(`the follow-up box never had the focus (last: ${JSON.stringify(a)})`);
+    if (a.focused) await page.keyboard.press('Tab');
+    else await page.waitForTimeout(100);
+  }
+  log(`    follow-up box focused after ${tabs} Tab presses`);
+  await page.keyboard.type('How many boxes are there?');
+  await page.keyboard.press('Enter');
+  await finishedTurn(page, nBefore + 2);
+  const followUp = nBefore + 1; // 0-based index of the follow-up's turn
+  const answer = (await frame.locator(`#turn-${followUp} .answer`).innerText()).trim();
+  if (!answer) throw new Error('the follow-up has no answer');
+  // The box takes the focus back when the answer ends.
+  const after = await active();
+  if (after.id !== 'question') throw new Error(`after the answer the focus is on "${after.id}", not the follow-up box`);
+  await frame.evaluate(([i, code]) => {
+    const html = `${document.querySelector(`#turn-${i} .answer`)?.innerHTML ?? ''}<pre><code class="language-ts">${code}\n</code></pre>`;
+    window.dispatchEvent(new MessageEvent('message', { data: { type: 'answer', index: i, html } }));
+  }, [followUp, CODE]);
+  // Shift+Tab from the follow-up box back to the code block's Insert, then Copy.
+  const reach = async (action) => {
+    for (let n = 0; n < 20; n++) {
+      if ((await active()).action === action) return;
+      await page.keyboard.press('Shift+Tab');
+    }
+    throw new Error(`Shift+Tab never reached the code block's ${action} button`);
+  };
+  await reach('insert');
+  const look = await frame.evaluate(() => {
+    const b = /** @type {HTMLElement} */ (document.activeElement);
+    const style = getComputedStyle(b);
+    const rgb = (c) => (c.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number);
+    const lum = (c) => { const v = rgb(c).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; }); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+    const [hi, lo] = [lum(style.color), lum(getComputedStyle(document.body).backgroundColor)].sort((x, y) => y - x);
+    return { label: b.getAttribute('aria-label'), ring: b.matches(':focus-visible') ? `${style.outlineStyle} ${style.outlineWidth}` : 'none',
+      contrast: (hi + 0.05) / (lo + 0.05) };
+  });
+  log(`    Insert button: "${look.label}", focus ring ${look.ring}, contrast ${look.contrast.toFixed(1)}:1`);
+  if (!/^Insert at cursor: code block 1 \(ts\)/.test(look.label ?? '')) throw new Error(`the Insert button's aria-label is "${look.label}"`);
+  if (!/^solid [1-9]/.test(look.ring)) throw new Error(`the focused Insert button shows no focus ring (${look.ring})`);
+  if (look.contrast < 4.5) throw new Error(`the Insert button's text contrast is ${look.contrast.toFixed(2)}:1 (< 4.5)`);
+  await page.keyboard.press('Enter');
+  // The code replaced the selected first line of src/app.ts (the editor shows it; the old first line is gone).
+  const lines = page.locator('.monaco-editor .view-line');
+  await lines.filter({ hasText: CODE }).first().waitFor();
+  if (await lines.filter({ hasText: 'A string literal naming a workspace image' }).count()) throw new Error('the selected first line was not replaced');
+  // Copy with Space: the clipboard holds the block.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(page.url()).origin });
+  await reach('copy');
+  await page.keyboard.press('Space');
+  const end = Date.now() + 10_000;
+  for (let clip = ''; clip.trim() !== CODE; clip = await page.evaluate(() => navigator.clipboard.readText()).catch((e) => `(${e.message})`)) {
+    if (Date.now() > end) throw new Error(`the clipboard holds "${clip.slice(0, 80)}", not the code block`);
+    await page.waitForTimeout(200);
+  }
+}
+
 /** (b) UI smoke tests: each is a name and a function of the page; each saves a screenshot. They run in order. */
 const ui = { statusAfterFirstAnswer: '' };
 const uiTests = [
@@ -456,6 +549,11 @@ const uiTests = [
       const tabs = (await page.locator('.tabs-container .tab').allInnerTexts()).map((t) => t.trim()).filter((t) => /^VLCache: (?!Cache Statistics)/.test(t));
       if (tabs.length !== 1) throw new Error(`${tabs.length} answer tabs: ${tabs.join(' | ')}`);
     },
+  },
+  {
+    name: 'answer-view-keyboard',
+    title: 'keyboard only: to the answer view and its follow-up box, a follow-up, a code block\'s Insert (into the editor) and Copy (clipboard)',
+    run: keyboardOnlyAnswerView,
   },
 ];
 
