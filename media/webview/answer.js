@@ -56,7 +56,8 @@
         button.innerHTML = `<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false">${ICONS[action]}</svg>`;
         button.append(Object.assign(document.createElement('span'), { textContent: label }));
         // A <button>: Enter and Space press it like a click.
-        button.addEventListener('click', () => vscode.postMessage({ type: 'code', action, code: code.textContent ?? '', language }));
+        // The block's text without the newline that ends every fence (Insert replaces a selection with the code alone).
+        button.addEventListener('click', () => vscode.postMessage({ type: 'code', action, code: (code.textContent ?? '').replace(/\n$/, ''), language }));
         bar.appendChild(button);
       }
       pre.before(bar);
@@ -172,4 +173,7 @@
     }
   });
   stop.addEventListener('click', () => vscode.postMessage({ type: 'stop' }));
+  // Focus coming to the view (a keyboard user switching to it) lands in the follow-up box, unless an element of the
+  // page still has it (the page loses its focused element while the view is hidden behind another editor).
+  window.addEventListener('focus', () => { if (!document.activeElement || document.activeElement === document.body) question.focus(); });
 })();
