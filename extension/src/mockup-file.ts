@@ -5,6 +5,24 @@
  * No `vscode` import: unit-tested.
  */
 
+/**
+ * The language of the workspace's UI framework, from its package.json's dependencies (used when
+ * `vlcache.mockup.language` is not set): React → `typescriptreact` with TypeScript (a `typescript` dependency or a
+ * tsconfig.json), else `javascriptreact`; Vue → `vue`; Svelte → `svelte`; undefined when none is named.
+ */
+export function frameworkLanguage(packageJson: unknown, hasTsconfig: boolean): string | undefined {
+  if (typeof packageJson !== 'object' || packageJson === null) return undefined;
+  const p = packageJson as Record<string, unknown>;
+  const names = new Set(['dependencies', 'devDependencies', 'peerDependencies'].flatMap((k) => {
+    const d = p[k];
+    return typeof d === 'object' && d !== null ? Object.keys(d) : [];
+  }));
+  if (names.has('react') || names.has('next') || names.has('preact')) return names.has('typescript') || hasTsconfig ? 'typescriptreact' : 'javascriptreact';
+  if (names.has('vue') || names.has('nuxt')) return 'vue';
+  if (names.has('svelte') || names.has('@sveltejs/kit')) return 'svelte';
+  return undefined;
+}
+
 /** The file extension for each language Mockup to Code writes; other languages get `.txt` (and keep their id). */
 const EXTENSIONS: Record<string, string> = {
   html: '.html', css: '.html', typescriptreact: '.tsx', javascriptreact: '.jsx', vue: '.vue', svelte: '.svelte',

@@ -1,8 +1,8 @@
 /**
  * "Mockup to Code": asks the model for markup that reproduces a UI mockup and streams it into a new file next to
- * the mockup (`login.png` → `login.html`, `.tsx`, `.jsx`, `.vue` or `.svelte` per `vlcache.mockup.language`; never
- * over an existing file: `login-1.html`…), whose first line names the mockup. At the end the file holds just the
- * code block's body and is saved; beside it, the rendered page (HTML, in a webview without scripts) or the mockup
+ * the mockup (`login.png` → `login.html`, `.tsx`, `.jsx`, `.vue` or `.svelte` per `vlcache.mockup.language`, else
+ * the workspace's framework; never over an existing file: `login-1.html`…), whose first line names the mockup. At
+ * the end the file holds just the code block's body and is saved; beside it, the rendered page (HTML, in a webview without scripts) or the mockup
  * image (component languages). Stopped part-way (cancelled or failed), the file is kept and saved with a first
  * line that says PARTIAL.
  */
@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import type { AskResult } from '../../server/src/protocol';
 import type { Daemon } from './daemon';
 import { cacheBadge } from './badge';
-import { mockupFileExtension, mockupFileLanguage, mockupFileName, mockupHeader, previewHtml } from './mockup-file';
+import { frameworkLanguage, mockupFileExtension, mockupFileLanguage, mockupFileName, mockupHeader, previewHtml } from './mockup-file';
 import * as settings from './settings';
 
 const LANGUAGE_NAMES: Record<string, string> = {
@@ -42,8 +42,8 @@ export interface MockupOutcome {
 
 /** Streams the generated code into a new file next to the (first) mockup, saves it and shows its preview. */
 export async function mockupToCode(daemon: Daemon, images: vscode.Uri[], token: vscode.CancellationToken): Promise<MockupOutcome> {
-  const language = settings.mockupLanguage();
   const mockup = images[0];
+  const language = await mockupLanguage(mockup);
   const mockupName = basename(mockup.path);
   const document = await createMockupFile(mockup, language);
   const editor = await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false });
@@ -86,6 +86,23 @@ export async function mockupToCode(daemon: Daemon, images: vscode.Uri[], token: 
   const preview = await showPreview(document, mockup, language);
   vscode.window.setStatusBarMessage(`VLCache: ${mockupName} → ${basename(document.uri.path)} · ${cacheBadge(result).text}`, 10_000);
   return { document, result, preview };
+}
+
+/**
+ * `vlcache.mockup.language` where the user set it (any scope), else the framework named by the package.json at the
+ * root of the mockup's workspace folder (React, Vue, Svelte), else the setting's default (`html`).
+ */
+async function mockupLanguage(mockup: vscode.Uri): Promise<string> {
+  const set = vscode.workspace.getConfiguration('vlcache', mockup).inspect<string>('mockup.language');
+  const chosen = set?.workspaceFolderValue ?? set?.workspaceValue ?? set?.globalValue;
+  if (chosen) return chosen;
+  const folder = vscode.workspace.getWorkspaceFolder(mockup)?.uri;
+  if (!folder) return settings.mockupLanguage();
+  const read = (name: string) => Promise.resolve(vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, name))).then((b) => new TextDecoder().decode(b), () => undefined);
+  const [pkg, tsconfig] = await Promise.all([read('package.json'), read('tsconfig.json')]);
+  let parsed: unknown;
+  try { parsed = pkg ? JSON.parse(pkg) : undefined; } catch { parsed = undefined; }
+  return frameworkLanguage(parsed, tsconfig !== undefined) ?? settings.mockupLanguage();
 }
 
 /** Creates the empty file for `mockup`'s code beside it (a free name: never over an existing file) and opens it. */

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mockupFileName, mockupHeader, previewHtml } from '../../../extension/src/mockup-file';
+import { frameworkLanguage, mockupFileName, mockupHeader, previewHtml } from '../../../extension/src/mockup-file';
 
 const none = async () => false;
 
@@ -55,5 +55,21 @@ describe('previewHtml', () => {
   });
   it('wraps a fragment in a page of its own', () => {
     assert.match(previewHtml('<form><input></form>', 'b', 'c'), /^<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy"[^>]*><base href="b\/"><\/head><body><form>/);
+  });
+});
+
+describe('frameworkLanguage', () => {
+  it('names the workspace framework from package.json dependencies', () => {
+    assert.equal(frameworkLanguage({ dependencies: { react: '^18' } }, false), 'javascriptreact');
+    assert.equal(frameworkLanguage({ dependencies: { react: '^18' }, devDependencies: { typescript: '^5' } }, false), 'typescriptreact');
+    assert.equal(frameworkLanguage({ dependencies: { next: '14' } }, true), 'typescriptreact');
+    assert.equal(frameworkLanguage({ dependencies: { vue: '^3' } }, true), 'vue');
+    assert.equal(frameworkLanguage({ devDependencies: { svelte: '^4' } }, false), 'svelte');
+  });
+  it('is undefined without a UI framework or a readable package.json', () => {
+    assert.equal(frameworkLanguage({ dependencies: { express: '4' } }, true), undefined);
+    assert.equal(frameworkLanguage(undefined, false), undefined);
+    assert.equal(frameworkLanguage('not json', false), undefined);
+    assert.equal(frameworkLanguage({ dependencies: null }, false), undefined);
   });
 });
