@@ -1,14 +1,19 @@
-// Runs the extension in a real VS Code, offline: code-server (VS Code 1.100.3, the
-// extension host in Node on this machine) with the workbench in headless Chromium,
-// driven by playwright-core. See ../../../shared/TESTING-VSCODE.md for the recipe.
+// Runs the extension in a real VS Code, offline: code-server (the extension host in
+// Node on this machine) with the workbench in headless Chromium, driven by
+// playwright-core. See ../../../shared/TESTING-VSCODE.md for the recipe. Everything
+// below runs in two editors, one after the other (scripts/e2e-setup.sh installs both):
+//   oldest: code-server 4.100.3 = VS Code 1.100.3, the oldest engines.vscode allows;
+//   newest: the code-server release pinned in e2e-setup.sh (the newest on npm), on Node 24.
+// VLCACHE_E2E_EDITORS=oldest (or newest) runs one of them.
 //
 //   (a) extension tests: out/test/e2e/index.js runs inside the extension host
 //       (extensionTestsPath); its output and exit code come back through
 //       page.exposeFunction('codeAutomationLog' / 'codeAutomationExit').
 //   (b) UI smoke tests: drive the workbench DOM; each saves a screenshot to
-//       test/e2e/screenshots/.
+//       test/e2e/screenshots/ (the newest editor's: test/e2e/screenshots/newest/).
 //
-// Exits 0 only when everything passed; the last line is "N passed, N failed".
+// Exits 0 only when everything passed; the last line is "N passed, N failed" (both
+// editors), after one such line per editor.
 // Everything listens on 127.0.0.1 only. Run scripts/e2e-setup.sh first
 // (npm run test:e2e does both).
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,30 +27,41 @@ import { buildExtensionTests } from './build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cache = process.env.VLCACHE_E2E_CACHE ?? join(homedir(), '.cache', 'vlcache-e2e');
-const codeServerBin = process.env.VLCACHE_E2E_CODE_SERVER ?? join(cache, 'code-server-4.100.3', 'bin', 'code-server');
+/** The newest code-server's version: pinned once, in scripts/e2e-setup.sh. */
+const newestVersion = /^NEWEST_CODE_SERVER_VERSION=(\S+)/m.exec(readFileSync(join(root, 'scripts', 'e2e-setup.sh'), 'utf8'))[1];
+/** The editors, in the order they run: { id, name, bin, screenshots }. */
+const editors = [
+  { id: 'oldest', name: 'code-server 4.100.3 (VS Code 1.100.3)', bin: process.env.VLCACHE_E2E_CODE_SERVER ?? join(cache, 'code-server-4.100.3', 'bin', 'code-server'), screenshots: join(root, 'test', 'e2e', 'screenshots') },
+  { id: 'newest', name: `code-server ${newestVersion}`, bin: process.env.VLCACHE_E2E_CODE_SERVER_NEWEST ?? join(cache, `code-server-${newestVersion}`, 'bin', 'code-server'), screenshots: join(root, 'test', 'e2e', 'screenshots', 'newest'),
+    // Newer VS Code honours the URL payload's extensionDevelopmentPath / extensionTestsPath only with the smoke-test driver on.
+    args: ['--vscode-option', 'enable-smoke-test-driver'] },
+].filter((e) => !process.env.VLCACHE_E2E_EDITORS || process.env.VLCACHE_E2E_EDITORS.split(',').includes(e.id));
+let codeServerBin; // the current editor's (set by runEditor)
+let codeServerArgs = []; // the current editor's extra flags
 const chromiumBin = process.env.VLCACHE_E2E_CHROMIUM ?? '/usr/bin/chromium';
 const workspace = join(root, 'test', 'fixtures', 'workspace');
-const screenshots = join(root, 'test', 'e2e', 'screenshots');
+let screenshots; // the current editor's folder
 const version = JSON.parse(spawnSync('node', ['-p', 'JSON.stringify(require("./package.json").version)'], { cwd: root, encoding: 'utf8' }).stdout);
 
 const STARTUP_TIMEOUT_MS = 30_000;
 const EXTENSION_TESTS_TIMEOUT_MS = 120_000;
 const UI_STEP_TIMEOUT_MS = 30_000;
-const WATCHDOG_MS = 8 * 60_000;
+const WATCHDOG_MS = 16 * 60_000; // both editors
 
 const t0 = Date.now();
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
 const log = (msg) => console.log(`[e2e ${elapsed()}] ${msg}`);
 
-/** Throw-away folders for code-server (XDG, TMP, user data, extensions) and Chromium. */
-const scratch = mkdtempSync(join(tmpdir(), 'vlcache-e2e-'));
-const dirs = Object.fromEntries(
-  ['userData', 'extensions', 'xdgConfig', 'xdgData', 'xdgCache', 'tmp', 'chromium'].map((k) => {
-    const d = join(scratch, k);
-    mkdirSync(d, { recursive: true });
-    return [k, d];
-  }),
-);
+/** Throw-away folders for code-server (XDG, TMP, user data, extensions) and Chromium: fresh ones per editor. */
+const scratchRoot = mkdtempSync(join(tmpdir(), 'vlcache-e2e-'));
+let scratch;
+let dirs;
+function freshScratch(id) {
+  scratch = mkdirp(join(scratchRoot, id));
+  dirs = Object.fromEntries(
+    ['userData', 'extensions', 'xdgConfig', 'xdgData', 'xdgCache', 'tmp', 'chromium'].map((k) => [k, mkdirp(join(scratch, k))]),
+  );
+}
 
 const codeServers = []; // ChildProcesses, each in its own process group
 let codeServerLog = '';
@@ -57,7 +73,7 @@ async function cleanup() {
   cleanedUp = true;
   if (context) await context.close().catch(() => {});
   for (const cs of codeServers) await stopCodeServer(cs);
-  rmSync(scratch, { recursive: true, force: true });
+  rmSync(scratchRoot, { recursive: true, force: true });
 }
 
 async function stopCodeServer(cs) {
@@ -122,6 +138,7 @@ function startCodeServer({ extensionsDir = dirs.extensions } = {}) {
     '--disable-getting-started-override',
     '--user-data-dir', dirs.userData,
     '--extensions-dir', extensionsDir,
+    ...codeServerArgs,
   ];
   const codeServer = spawn(codeServerBin, args, {
     cwd: root,
@@ -650,6 +667,43 @@ async function runInstalledVsix() {
   }
 }
 
+/** Everything in one editor: extension tests, UI tests, the installed .vsix. Returns { passed, failed }. */
+async function runEditor(editor) {
+  codeServerBin = editor.bin;
+  codeServerArgs = editor.args ?? [];
+  screenshots = editor.screenshots;
+  freshScratch(editor.id);
+  codeServerLog = '';
+  ui.statusAfterFirstAnswer = '';
+  const total = { passed: 0, failed: 0 };
+  const add = (c) => {
+    total.passed += c.passed;
+    total.failed += c.failed;
+  };
+  try {
+    const server = await startCodeServer();
+    log(`${editor.name} listening at ${server.url}`);
+    await launchChromium();
+    for (const phase of [runExtensionTests, runUiTests]) add(await phase(server));
+    await stopCodeServer(server.process);
+    log('packaging the extension and installing the .vsix into a fresh code-server');
+    add(await runInstalledVsix());
+  } catch (e) {
+    total.failed += 1;
+    console.error(`[e2e ${elapsed()}] ${editor.name}: ${e.stack ?? e}`);
+  } finally {
+    if (total.failed > 0 && codeServerLog) {
+      console.error(`--- ${editor.name} output (last 4000 characters) ---`);
+      console.error(codeServerLog.slice(-4000));
+      printExtensionLogs();
+    }
+    if (context) await context.close().catch(() => {});
+    context = undefined;
+    for (const cs of codeServers) await stopCodeServer(cs);
+  }
+  return total;
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     console.error(`[e2e] watchdog: still running after ${WATCHDOG_MS / 1000} s; stopping`);
@@ -657,34 +711,26 @@ async function main() {
   }, WATCHDOG_MS);
   watchdog.unref();
   const total = { passed: 0, failed: 0 };
+  const lines = [];
   try {
     log('building the extension and its tests');
     await buildAll();
-    const server = await startCodeServer();
-    log(`code-server listening at ${server.url}`);
-    await launchChromium();
-    for (const phase of [runExtensionTests, runUiTests]) {
-      const c = await phase(server);
+    for (const editor of editors) {
+      log(`=== ${editor.name} ===`);
+      const c = await runEditor(editor);
       total.passed += c.passed;
       total.failed += c.failed;
+      lines.push(`${editor.name}: ${c.passed} passed, ${c.failed} failed`);
+      log(lines.at(-1));
     }
-    await stopCodeServer(server.process);
-    log('packaging the extension and installing the .vsix into a fresh code-server');
-    const c = await runInstalledVsix();
-    total.passed += c.passed;
-    total.failed += c.failed;
   } catch (e) {
     total.failed += 1;
     console.error(`[e2e ${elapsed()}] ${e.stack ?? e}`);
   } finally {
-    if (total.failed > 0 && codeServerLog) {
-      console.error('--- code-server output (last 4000 characters) ---');
-      console.error(codeServerLog.slice(-4000));
-      printExtensionLogs();
-    }
     await cleanup();
   }
   log('done');
+  for (const line of lines) console.log(line);
   console.log(`${total.passed} passed, ${total.failed} failed`);
   process.exitCode = total.failed === 0 && total.passed > 0 ? 0 : 1;
 }
