@@ -81,10 +81,20 @@ install_code_server() {
   mkdir -p "$work/pkg"
   echo '{ "name": "vlcache-e2e-code-server", "private": true }' >"$work/pkg/package.json"
   local env=(TMPDIR="$work/tmp" npm_config_unsafe_perm=true npm_config_yes=true npm_config_ignore_scripts=false)
-  [ -n "$nodedir" ] && env+=(PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir")
+  local npm=(npm)
+  if [ -n "$nodedir" ]; then
+    env+=(PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir")
+    # npm itself on that Node too: under `npm run`, scripts find the Node that runs npm first.
+    npm=("$nodedir/bin/node" "$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js")
+  fi
+  trap "rm -rf '$work'" EXIT # expanded now: $work is local, gone when the trap runs
   (
     cd "$work/pkg"
-    env "${env[@]}" npm install --no-audit --no-fund --no-save --loglevel=error "code-server@$version" >&2
+    # Not the npm_* variables of an outer `npm run` (npm test): they are npm config to this npm
+    # (npm_config_user_agent names the outer Node, and code-server's postinstall checks it).
+    # Where to fetch from (registry, proxy, certificates, user config) is kept.
+    unset $(compgen -e | grep -i '^npm_' | grep -iv 'registry\|proxy\|cafile\|_ca$\|strict_ssl\|userconfig\|globalconfig') || true
+    env "${env[@]}" "${npm[@]}" install --no-audit --no-fund --no-save --loglevel=error "code-server@$version" >&2
   )
   mkdir -p "$work/pkg/bin"
   if [ -n "$nodedir" ]; then
@@ -97,6 +107,7 @@ install_code_server() {
   rm -rf "$dest"
   mv "$work/pkg" "$dest"
   rm -rf "$work"
+  trap - EXIT
   "$dest/bin/code-server" --version >/dev/null
 }
 install_code_server "$CODE_SERVER_VERSION"
