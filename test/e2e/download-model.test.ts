@@ -95,13 +95,16 @@ describe('Download Model… from a hub on 127.0.0.1', function () {
       assert.match(e.message, /^Qwen\/Tiny-VL was not downloaded: the download of \S+ was interrupted \(.+\); run the download again to resume it$/);
       return true;
     });
-    assert.equal(statSync(join(dir, `${WEIGHTS}.part`)).size, CUT, 'the .part file keeps what arrived');
+    // The server hands CUT bytes to the socket and resets it: the reset can discard a few KB not yet read, so the .part
+    // holds what arrived (at most CUT), and the resumed run must start exactly there.
+    const got = statSync(join(dir, `${WEIGHTS}.part`)).size;
+    assert.ok(got > 0 && got <= CUT, `the .part file keeps what arrived (${got} of ${CUT} bytes sent)`);
     assert.ok(!existsSync(join(dir, WEIGHTS)), 'unchecked weights are in place');
     assert.equal(config().get('modelPath'), '', 'the model setting was changed by a failed download');
     const first = weightRequests();
     assert.equal(first[0].range, undefined);
     assert.equal(first[0].sent, CUT);
-    assert.ok(first.length > 1 && first.slice(1).every((r) => r.range === `bytes=${CUT}-` && r.sent === 0), 'the run retried, resuming, while the CDN was down');
+    assert.ok(first.length > 1 && first.slice(1).every((r) => r.range === `bytes=${got}-` && r.sent === 0), 'the run retried, resuming, while the CDN was down');
 
     // 2. The network is back: the next run asks only for the rest.
     hub.down = false;
@@ -110,9 +113,9 @@ describe('Download Model… from a hub on 127.0.0.1', function () {
     assert.ok(r, 'the download was cancelled');
     const second = weightRequests();
     assert.equal(second.length, 1, `weight requests: ${JSON.stringify(second)}`);
-    assert.equal(second[0].range, `bytes=${CUT}-`, 'the second run did not resume');
-    assert.equal(second[0].sent, size - CUT, 'bytes that had arrived were sent again');
-    assert.equal(r.totalBytes - r.fetchedBytes, CUT, 'the result counts the resumed bytes as not fetched');
+    assert.equal(second[0].range, `bytes=${got}-`, 'the second run did not resume');
+    assert.equal(second[0].sent, size - got, 'bytes that had arrived were sent again');
+    assert.equal(r.totalBytes - r.fetchedBytes, got, 'the result counts the resumed bytes as not fetched');
 
     // 3. Checked and in place: exactly the served files, the weights' sha256 the hub's, no .part left.
     assert.equal(r.dir, dir);
