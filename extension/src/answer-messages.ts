@@ -13,6 +13,8 @@ export type FromAnswerView =
   | { type: 'ask'; question: string }
   /** The Stop button. */
   | { type: 'stop' }
+  /** The page's script has run and listens: messages posted before it would be lost (answer-view.ts queues them). */
+  | { type: 'ready' }
   /**
    * A code block's Copy / Insert at Cursor / New File button. `code` is the block's text as rendered (the page
    * has no other copy); `language` the fence's info word (`ts`, `html`, '' when none), mapped by {@link languageIdOf}.
@@ -33,6 +35,8 @@ export function parseAnswerViewMessage(m: unknown): FromAnswerView | undefined {
   switch (o.type) {
     case 'stop':
       return { type: 'stop' };
+    case 'ready':
+      return { type: 'ready' };
     case 'ask': {
       if (typeof o.question !== 'string' || o.question.length > MAX_QUESTION_CHARS) return undefined;
       const question = o.question.trim();

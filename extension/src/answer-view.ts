@@ -137,6 +137,10 @@ export class AnswerPanel implements vscode.Disposable {
 
   /** Writes the page and replays the conversation into it (a new page, or new local resource roots). */
   private render(): void {
+    // A new page: what is posted until its script says `ready` waits (a restored view's page loads late, and a
+    // message posted before its listener exists is dropped: the conversation would come back empty).
+    this.pageReady = false;
+    this.unsent = [];
     this.panel.webview.html = this.html();
     this.post({ type: 'init', images: this.images.map((u) => u.toString()) });
     this.turns.forEach((turn, index) => {
@@ -237,13 +241,24 @@ export class AnswerPanel implements vscode.Disposable {
   private onMessage(raw: unknown): void {
     const m = parseAnswerViewMessage(raw);
     if (!m) return; // not one of the page's messages: ignored
-    if (m.type === 'stop') this.stop();
+    if (m.type === 'ready') this.onPageReady();
+    else if (m.type === 'stop') this.stop();
     else if (m.type === 'ask') void this.ask(m.question);
     else void runCodeAction(m, this.lastEditor).catch((e) => void showAskError(e));
   }
 
+  /** Whether the current page has said `ready`; until then {@link post} keeps messages in {@link unsent}, in order. */
+  private pageReady = false;
+  private unsent: ToWebview[] = [];
+
   private post(m: ToWebview): void {
-    void this.panel.webview.postMessage(m);
+    if (this.pageReady) void this.panel.webview.postMessage(m);
+    else this.unsent.push(m);
+  }
+
+  private onPageReady(): void {
+    this.pageReady = true;
+    for (const m of this.unsent.splice(0)) void this.panel.webview.postMessage(m);
   }
 
   private doneMessage(index: number, turn: Turn): Extract<ToWebview, { type: 'done' }> {

@@ -176,4 +176,6 @@
   // Focus coming to the view (a keyboard user switching to it) lands in the follow-up box, unless an element of the
   // page still has it (the page loses its focused element while the view is hidden behind another editor).
   window.addEventListener('focus', () => { if (!document.activeElement || document.activeElement === document.body) question.focus(); });
+  // The extension holds its messages (the conversation to replay) until the listener above exists.
+  vscode.postMessage({ type: 'ready' });
 })();

@@ -26,9 +26,10 @@ describe('parseAnswerViewMessage', () => {
     ]) assert.equal(parseAnswerViewMessage(m), undefined, JSON.stringify(m).slice(0, 80));
   });
 
-  it('accepts a trimmed question and Stop; drops empty or oversized questions and anything that is not a message', () => {
+  it('accepts a trimmed question, Stop and Ready; drops empty or oversized questions and anything that is not a message', () => {
     assert.deepEqual(parseAnswerViewMessage({ type: 'ask', question: '  How many boxes?\n' }), { type: 'ask', question: 'How many boxes?' });
     assert.deepEqual(parseAnswerViewMessage({ type: 'stop', extra: 1 }), { type: 'stop' });
+    assert.deepEqual(parseAnswerViewMessage({ type: 'ready', turns: 99 }), { type: 'ready' });
     for (const m of [{ type: 'ask', question: '   ' }, { type: 'ask', question: 'x'.repeat(MAX_QUESTION_CHARS + 1) }, { type: 'ask' },
       { type: 'run', command: 'rm' }, null, undefined, 'stop', 3, []]) {
       assert.equal(parseAnswerViewMessage(m), undefined, String(JSON.stringify(m)).slice(0, 80));
