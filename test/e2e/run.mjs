@@ -259,7 +259,7 @@ async function runCommand(page, title) {
   // The palette lists what was registered when it was filled and does not refresh: while the extension's
   // contributions are still being registered (the first command after the window opens), close it and ask again.
   const input = page.locator('.quick-input-widget input');
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) }).first();
   for (let attempt = 1; ; attempt++) {
     await page.keyboard.press('F1');
     await input.waitFor({ state: 'visible' });
@@ -269,7 +269,9 @@ async function runCommand(page, title) {
     if (attempt === 6) throw new Error(`the command palette never listed "${title}"`);
     await page.keyboard.press('Escape');
   }
-  await page.keyboard.press('Enter');
+  // The row itself, not Enter: the highlighted row may be another that matches better ("Preferences: Browse Color
+  // Themes in Marketplace" comes before "Preferences: Color Theme").
+  await row.click();
 }
 
 /** Opens a workspace file with Quick Open (Ctrl+P). */
@@ -480,6 +482,83 @@ async function chatView(page) {
     `the response: "${(await response.innerText()).replace(/\s+/g, ' ').trim().slice(0, 200)}" (VS Code's, for want of a model)`);
 }
 
+/** The themes the contrast test checks, with the classes VS Code puts on a webview's body and the workbench for each. */
+const THEMES = [
+  { name: 'Light Modern', kind: 'vscode-light', workbench: 'vs' },
+  { name: 'Dark Modern', kind: 'vscode-dark', workbench: 'vs-dark' },
+  { name: 'Dark High Contrast', kind: 'vscode-high-contrast', workbench: 'hc-black' },
+  { name: 'Light High Contrast', kind: 'vscode-high-contrast-light', workbench: 'hc-light' },
+];
+
+/** Preferences: Color Theme, then the theme picked by name (typed into its filter). */
+async function setColorTheme(page, theme) {
+  // Keys pressed while a webview has the focus (the follow-up box takes it after an answer) do not reach the
+  // workbench: give the focus to the explorer's tree first.
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).first().click();
+  await runCommand(page, 'Preferences: Color Theme');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(theme.name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: theme.name }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator(`.monaco-workbench.${theme.workbench}`).waitFor();
+}
+
+/**
+ * Runs in a webview's page: the WCAG 2.1 contrast of every visible text against what is behind it (the nearest
+ * ancestor with a background colour, blended over the page's), SVG text by its fill. Text needs 4.5:1 (3:1 when
+ * large: 24px, or 18.66px bold); glyphs that stand for colours (■, aria-hidden) and the chart's bars are graphics and
+ * need 3:1 (1.4.11).
+ */
+function contrastOfEveryText() {
+  const rgba = (c) => { const v = (c.match(/[\d.]+/g) ?? ['0', '0', '0', '0']).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const over = (top, under) => { const a = top[3]; return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a)).concat(1); };
+  const lum = (c) => { const v = c.slice(0, 3).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; }); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const ratio = (a, b) => { const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x); return (hi + 0.05) / (lo + 0.05); };
+  const page = rgba(getComputedStyle(document.body).backgroundColor);
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e && e.nodeType === 1; e = e.parentElement) {
+      const bg = rgba(getComputedStyle(e).backgroundColor);
+      if (bg[3] > 0) layers.push(bg);
+      if (bg[3] >= 1) break;
+    }
+    return layers.reverse().reduce((under, top) => over(top, under), page[3] > 0 ? page : [255, 255, 255, 1]);
+  };
+  const failures = [];
+  let checked = 0, lowest = Infinity, lowestText = '';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.textContent.trim();
+    const el = n.parentElement;
+    if (!text || !el || el.closest('script, style, title')) continue;
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (style.visibility === 'hidden' || style.display === 'none' || box.width === 0 || box.height === 0 || Number(style.opacity) === 0) continue;
+    if (el.closest('details:not([open])') && !el.closest('summary')) continue;
+    const svg = el instanceof SVGElement;
+    const fg = over(rgba(svg ? style.fill : style.color), background(svg ? el.closest('svg') : el));
+    const bg = background(svg ? el.closest('svg') : el);
+    const size = parseFloat(style.fontSize);
+    const graphic = /^[■●▮█]+$/.test(text) || el.closest('[aria-hidden="true"]');
+    const needed = graphic ? 3 : size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700) ? 3 : 4.5;
+    const r = ratio(fg, bg);
+    checked++;
+    if (r < lowest) { lowest = r; lowestText = text.slice(0, 40); }
+    if (r < needed - 0.005) failures.push({ text: text.slice(0, 60), ratio: r, needed, fg: `rgb(${fg.slice(0, 3).map(Math.round)})`, bg: `rgb(${bg.slice(0, 3).map(Math.round)})` });
+  }
+  // The chart's bars are graphics that carry meaning (hit, partly, cold): 3:1 against the page too.
+  for (const rect of document.querySelectorAll('svg rect[class]')) {
+    const fg = rgba(getComputedStyle(rect).fill);
+    const bg = background(rect.closest('svg'));
+    const r = ratio(fg, bg);
+    checked++;
+    if (r < lowest) { lowest = r; lowestText = `bar ${rect.getAttribute('class')}`; }
+    if (r < 3 - 0.005) failures.push({ text: `bar ${rect.getAttribute('class')}`, ratio: r, needed: 3, fg: `rgb(${fg.slice(0, 3).map(Math.round)})`, bg: `rgb(${bg.slice(0, 3).map(Math.round)})` });
+  }
+  return { checked, lowest, lowestText, failures };
+}
+
 /** (b) UI smoke tests: each is a name and a function of the page; each saves a screenshot. They run in order. */
 const ui = { statusAfterFirstAnswer: '' };
 const uiTests = [
@@ -586,6 +665,29 @@ const uiTests = [
       const hits = await frame.locator('svg.chart rect.hit').count();
       if (bars < 2 || hits < 1) throw new Error(`the TTFT chart has ${bars} bars, ${hits} of them hits`);
       await frame.locator('table td', { hasText: 'RAM' }).first().waitFor();
+    },
+  },
+  {
+    name: 'contrast',
+    title: 'WCAG AA contrast of every text in the answer view and Cache Statistics, in light, dark and both high-contrast themes',
+    async run(page) {
+      const failures = [];
+      for (const theme of THEMES) {
+        await setColorTheme(page, theme);
+        for (const [tab, selector] of [['VLCache: diagram.png', '.turn .badge'], ['VLCache: Cache Statistics', '#hit-rate']]) {
+          await page.locator('.tabs-container .tab', { hasText: tab }).first().click();
+          const frame = await frameWith(page, selector);
+          // The page takes the theme's colours when VS Code posts them: wait until its body says the theme's kind.
+          const kind = theme.kind;
+          await frame.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 10_000 });
+          const report = await frame.evaluate(contrastOfEveryText);
+          log(`    ${theme.name}, ${tab}: ${report.checked} texts, lowest ${report.lowest.toFixed(2)}:1 (${report.lowestText})`);
+          for (const f of report.failures) failures.push(`${theme.name}, ${tab}: "${f.text}" ${f.fg} on ${f.bg} = ${f.ratio.toFixed(2)}:1 < ${f.needed}`);
+        }
+        await page.screenshot({ path: join(screenshots, `contrast-${theme.kind}.png`) });
+      }
+      await setColorTheme(page, THEMES[0]);
+      if (failures.length) throw new Error(`${failures.length} texts below WCAG AA:\n${failures.join('\n')}`);
     },
   },
   {
