@@ -2,12 +2,14 @@
  * The VLCache commands. Each returns what it produced (a Turn, a document, the
  * statistics) so the extension tests can check it through executeCommand.
  */
+import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { AnswerPanel, showAskError, type Turn } from './answer-view';
 import { describe, type Daemon } from './daemon';
 import { formatBytes } from './format';
 import { firstNonImage, resolveImages } from './images';
 import { mockupToCode, type MockupOutcome } from './mockup';
+import { registerStopMockup, withMockupProgress } from './mockup-progress';
 import { StatsPanel } from './stats-view';
 import { EXPLAIN_QUESTION } from '../../server/src/protocol';
 
@@ -36,6 +38,7 @@ export function registerCommands(context: vscode.ExtensionContext, daemon: Daemo
     return AnswerPanel.forImages(context, daemon, images).ask(question);
   };
   return [
+    registerStopMockup(),
     vscode.commands.registerCommand('vlcache.askAboutImage', async (first?: unknown, second?: unknown, ...rest: unknown[]) => {
       const opts = optionsOf([first, second, ...rest]);
       const images = await resolveImages(first, second, 'Images to ask about (several may be picked)');
@@ -54,15 +57,15 @@ export function registerCommands(context: vscode.ExtensionContext, daemon: Daemo
     vscode.commands.registerCommand('vlcache.mockupToCode', async (first?: unknown, second?: unknown): Promise<MockupOutcome | undefined> => {
       const images = await resolveImages(first, second, 'UI mockup to turn into code');
       if (images.length === 0 || !(await allImages(images))) return undefined;
-      return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VLCache: writing code for the mockup', cancellable: true },
-        async (_progress, token) => {
-          try {
-            return await mockupToCode(daemon, images, token);
-          } catch (e) {
-            if (!token.isCancellationRequested) void showAskError(e);
-            return undefined;
-          }
-        });
+      // Progress: the code streaming into its editor, and a status-bar item with Stop (no notification over it).
+      return withMockupProgress(basename(images[0].path), async (token) => {
+        try {
+          return await mockupToCode(daemon, images, token);
+        } catch (e) {
+          if (!token.isCancellationRequested) void showAskError(e);
+          return undefined;
+        }
+      });
     }),
     vscode.commands.registerCommand('vlcache.showCacheStatistics', async () => {
       try {

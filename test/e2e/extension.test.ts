@@ -18,7 +18,7 @@ import { EXPLAIN_QUESTION, ErrorCodes, type StatsResult } from '../../server/src
 import { followupsFor } from '../../extension/src/chat-images';
 
 const extensionId = 'vlcache.vlcache';
-const COMMANDS = ['askAboutImage', 'explainDiagram', 'mockupToCode', 'showCacheStatistics', 'clearWorkspaceCache', 'restartDaemon', 'showOutput', 'showVersion'];
+const COMMANDS = ['askAboutImage', 'explainDiagram', 'mockupToCode', 'stopMockupToCode', 'showCacheStatistics', 'clearWorkspaceCache', 'restartDaemon', 'showOutput', 'showVersion'];
 
 function workspaceFile(rel: string): vscode.Uri {
   const folder = vscode.workspace.workspaceFolders?.[0];
@@ -524,6 +524,32 @@ describe('Stop, on a model that answers at length', () => {
     assert.ok(turn.result.nGeneratedTokens > 0 && turn.result.nGeneratedTokens < 4000);
     assert.ok(turn.answer.length > 0);
     assert.equal(turn.result.images.length, panel.images.length);
+  });
+
+  it('Mockup to Code shows no notification; Stop Mockup to Code (its status-bar item\'s command) stops it, and the file stays, marked PARTIAL', async () => {
+    const mockup = workspaceFile('docs/chart.png');
+    const run = vscode.commands.executeCommand<MockupOutcome | undefined>('vlcache.mockupToCode', mockup);
+    const target = workspaceFile('docs/chart.html');
+    try {
+      // The code streams into the editor beside the mockup: wait for some of it below the header.
+      await until('the code to stream in', () => {
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === target.toString());
+        return doc && doc.lineCount > 1 && doc.getText().split('\n').slice(1).join('').length > 20 ? doc : undefined;
+      });
+      assert.equal(await vscode.commands.executeCommand('vlcache.stopMockupToCode'), 1, 'Stop found no run in progress');
+      const out = await run;
+      assert.ok(out, 'a stopped Mockup to Code still returns its file');
+      assert.equal(out.result.stopReason, 'cancelled');
+      assert.equal(out.document.isDirty, false);
+      assert.match(out.document.lineAt(0).text, /^<!-- PARTIAL: VLCache Mockup to Code was stopped before the end/);
+      assert.equal(await vscode.commands.executeCommand('vlcache.stopMockupToCode'), 0, 'a finished run is still listed as running');
+      if (out.preview.kind === 'page') out.preview.panel.dispose();
+    } finally {
+      await run.then(undefined, () => undefined);
+      await vscode.window.tabGroups.close(vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+        .filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === target.toString()));
+      await Promise.resolve(vscode.workspace.fs.delete(target)).then(undefined, () => undefined);
+    }
   });
 
   it('Stop returns even when the daemon hangs (stopped with SIGSTOP), and the daemon goes on after it resumes', async () => {
