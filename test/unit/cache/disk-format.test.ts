@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { decodeEntry, decodeHeader, encodeEntry, FORMAT_VERSION, headerSpan, MAGIC, PREAMBLE_BYTES } from '../../../server/src/cache/disk-format';
 import { tensorFloat32 } from '../../../server/src/cache/entry';
 import { entry, key, kvEntry, MODEL, snapshot } from './helpers';
@@ -37,7 +38,7 @@ describe('disk format', () => {
     assert.equal(bytes.readUInt32LE(8), FORMAT_VERSION);
     const h = bytes.readUInt32LE(12);
     const header = JSON.parse(bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + h).toString('utf8'));
-    assert.equal(header.format_version, 1);
+    assert.equal(header.format_version, 2);
     assert.equal(header.key, key('a'));
     assert.equal(header.kind, 'kv');
     assert.equal(header.model_fingerprint, MODEL);
@@ -47,6 +48,8 @@ describe('disk format', () => {
     const dataStart = Math.ceil((PREAMBLE_BYTES + h) / 8) * 8;
     assert.equal(bytes.length, dataStart + 192);
     assert.deepEqual(bytes.subarray(dataStart, dataStart + 48), Buffer.from(e.tensors[0].data));
+    // The data checksum: zlib's CRC-32 of the whole data section, as 8 hex digits.
+    assert.equal(header.data_crc32, crc32(bytes.subarray(dataStart)).toString(16).padStart(8, '0'));
   });
 
   it('aligns every tensor to 8 bytes, in the file and in the decoded views', () => {
