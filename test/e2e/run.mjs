@@ -731,6 +731,11 @@ const uiTests = [
       await page.locator('.tabs-container .tab', { hasText: 'VLCache: chart.png' }).first().waitFor();
       const tabs = (await page.locator('.tabs-container .tab').allInnerTexts()).map((t) => t.trim()).filter((t) => /^VLCache: (?!Cache Statistics)/.test(t));
       if (tabs.length !== 1) throw new Error(`${tabs.length} answer tabs: ${tabs.join(' | ')}`);
+      // chart.png is new: whatever came from the cache before it, its badge must not say every image was reused.
+      const badge = frame.locator('.turn:nth-of-type(5) .badge');
+      const [text, tone] = [await badge.innerText(), await badge.getAttribute('class')];
+      log(`    chart.png's badge: "${text}" (${tone})`);
+      if (/⚡/.test(text) || /\bhit\b/.test(tone ?? '') || !/\bcold\b/.test(text)) throw new Error(`a new image's badge says "${text}" (${tone})`);
     },
   },
   {
