@@ -139,7 +139,6 @@ export class AnswerPanel implements vscode.Disposable {
   private render(): void {
     // A new page: what is posted until its script says `ready` waits (a restored view's page loads late, and a
     // message posted before its listener exists is dropped: the conversation would come back empty).
-    this.pageReady = false;
     this.unsent = [];
     this.panel.webview.html = this.html();
     this.post({ type: 'init', images: this.images.map((u) => u.toString()) });
@@ -247,18 +246,18 @@ export class AnswerPanel implements vscode.Disposable {
     else void runCodeAction(m, this.lastEditor).catch((e) => void showAskError(e));
   }
 
-  /** Whether the current page has said `ready`; until then {@link post} keeps messages in {@link unsent}, in order. */
-  private pageReady = false;
-  private unsent: ToWebview[] = [];
+  /** Messages for the current page, in order, until it says `ready`; undefined once it has (they go at once). */
+  private unsent: ToWebview[] | undefined = [];
 
   private post(m: ToWebview): void {
-    if (this.pageReady) void this.panel.webview.postMessage(m);
-    else this.unsent.push(m);
+    if (this.unsent) this.unsent.push(m);
+    else void this.panel.webview.postMessage(m);
   }
 
   private onPageReady(): void {
-    this.pageReady = true;
-    for (const m of this.unsent.splice(0)) void this.panel.webview.postMessage(m);
+    const queued = this.unsent ?? [];
+    this.unsent = undefined;
+    for (const m of queued) void this.panel.webview.postMessage(m);
   }
 
   private doneMessage(index: number, turn: Turn): Extract<ToWebview, { type: 'done' }> {

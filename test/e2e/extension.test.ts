@@ -526,7 +526,7 @@ describe('Stop, on a model that answers at length', () => {
     assert.equal(turn.result.images.length, panel.images.length);
   });
 
-  it('Mockup to Code shows no notification; Stop Mockup to Code (its status-bar item\'s command) stops it, and the file stays, marked PARTIAL', async () => {
+  it('Stop Mockup to Code (the status-bar item\'s command) stops a Mockup to Code in progress; the file stays, saved, marked PARTIAL', async () => {
     const mockup = workspaceFile('docs/chart.png');
     const run = vscode.commands.executeCommand<MockupOutcome | undefined>('vlcache.mockupToCode', mockup);
     const target = workspaceFile('docs/chart.html');

@@ -527,6 +527,15 @@ function contrastOfEveryText() {
   };
   const failures = [];
   let checked = 0, lowest = Infinity, lowestText = '';
+  /** `colour` (blended over what is behind `behind`) against that background: recorded, and a failure under `needed`. */
+  const check = (label, colour, behind, needed) => {
+    const bg = background(behind);
+    const fg = over(rgba(colour), bg);
+    const r = ratio(fg, bg);
+    checked++;
+    if (r < lowest) { lowest = r; lowestText = label.slice(0, 40); }
+    if (r < needed - 0.005) failures.push({ text: label.slice(0, 60), ratio: r, needed, fg: `rgb(${fg.slice(0, 3).map(Math.round)})`, bg: `rgb(${bg.slice(0, 3).map(Math.round)})` });
+  };
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const text = n.textContent.trim();
@@ -537,25 +546,13 @@ function contrastOfEveryText() {
     if (style.visibility === 'hidden' || style.display === 'none' || box.width === 0 || box.height === 0 || Number(style.opacity) === 0) continue;
     if (el.closest('details:not([open])') && !el.closest('summary')) continue;
     const svg = el instanceof SVGElement;
-    const fg = over(rgba(svg ? style.fill : style.color), background(svg ? el.closest('svg') : el));
-    const bg = background(svg ? el.closest('svg') : el);
     const size = parseFloat(style.fontSize);
     const graphic = /^[■●▮█]+$/.test(text) || el.closest('[aria-hidden="true"]');
     const needed = graphic ? 3 : size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700) ? 3 : 4.5;
-    const r = ratio(fg, bg);
-    checked++;
-    if (r < lowest) { lowest = r; lowestText = text.slice(0, 40); }
-    if (r < needed - 0.005) failures.push({ text: text.slice(0, 60), ratio: r, needed, fg: `rgb(${fg.slice(0, 3).map(Math.round)})`, bg: `rgb(${bg.slice(0, 3).map(Math.round)})` });
+    check(text, svg ? style.fill : style.color, svg ? el.closest('svg') : el, needed);
   }
   // The chart's bars are graphics that carry meaning (hit, partly, cold): 3:1 against the page too.
-  for (const rect of document.querySelectorAll('svg rect[class]')) {
-    const fg = rgba(getComputedStyle(rect).fill);
-    const bg = background(rect.closest('svg'));
-    const r = ratio(fg, bg);
-    checked++;
-    if (r < lowest) { lowest = r; lowestText = `bar ${rect.getAttribute('class')}`; }
-    if (r < 3 - 0.005) failures.push({ text: `bar ${rect.getAttribute('class')}`, ratio: r, needed: 3, fg: `rgb(${fg.slice(0, 3).map(Math.round)})`, bg: `rgb(${bg.slice(0, 3).map(Math.round)})` });
-  }
+  for (const rect of document.querySelectorAll('svg rect[class]')) check(`bar ${rect.getAttribute('class')}`, getComputedStyle(rect).fill, rect.closest('svg'), 3);
   return { checked, lowest, lowestText, failures };
 }
 
@@ -737,8 +734,7 @@ const uiTests = [
           await page.locator('.tabs-container .tab', { hasText: tab }).first().click();
           const frame = await frameWith(page, selector);
           // The page takes the theme's colours when VS Code posts them: wait until its body says the theme's kind.
-          const kind = theme.kind;
-          await frame.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 10_000 });
+          await frame.waitForFunction((k) => document.body.classList.contains(k), theme.kind, { timeout: 10_000 });
           const report = await frame.evaluate(contrastOfEveryText);
           log(`    ${theme.name}, ${tab}: ${report.checked} texts, lowest ${report.lowest.toFixed(2)}:1 (${report.lowestText})`);
           for (const f of report.failures) failures.push(`${theme.name}, ${tab}: "${f.text}" ${f.fg} on ${f.bg} = ${f.ratio.toFixed(2)}:1 < ${f.needed}`);
