@@ -11,9 +11,13 @@ export async function run(): Promise<void> {
     .filter((f) => f.endsWith('.test.js'))
     .sort();
   for (const f of files) mocha.addFile(join(__dirname, f));
+  const failed: string[] = [];
   const stats = await new Promise<{ passes: number; failures: number; pending: number }>((resolve) => {
     const runner = mocha.run(() => resolve({ passes: runner.stats?.passes ?? 0, failures: runner.stats?.failures ?? 0, pending: runner.stats?.pending ?? 0 }));
+    runner.on('fail', (test, err: Error) => failed.push(`${test.fullTitle()}: ${String(err?.message ?? err).split('\n')[0]}`));
   });
+  // One line per failure, read by run.mjs into its closing summary (a CI log's tail names them).
+  for (const f of failed) console.log(`extension test failed: ${f}`);
   console.log(`extension tests: ${stats.passes} passed, ${stats.failures} failed, ${stats.pending} skipped (tests of APIs this editor lacks)`);
   if (stats.failures > 0 || stats.passes === 0) {
     throw new Error(`${stats.failures} extension test(s) failed, ${stats.passes} passed`);

@@ -43,6 +43,9 @@ const editors = [
 let codeServerBin; // the current editor's (set by runEditor)
 let codeServerArgs = []; // the current editor's extra flags
 let hasChatView = false; // the current editor's: whether it shows a Chat view (where chatView runs)
+let editorName = ''; // the current editor's, for failedTitles
+/** "editor: test: first line of the error", printed again at the very end (a CI log keeps only its tail). */
+const failedTitles = [];
 /** VLCACHE_E2E_ONLY: the UI tests to run (all of them, and the rest of the run, when unset). */
 const only = process.env.VLCACHE_E2E_ONLY ? process.env.VLCACHE_E2E_ONLY.split(',') : undefined;
 const chromiumBin = process.env.VLCACHE_E2E_CHROMIUM ?? '/usr/bin/chromium';
@@ -240,13 +243,16 @@ async function runExtensionTests(server) {
   ]);
   clearTimeout(timer);
   await page.close().catch(() => {});
+  for (const [, what] of output.matchAll(/^extension test failed: (.*)$/gm)) failedTitles.push(`${editorName}: ${what}`);
   const m = /extension tests: (\d+) passed, (\d+) failed/.exec(output);
   const counts = m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 0 };
   if (code === 'timeout') {
     log(`extension tests: no exit code within ${EXTENSION_TESTS_TIMEOUT_MS} ms`);
+    failedTitles.push(`${editorName}: extension tests: no exit code within ${EXTENSION_TESTS_TIMEOUT_MS} ms`);
     counts.failed += 1;
   } else if (code !== 0 && counts.failed === 0) {
     log(`extension tests: exit code ${code} with no test failure reported (the runner itself failed)`);
+    failedTitles.push(`${editorName}: extension tests: exit code ${code} with no test failure reported`);
     counts.failed += 1;
   } else {
     log(`extension tests: exit code ${code}`);
@@ -773,6 +779,7 @@ async function runUiTests(server) {
     } catch (e) {
       await page.screenshot({ path: shot }).catch(() => {});
       counts.failed += 1;
+      failedTitles.push(`${editorName}: ${t.title}: ${e.message.split('\n')[0]}`);
       log(`  ✖ ${t.title}: ${e.message.split('\n')[0]} -> ${shot}`);
     }
   }
@@ -822,6 +829,7 @@ async function runInstalledVsix() {
     return { passed: 1, failed: 0 };
   } catch (e) {
     await page.screenshot({ path: shot }).catch(() => {});
+    failedTitles.push(`${editorName}: ${title}: ${e.message.split('\n')[0]}`);
     log(`  ✖ ${title}: ${e.message.split('\n')[0]} -> ${shot}`);
     return { passed: 0, failed: 1 };
   } finally {
@@ -833,6 +841,7 @@ async function runInstalledVsix() {
 /** Everything in one editor: extension tests, UI tests, the installed .vsix. Returns { passed, failed }. */
 async function runEditor(editor) {
   codeServerBin = editor.bin;
+  editorName = editor.name;
   codeServerArgs = editor.args ?? [];
   hasChatView = editor.chatView ?? false;
   screenshots = editor.screenshots;
@@ -856,6 +865,7 @@ async function runEditor(editor) {
     }
   } catch (e) {
     total.failed += 1;
+    failedTitles.push(`${editor.name}: the run itself: ${String(e.message ?? e).split('\n')[0]}`);
     console.error(`[e2e ${elapsed()}] ${editor.name}: ${e.stack ?? e}`);
   } finally {
     if (total.failed > 0 && codeServerLog) {
@@ -896,6 +906,7 @@ async function main() {
     await cleanup();
   }
   log('done');
+  for (const f of failedTitles) console.log(`✖ ${f}`);
   for (const line of lines) console.log(line);
   console.log(`${total.passed} passed, ${total.failed} failed${only ? ' (partial: VLCACHE_E2E_ONLY)' : ''}`);
   process.exitCode = total.failed === 0 && total.passed > 0 && !only ? 0 : 1;
