@@ -40,6 +40,10 @@ def main():
     ap.add_argument("--family", choices=SHAPES, default="qwen2_5_vl")
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer-from", required=True)
+    # Fewer layers, the same widths (the vocabulary and LM head included): for profiling per-run costs
+    # on a CPU, where all 36 + 32 layers would take minutes per request.
+    ap.add_argument("--text-layers", type=int)
+    ap.add_argument("--vision-depth", type=int)
     a = ap.parse_args()
     t0 = time.time()
     tok = json.load(open(os.path.join(a.tokenizer_from, "tokenizer.json")))
@@ -50,9 +54,16 @@ def main():
     cls_cfg, cls_model = ((Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration) if a.family == "qwen2_5_vl"
                           else (Qwen2VLConfig, Qwen2VLForConditionalGeneration))
     text = dict(s["text"], bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"])
-    cfg = cls_cfg(text_config=text, vision_config=s["vision"], tie_word_embeddings=True, **special)
+    vision = dict(s["vision"])
+    if a.text_layers:
+        text["num_hidden_layers"] = a.text_layers
+    if a.vision_depth:
+        vision["depth"] = a.vision_depth
+        if "fullatt_block_indexes" in vision:
+            vision["fullatt_block_indexes"] = [i for i in vision["fullatt_block_indexes"] if i < a.vision_depth] or [a.vision_depth - 1]
+    cfg = cls_cfg(text_config=text, vision_config=vision, tie_word_embeddings=True, **special)
     torch.manual_seed(0)
-    with torch.device("cuda"):
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
         model = cls_model(cfg).to(torch.bfloat16).eval()
     model.save_pretrained(a.out)
     for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja",
