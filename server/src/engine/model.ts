@@ -41,8 +41,9 @@ export interface LoadOptions {
   /**
    * Decode through a KV arena (engine/kv-arena.ts: capacity-sized, updated in place, one
    * fixed-shape graph per token, captured as a CUDA graph) instead of the step graph.
-   * `auto` (the default): on CUDA only, where it decodes ~9x faster (README, "KV arena");
-   * on the CPU it is slower and on WebGPU it is not captured yet. `on` = `{}`.
+   * `auto` (the default): on CUDA in float16 only, where it decodes ~9x faster (README, "KV arena");
+   * on the CPU it is slower, on WebGPU it is not captured yet, and in float32 on CUDA its attention
+   * (GroupQueryAttention, float16/bfloat16 kernels only) would run on the CPU. `on` = `{}`.
    */
   readonly kvArena?: ArenaSettings | 'auto' | 'on' | 'off';
   /** The arena's initial rows (a setting: `vlcache.gpu.kvArenaRows`); over ArenaSettings.capacity. */
@@ -57,9 +58,11 @@ export interface ArenaSettings {
   readonly graphCapture?: boolean;
 }
 
-/** The arena settings a model loaded on `device` decodes with (undefined: the step graph). */
-export function arenaFor(setting: ArenaSettings | 'auto' | 'on' | 'off', device: Device, capacity?: number): ArenaSettings | undefined {
-  if (setting === 'off' || (setting === 'auto' && device !== 'cuda')) return undefined;
+/** The arena settings a model loaded on `device` in `dtype` decodes with (undefined: the step graph). */
+export function arenaFor(
+  setting: ArenaSettings | 'auto' | 'on' | 'off', device: Device, capacity?: number, dtype: 'float16' | 'float32' = 'float16',
+): ArenaSettings | undefined {
+  if (setting === 'off' || (setting === 'auto' && (device !== 'cuda' || dtype !== 'float16'))) return undefined;
   const s = typeof setting === 'string' ? {} : setting;
   return capacity === undefined ? s : { ...s, capacity };
 }
@@ -120,7 +123,7 @@ export class VlModel {
         const vision = await Session.create(visionPath, device);
         const llm = await Session.create(llmPath, device, { keepOnDevice: presentNames });
         const model = new VlModel(ckpt, device, build.computeDtype, vision, llm, reasons, folder, stepBuild, layered);
-        model.kvArena = arenaFor(opts.kvArena ?? 'auto', device, opts.kvArenaRows);
+        model.kvArena = arenaFor(opts.kvArena ?? 'auto', device, opts.kvArenaRows, build.computeDtype);
         return model;
       } catch (e) {
         if (!(e instanceof DeviceError) || candidates.length === 1) throw e;
@@ -240,11 +243,14 @@ export class VlModel {
   }
 
   /**
-   * A KV-arena graph's session, opened on first use. On CUDA the decode step is captured as
+   * A KV-arena graph's session, opened on first use. On CUDA in float16 the decode step is captured as
    * a CUDA graph unless `kvArena.graphCapture` is false (its buffers are then all held: kv-arena.ts).
+   * In float32 it is not: GroupQueryAttention has no float32 CUDA kernel, so that node runs on the CPU,
+   * and ONNX Runtime refuses to capture a graph that is not all on CUDA.
    */
   arenaSession(graph: ArenaGraph): Promise<Session> {
-    const graphCapture = graph === 'decode-arena' && this.device === 'cuda' && this.kvArena?.graphCapture !== false;
+    const graphCapture = graph === 'decode-arena' && this.device === 'cuda' && this.kvDtype === 'float16'
+      && this.kvArena?.graphCapture !== false;
     const key = `${graph}${graphCapture ? '+capture' : ''}`;
     let session = this.arenaSessions.get(key);
     if (!session) {

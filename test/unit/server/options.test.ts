@@ -51,6 +51,9 @@ describe('initializationOptions', () => {
     assert.deepEqual(arenaFor({ capacity: 64 }, 'webgpu'), { capacity: 64 });
     assert.deepEqual(arenaFor('auto', 'cuda', parseConfig({ kvArenaRows: 4096 }).kvArenaRows), { capacity: 4096 });
     assert.equal(arenaFor('off', 'cuda', 4096), undefined);
+    // float32 on CUDA: GroupQueryAttention would run on the CPU (no float32 CUDA kernel), so auto is off; on is on.
+    assert.equal(arenaFor('auto', 'cuda', undefined, 'float32'), undefined);
+    assert.deepEqual(arenaFor('on', 'cuda', undefined, 'float32'), {});
   });
 });
 
