@@ -249,7 +249,7 @@ export { CapiSession, CapiTensor, cudaMemoryInUse, type CapiDType };
 
 export function createCapiSession(model: Uint8Array | string, device: 'cpu' | 'cuda', opts: { threads?: number; cuda?: Record<string, string> } = {}): CapiSession {
   if (device === 'cuda') return createCudaSession(model, opts.cuda);
-  return CapiSession.create(model, { threads: opts.threads });
+  return CapiSession.create(model, { threads: opts.threads, config: SESSION_CONFIG });
 }
 
 /**
@@ -261,16 +261,28 @@ export function createCapiSession(model: Uint8Array | string, device: 'cpu' | 'c
  */
 const CUDA_OPTIONS: Readonly<Record<string, string>> = { device_id: '0' };
 
+/**
+ * Session config entries of every session, on both doors. ONNX Runtime folds constant subgraphs at
+ * load — the graphs rely on that to cast a checkpoint's bfloat16 weights to the compute dtype and
+ * transpose them once — but skips a node whose output exceeds 1 GiB. The 151936-row embedding table
+ * in float32 (Qwen2.5-VL-3B on the CPU: 1.24 GB; 7B's in float16: 1.09 GB) was then cast again on
+ * every run: 110 ms of each CPU decode step, measured. The limit guards against hostile models;
+ * these graphs are built here from the checkpoint's own weight shapes, so it is raised to 16 GiB.
+ */
+export const SESSION_CONFIG: Readonly<Record<string, string>> = {
+  'optimization.constant_folding_max_output_size_in_bytes': String(16 * 2 ** 30),
+};
+
 function createCudaSession(model: Uint8Array | string, extra: Record<string, string> = {}): CapiSession {
   assertCudaUsable();
-  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...cudaOptionsFromEnv(), ...extra }, 
+  return CapiSession.create(model, { cuda: { ...CUDA_OPTIONS, ...cudaOptionsFromEnv(), ...extra }, config: SESSION_CONFIG,
     // Not under capture: a captured graph replays without running the profiled nodes.
     profilePrefix: extra.enable_cuda_graph ? undefined : ortProfilePrefix(model) });
 }
 
 /**
- * VLCACHE_ORT_PROFILE=<folder>: native sessions run with ONNX Runtime's profiler, one JSON file of
- * per-node times per session in that folder, written when the session is released
+ * VLCACHE_ORT_PROFILE=<folder>: sessions run with ONNX Runtime's profiler (both doors; not a captured
+ * CUDA graph), one JSON file of per-node times per session in that folder, written when it is disposed
  * (test/device/ort-profile-summary.py sums them per operator and provider).
  */
 function ortProfilePrefix(model: Uint8Array | string): string | undefined {
@@ -325,6 +337,8 @@ export class Session {
     private readonly keep: ReadonlySet<string>,
     /** The graph's name (its file's), for profiles. */
     readonly name = 'graph',
+    /** JS door: created under ONNX Runtime's profiler (VLCACHE_ORT_PROFILE), whose file dispose writes. */
+    private readonly profiling = false,
   ) {}
 
   /**
@@ -337,7 +351,7 @@ export class Session {
       try {
         const c = device === 'cuda'
           ? createCudaSession(path, opts.graphCapture ? { enable_cuda_graph: '1' } : {})
-          : CapiSession.create(path, { threads: opts.threads, profilePrefix: ortProfilePrefix(path) });
+          : CapiSession.create(path, { threads: opts.threads, config: SESSION_CONFIG, profilePrefix: ortProfilePrefix(path) });
         return new Session(undefined, c, device, keep, typeof path === 'string' ? path.split('/').pop()! : 'graph');
       } catch (e) {
         if (e instanceof DeviceError) throw e;
@@ -359,7 +373,10 @@ export class Session {
       // prompts of any length that cache grows without bound (measured: ~100 KB per request in
       // `vlcache soak`), so they are off.
       enableMemPattern: false,
+      extra: { ...SESSION_CONFIG },
     };
+    const profilePrefix = ortProfilePrefix(path);
+    if (profilePrefix) Object.assign(options, { enableProfiling: true, profileFilePrefix: profilePrefix });
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
     if (device === 'webgpu' && keep.size) {
       const loc: Record<string, ort.Tensor.DataLocation> = {};
@@ -368,7 +385,7 @@ export class Session {
     }
     try {
       return new Session(await (typeof path === 'string' ? ortLib.InferenceSession.create(path, options) : ortLib.InferenceSession.create(path, options)), undefined, device, keep,
-        typeof path === 'string' ? path.split('/').pop()! : 'graph');
+        typeof path === 'string' ? path.split('/').pop()! : 'graph', profilePrefix !== undefined);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (device !== 'cpu' && /adapter|webgpu|dawn|vulkan|cuda|provider|device/i.test(msg)) {
@@ -484,6 +501,10 @@ export class Session {
 
   async dispose(): Promise<void> {
     if (this.c) this.c.release();
-    else await this.s!.release();
+    else {
+      // The profile file is written here on this door (the C API's release writes its own).
+      if (this.profiling) this.s!.endProfiling();
+      await this.s!.release();
+    }
   }
 }
