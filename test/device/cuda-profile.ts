@@ -4,7 +4,8 @@
  * request, a VLCache hit from the device tier and 32 decoded tokens through the KV arena — each
  * with runs on koffi's worker threads and with runs on the calling thread (VLCACHE_CAPI_SYNC).
  * Usage on the GPU machine: node --import tsx test/device/cuda-profile.ts MODEL_DIR IMAGE
- * (PROFILE_SYNC="1": only runs on the calling thread; VLCACHE_CUDA_OPTIONS: provider options to try).
+ * (PROFILE_SYNC="1": only runs on the calling thread; PROFILE_REPEAT=N: the VLCache request N more times with
+ * the same shapes; VLCACHE_CUDA_OPTIONS: provider options to try).
  */
 import { readFileSync } from 'node:fs';
 import { loadCheckpoint } from '../../server/src/engine/checkpoint';
@@ -45,6 +46,12 @@ async function main(): Promise<void> {
     table();
     line('decode 32 tokens (arena, captured)', await ask('You are terse.', 'vlcache', 32));
     table();
+    // PROFILE_REPEAT=N: the same VLCache request N more times (identical shapes), each run's time on its own:
+    // a cost that stays is per run; one that goes was per new shape.
+    for (let i = 0; i < Number(process.env.PROFILE_REPEAT ?? 0); i++) {
+      line(`vlcache hit, repeat ${i + 1} (same shapes)`, await ask('You review UI images.', 'vlcache', 1));
+      table();
+    }
   }
   console.log(`GPU memory in use: ${JSON.stringify(cudaMemoryInUse())}`);
   await model.dispose();

@@ -79,6 +79,25 @@ if [[ " $STAGES " == *" ortprof "* ]]; then
   python3 test/device/ort-profile-summary.py /tmp/ortprof 14 > "$OUT/ortprof.txt" 2>&1; cat "$OUT/ortprof.txt"
 fi
 
+if [[ " $STAGES " == *" mhaprobe "* ]]; then
+  # The step graph's first MultiHeadAttention took ~40 ms of every prefill run on the H200 (2026-12-05 profile;
+  # the other 35 layers' together ~2 ms): per run or per new shape, and does a provider setting change it?
+  MODEL=/tmp/q25-3b; IMG=/tmp/img${IMG_SIZE:-1344}.png
+  [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
+      --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
+  python3 test/bench/make_image.py --size "${IMG_SIZE:-1344}" --out "$IMG"
+  for variant in "defaults" "use_ep_level_unified_stream=1" "CUDA_MODULE_LOADING=EAGER" ${MHA_VARIANTS:-}; do
+    case "$variant" in
+      defaults) opts=""; envs="" ;;
+      [A-Z]*=*) opts=""; envs="$variant" ;;
+      *) opts="$variant"; envs="" ;;
+    esac
+    echo "== $variant"
+    env $envs VLCACHE_CUDA_OPTIONS="$opts" PROFILE_SYNC=1 PROFILE_REPEAT=3 timeout ${PROFILE_TIMEOUT:-150} \
+      node --import tsx test/device/cuda-profile.ts "$MODEL" "$IMG" 2>&1 | grep -E "TTFT|vlcache-llm" | tee -a "$OUT/mhaprobe.txt"
+  done
+fi
+
 if [[ " $STAGES " == *" nsys "* ]]; then
   # The same profile under Nsight Systems, where the machine has it: GPU kernel time against the
   # CUDA API calls around it (gaps between kernels are the per-run overhead).
