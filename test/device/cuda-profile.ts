@@ -5,7 +5,8 @@
  * with runs on koffi's worker threads and with runs on the calling thread (VLCACHE_CAPI_SYNC).
  * Usage on the GPU machine: node --import tsx test/device/cuda-profile.ts MODEL_DIR IMAGE
  * (PROFILE_SYNC="1": only runs on the calling thread; PROFILE_REPEAT=N: the VLCache request N more times with
- * the same shapes; VLCACHE_CUDA_OPTIONS: provider options to try).
+ * the same shapes; PROFILE_ATTENTION=manual: explicit attention instead of MultiHeadAttention; VLCACHE_CUDA_OPTIONS:
+ * provider options to try).
  */
 import { readFileSync } from 'node:fs';
 import { loadCheckpoint } from '../../server/src/engine/checkpoint';
@@ -19,7 +20,10 @@ import { MapStore } from '../../server/src/cache/map-store';
 async function main(): Promise<void> {
   const [dir, imagePath] = process.argv.slice(2);
   process.env.VLCACHE_PROFILE = '1';
-  const model = await VlModel.load(loadCheckpoint(dir), { device: (process.env.PROFILE_DEVICE ?? 'cuda') as 'cuda' | 'cpu', kvArena: {} });
+  const model = await VlModel.load(loadCheckpoint(dir), {
+    device: (process.env.PROFILE_DEVICE ?? 'cuda') as 'cuda' | 'cpu', kvArena: {},
+    ...(process.env.PROFILE_ATTENTION ? { attention: process.env.PROFILE_ATTENTION as 'mha' | 'manual' } : {}),
+  });
   const image = { name: imagePath, bytes: readFileSync(imagePath) };
   const deviceKv = new DeviceKv(model.device, modelShape(model));
   const gen = new Generator(model, undefined, reuseFor(model, new MapStore(), { deviceKv }));

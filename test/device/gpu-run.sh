@@ -86,7 +86,7 @@ if [[ " $STAGES " == *" mhaprobe "* ]]; then
   [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
       --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
   python3 test/bench/make_image.py --size "${IMG_SIZE:-1344}" --out "$IMG"
-  for variant in "defaults" "use_ep_level_unified_stream=1" "CUDA_MODULE_LOADING=EAGER" ${MHA_VARIANTS:-}; do
+  for variant in "defaults" "use_ep_level_unified_stream=1" "CUDA_MODULE_LOADING=EAGER" "PROFILE_ATTENTION=manual" ${MHA_VARIANTS:-}; do
     case "$variant" in
       defaults) opts=""; envs="" ;;
       [A-Z]*=*) opts=""; envs="$variant" ;;
