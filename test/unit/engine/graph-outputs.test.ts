@@ -1,0 +1,40 @@
+/**
+ * kernels/onnx/graph.ts `output`: a node's value becomes a graph output by renaming it in place, not
+ * through an Identity node (on CUDA every Identity is a device copy and a kernel launch per run), and
+ * uses of the old name, before and after, still read it. Inputs and a value output twice are copied.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph } from '../../../kernels/onnx/graph';
+import { Session, f32 } from '../../../server/src/engine/ort';
+
+/** How many nodes of `op` the serialised model has (an op type is a length-prefixed string in the protobuf). */
+function count(model: Uint8Array, op: string): number {
+  const needle = Buffer.concat([Buffer.from([op.length]), Buffer.from(op)]);
+  let n = 0;
+  for (let i = Buffer.from(model).indexOf(needle); i >= 0; i = Buffer.from(model).indexOf(needle, i + 1)) n++;
+  return n;
+}
+
+describe('graph outputs', () => {
+  it('renames a computed value to its output name, and later uses still read it', async () => {
+    const g = new Graph('t');
+    const x = g.input('x', 'float32', [3]);
+    const r = g.op('Relu', [x]);
+    const before = g.op('Neg', [r]); // a use before the rename
+    g.output(r, 'relu', 'float32', [3]);
+    const after = g.op('Abs', [g.op('Sub', [r, before])]); // a use after it: |relu + relu|
+    g.output(after, 'twice', 'float32', [3]);
+    g.output(r, 'relu_again', 'float32', [3]); // the same value a second time: a copy
+    g.output(x, 'x_copy', 'float32', [3]); // a graph input: a copy
+    const model = g.toModel({ opset: 21 });
+    assert.equal(count(model, 'Identity'), 2, 'only the repeated output and the input are copied');
+    const s = await Session.create(model, 'cpu');
+    const out = await s.run({ x: f32([-1, 2, 3], [3]) });
+    assert.deepEqual([...out.relu.data as Float32Array], [0, 2, 3]);
+    assert.deepEqual([...out.twice.data as Float32Array], [0, 4, 6]);
+    assert.deepEqual([...out.relu_again.data as Float32Array], [0, 2, 3]);
+    assert.deepEqual([...out.x_copy.data as Float32Array], [-1, 2, 3]);
+    await s.dispose();
+  });
+});
