@@ -3,6 +3,7 @@
 # Qwen2.5-VL-3B-shaped benchmark beside Hugging Face transformers.
 # Usage on the GPU machine, from the repo root, after ../shared/device/pack.sh here:
 #   run(carry [".device"]): source .device/prelude.sh && bash test/device/gpu-run.sh
+# Stages: golden, preprocess, roofline, bench, profile, ortprof, mhaprobe, nsys, cachebench.
 # Knobs: STAGES ("golden bench"), VARIANTS ("fp16:mha fp32:mha ..."), IMG_SIZE (1344),
 #   GOLDEN_DEVICES ("webgpu"; add cuda), BENCH_DEVICE (webgpu | cuda) for bench and cachebench.
 # CUDA: a previous call carrying only .device-cuda ran `bash .device-cuda/install.sh /tmp/ortcuda`
