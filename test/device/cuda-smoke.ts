@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   hx.write(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
   const hy = CapiTensor.alloc('float32', [2, 4]);
   const hz = CapiTensor.alloc('float32', [2, 4]);
-  c.runBound({ x: hx }, { y: hy, z: hz });
+  await c.run({ x: hx }, [{ name: 'y', into: hy }, { name: 'z', into: hz }], {}, { sync: true });
   step(`  y = ${Array.from(hy.read() as Float32Array)}`);
   step('async run, y on the device, z on the host');
   const got = await c.run({ x: hx }, [{ name: 'y', location: 'cuda' }, { name: 'z', location: 'cpu' }]);

@@ -521,24 +521,9 @@ export class CapiSession {
     }
   }
 
-  /** Binds `inputs` and pre-allocated `outputs` by name and runs synchronously; the outputs are written in place. */
-  runBound(inputs: Readonly<Record<string, CapiTensor>>, outputs: Readonly<Record<string, CapiTensor>>, runConfig: Readonly<Record<string, string>> = {}): void {
-    const c = CApi.get();
-    const binding = c.out((o) => c.fn.CreateIoBinding(this.ptr, o));
-    const runOptions = c.out((o) => c.fn.CreateRunOptions(o));
-    try {
-      for (const [name, t] of Object.entries(inputs)) c.check(c.fn.BindInput(binding, name, t.ptr));
-      for (const [name, t] of Object.entries(outputs)) c.check(c.fn.BindOutput(binding, name, t.ptr));
-      for (const [key, value] of Object.entries(runConfig)) c.check(c.fn.AddRunConfigEntry(runOptions, key, value));
-      c.check(c.fn.RunWithBinding(this.ptr, runOptions, binding));
-    } finally {
-      c.fn.ReleaseRunOptions(runOptions);
-      c.fn.ReleaseIoBinding(binding);
-    }
-  }
-
   /**
-   * Runs with IO binding on a worker thread (the event loop stays free during a long run).
+   * Runs with IO binding on a worker thread (the event loop stays free during a long run), or on the
+   * calling thread with `sync`.
    * Outputs with `into` are written in place (and returned as given); the others are
    * allocated by ONNX Runtime at their `location` and returned as new tensors the caller owns.
    */

@@ -30,7 +30,7 @@ describe('graph outputs', () => {
     const model = g.toModel({ opset: 21 });
     assert.equal(count(model, 'Identity'), 2, 'only the repeated output and the input are copied');
     const s = await Session.create(model, 'cpu');
-    const out = await s.run({ x: f32([-1, 2, 3], [3]) });
+    const out = await s.run({ x: f32(Float32Array.from([-1, 2, 3]), [3]) });
     assert.deepEqual([...out.relu.data as Float32Array], [0, 2, 3]);
     assert.deepEqual([...out.twice.data as Float32Array], [0, 4, 6]);
     assert.deepEqual([...out.relu_again.data as Float32Array], [0, 2, 3]);

@@ -43,7 +43,7 @@ describe('ONNX Runtime C API (koffi) vs the JS API', () => {
     try {
       x.write(xData);
       y.write(new Float32Array(20).fill(NaN)); // every element must be written by the run
-      s.runBound({ x }, { y, n });
+      await s.run({ x }, [{ name: 'y', into: y }, { name: 'n', into: n }], {}, { sync: true });
       const got = y.read() as Float32Array;
       assert.equal(got.length, 20);
       assert.ok(got.every(Number.isFinite));
@@ -54,7 +54,7 @@ describe('ONNX Runtime C API (koffi) vs the JS API', () => {
 
       // The same bound tensors run again with new input data give the new answer in place.
       x.write(xData.map((v) => -v));
-      s.runBound({ x }, { y, n });
+      await s.run({ x }, [{ name: 'y', into: y }, { name: 'n', into: n }], {}, { sync: true });
       const js2 = await Session.create(model, 'cpu', { threads: 1 });
       const ref2 = await toFloat32((await js2.run({ x: f32(xData.map((v) => -v), [5, 3]) })).y);
       await js2.dispose();
@@ -65,15 +65,15 @@ describe('ONNX Runtime C API (koffi) vs the JS API', () => {
     }
   });
 
-  it('turns ONNX Runtime errors into Errors with its message', () => {
+  it('turns ONNX Runtime errors into Errors with its message', async () => {
     const s = createCapiSession(model, 'cpu');
     const x = CapiTensor.alloc('float32', [5, 3]);
     const wrong = CapiTensor.alloc('float32', [5, 4]);
     try {
-      assert.throws(() => s.runBound({ nope: x }, { y: wrong }), /ONNX Runtime \(code \d+\): .*nope/);
+      await assert.rejects(s.run({ nope: x }, [{ name: 'y', into: wrong }], {}, { sync: true }), /ONNX Runtime \(code \d+\): .*nope/);
       const badShape = CapiTensor.alloc('float32', [2, 2]);
       try {
-        assert.throws(() => s.runBound({ x: badShape }, { y: wrong }), /ONNX Runtime \(code \d+\)/);
+        await assert.rejects(s.run({ x: badShape }, [{ name: 'y', into: wrong }], {}, { sync: true }), /ONNX Runtime \(code \d+\)/);
       } finally {
         badShape.release();
       }
