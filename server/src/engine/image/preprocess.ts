@@ -71,12 +71,9 @@ export async function preprocessImage(
   const pixels: ResizeSource = decoded.channels === 3 || (options.alpha ?? 'drop') === 'drop' || isOpaque(decoded.data)
     ? decoded : toRgb(decoded, options.alpha);
   const plan = planResize(pixels, cfg, options);
-  // Already at its target size and RGB: the decoded pixels are the result. (Image.resize would return
-  // a copy; a fresh 5 MB buffer costs 15-35 ms of page faults on the machines measured, more than the
-  // PNG's own decoding takes.)
-  if (plan.width === pixels.width && plan.height === pixels.height && !('channels' in pixels && pixels.channels === 4)) {
-    return preprocessed(pixels, cfg, plan, { width: pixels.width, height: pixels.height, data: pixels.data });
-  }
+  // NOTE: an image already at its target size still comes back as a copy (resizeBicubic's early return):
+  // the decoded pixels may be sharp's external memory, which the worker cannot transfer to the calling
+  // thread (Node 22+ ends the worker), while the copy is an ordinary transferable buffer.
   return preprocessed(pixels, cfg, plan, await resizeBicubicParallel(pixels, plan.width, plan.height));
 }
 

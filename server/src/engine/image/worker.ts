@@ -39,7 +39,8 @@ async function run(req: WorkerRequest): Promise<{ value: unknown; transfer: Arra
   switch (req.task) {
     case 'decode': {
       const image = await decodeImage(req.bytes, req.options);
-      const data = ownsBuffer(image.data) ? image.data : image.data.slice();
+      // Always a copy: sharp's pixels are external memory, and transferring that ends the worker (Node 22+).
+      const data = image.data.slice();
       return { value: { ...image, data }, transfer: [data.buffer as ArrayBuffer] };
     }
     case 'preprocess': {
@@ -47,7 +48,8 @@ async function run(req: WorkerRequest): Promise<{ value: unknown; transfer: Arra
       // that a worker that only renders thumbnails never starts them.
       resizeThreads().warm();
       const p = await preprocessImage(req.bytes, req.cfg, req.options);
-      // An image already at its target size comes back as the decoded pixels, possibly a pooled view.
+      // The resized pixels are a buffer allocated here (never sharp's external memory, see preprocess.ts),
+      // transferred whole; a view into a larger buffer is copied.
       const data = ownsBuffer(p.resized.data) ? p.resized.data : p.resized.data.slice();
       return { value: { ...p, resized: { ...p.resized, data } }, transfer: [data.buffer as ArrayBuffer] };
     }
