@@ -105,6 +105,25 @@ describe('resizeBicubicParallel', () => {
   });
 });
 
+describe('resize helpers when idle', () => {
+  it('end after the idle time and start again, right, with the next image', async () => {
+    const threads = new ResizeThreads(3, 200);
+    try {
+      const src = noise(300, 200, 3, 9);
+      const want = resizeBicubic(src, 277, 181).data;
+      assert.ok(same((await resizeBicubicParallel(src, 277, 181, threads, { bands: 6 })).data, want));
+      assert.equal(threads.helperCount, 2);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.equal(threads.helperCount, 0, 'the idle helpers ended');
+      // The next job starts them again, and no ended helper's exit fails it.
+      assert.ok(same((await resizeBicubicParallel(src, 277, 181, threads, { bands: 6 })).data, want));
+      assert.equal(threads.helperCount, 2);
+    } finally {
+      await threads.close();
+    }
+  });
+});
+
 describe('band windows', () => {
   it('are exact: a band given one input row fewer at either end of inputRows() computes different bytes', () => {
     // What makes the tests above catch an off-by-one window: a band reads only its window (a view),

@@ -111,14 +111,32 @@ export class ResizeThreads {
   private readonly buffers = new SharedBuffers();
   private nextId = 1;
 
-  /** @param size threads that compute bands, the calling thread included (1: no helpers). */
-  constructor(readonly size: number) {
+  /** Ends the helpers after `idleMs` without a job. */
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param size threads that compute bands, the calling thread included (1: no helpers).
+   * @param idleMs the helpers end after this long without a job (each holds ~8 MiB; up to 15 of them
+   *   would otherwise stay for the daemon's life) and start again with the next image (`warm`).
+   */
+  constructor(readonly size: number, private readonly idleMs = HELPERS_IDLE_MS) {
     if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`invalid resize thread count ${size}`);
   }
 
   /** Starts the helpers now, so that their start overlaps other work instead of the first large resize. */
   warm(): void {
+    this.endIdleLater();
     while (this.helpers.length < this.size - 1) this.spawn();
+  }
+
+  /** (Re)starts the idle countdown after which the helpers end; not while a job runs. */
+  private endIdleLater(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.running) this.endIdleLater();
+      else void Promise.all(this.helpers.splice(0).map((h) => h.terminate()));
+    }, this.idleMs);
+    this.idleTimer.unref();
   }
 
   /** Helper threads running now. */
@@ -173,11 +191,13 @@ export class ResizeThreads {
     } finally {
       this.running = undefined;
       for (const h of this.helpers) h.unref();
+      this.endIdleLater();
     }
   }
 
   /** Ends the helpers. */
   async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
     this.buffers.release();
     await Promise.all(this.helpers.splice(0).map((h) => h.terminate()));
   }
@@ -192,7 +212,9 @@ export class ResizeThreads {
     });
     const onDeath = (cause: Error | number) => {
       const i = this.helpers.indexOf(worker);
-      if (i >= 0) this.helpers.splice(i, 1);
+      // Not one of ours any more: ended when idle or by close(), which took it out first.
+      if (i < 0) return;
+      this.helpers.splice(i, 1);
       const detail = typeof cause === 'number' ? `exit code ${cause}` : cause.message;
       this.running?.fail(new Error(`a resize helper stopped (${detail})`));
     };
@@ -240,6 +262,8 @@ class SharedBuffers {
 const POOLED_MAX_BYTES = 64 * 2 ** 20;
 /** Kept shared buffers are dropped after this long without a job. */
 const POOL_IDLE_MS = 30_000;
+/** Resize helpers end after this long without a job (a new image starts them again, overlapping its decoding). */
+const HELPERS_IDLE_MS = 60_000;
 
 /** Atomics.waitAsync (Node >= 16; not in the ES2022 lib this project compiles against). */
 function waitAsync(array: Int32Array, index: number, value: number):
