@@ -134,7 +134,12 @@ export class Generator {
         // In an image worker with a time budget (engine/image/isolate.ts): a huge or hostile file never blocks the daemon.
         const p = await imageWorkers().preprocess(img.bytes, ckpt.preprocess, { maxPixelsOverride: req.maxPixels, name: img.name, alpha });
         const tb = performance.now();
-        const embeds = await this.model.encodeImage(visionInputs(cfg.vision, ckpt.preprocess, p.resized));
+        let embeds: Float32Array;
+        try {
+          embeds = await this.model.encodeImage(visionInputs(cfg.vision, ckpt.preprocess, p.resized));
+        } finally {
+          imageWorkers().recycle(p.resized); // read by now (a host copy or a finished run): kept for the next image
+        }
         preprocessMs += tb - ta;
         visionMs += performance.now() - tb;
         return { embeds, grid: [...p.gridThw] as [number, number, number],

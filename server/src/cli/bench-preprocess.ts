@@ -12,7 +12,7 @@
  * patchify (rescale, normalise, patch order: the first ops of the vision graph, run here alone in
  * ONNX Runtime on the CPU, kernels/graphs/vision.ts `buildPatchifyGraph`); then `worker`: decode +
  * rgb + resize in the image worker pool, as an ask runs it (includes copying the bytes in and moving
- * the resized RGB out).
+ * the resized RGB out, into a kept buffer as in an ask: pixel-buffers.ts).
  */
 import { availableParallelism } from 'node:os';
 
@@ -77,8 +77,9 @@ export async function benchPreprocess(runs: number, cfg: PreprocessConfig = QWEN
         image_mean: f32(norm.mean, [1, 3, 1, 1]), image_std: f32(norm.std, [1, 3, 1, 1]),
       });
       const t4 = performance.now();
-      await imageWorkers().preprocess(img.bytes, cfg, { name: img.name, alpha: 'white' });
+      const p = await imageWorkers().preprocess(img.bytes, cfg, { name: img.name, alpha: 'white' });
       const t5 = performance.now();
+      imageWorkers().recycle(p.resized); // as an ask does once the vision encoder has read the pixels
       resized = `${plan.width}x${plan.height}`;
       if (i > 0) {
         samples.push({ decode_ms: t1 - t0, rgb_ms: t2 - t1, resize_ms: t3 - t2, resize_1thread_ms: resize1, patchify_ms: t4 - t3b,

@@ -18,7 +18,9 @@ import type { PreprocessConfig } from '../config';
 import type { DecodedImage, DecodeOptions } from './decode';
 import { DEFAULT_IMAGE_LABEL, ImageError, type ImageErrorCode } from './errors';
 import type { PreprocessedImage, PreprocessOptions } from './preprocess';
+import { PixelBuffers } from './pixel-buffers';
 import type { Thumbnail } from './thumbnail';
+import type { RgbImage } from './types';
 import type { WorkerRequest, WorkerResponse } from './worker';
 import { imageWorkerScript } from './worker-script';
 
@@ -55,6 +57,8 @@ interface Slot {
 export class ImageWorkerPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
+  /** Buffers for resized pixels, handed to preprocess tasks (pixel-buffers.ts). */
+  private readonly pixels = new PixelBuffers();
   private nextId = 1;
   private closed = false;
 
@@ -69,9 +73,24 @@ export class ImageWorkerPool {
     return this.run({ task: 'decode', bytes, options }, options.name, timeoutMs) as Promise<DecodedImage>;
   }
 
-  /** preprocessImage in a worker. */
-  preprocess(bytes: Uint8Array, cfg: PreprocessConfig, options: PreprocessOptions = {}, timeoutMs?: number): Promise<PreprocessedImage> {
-    return this.run({ task: 'preprocess', bytes, cfg, options }, options.name, timeoutMs) as Promise<PreprocessedImage>;
+  /**
+   * preprocessImage in a worker. The pixels come back in a kept buffer when one is large enough
+   * (pixel-buffers.ts): give it back with `recycle` once they have been read.
+   */
+  async preprocess(bytes: Uint8Array, cfg: PreprocessConfig, options: PreprocessOptions = {}, timeoutMs?: number): Promise<PreprocessedImage> {
+    const into = this.pixels.take();
+    const got = await this.run({ task: 'preprocess', bytes, cfg, options, into }, options.name, timeoutMs) as PreprocessedImage & { spare?: ArrayBuffer };
+    const { spare, ...image } = got;
+    if (spare !== undefined) this.pixels.give(spare);
+    return image;
+  }
+
+  /**
+   * Keeps the buffer of preprocessed pixels for the next image (no more page faults for its memory).
+   * Precondition: nothing reads `pixels` afterwards; the next preprocess task detaches its buffer.
+   */
+  recycle(pixels: RgbImage): void {
+    this.pixels.give(pixels.data.buffer);
   }
 
   /** renderThumbnail in a worker. */
@@ -95,6 +114,7 @@ export class ImageWorkerPool {
   /** Terminates every worker; queued and running tasks fail. */
   async close(): Promise<void> {
     this.closed = true;
+    this.pixels.clear();
     for (const job of this.queue.splice(0)) job.reject(new Error('the image worker pool was closed'));
     await Promise.all([...this.slots].map((s) => this.retire(s, new Error('the image worker pool was closed'))));
   }
@@ -130,7 +150,9 @@ export class ImageWorkerPool {
         `${job.label} took more than ${seconds} s to decode and was stopped; it may be a decompression bomb. ` +
         'Downscale the image or save it again in a common format (PNG or JPEG) and try again.'));
     }, job.timeoutMs);
-    slot.worker.postMessage({ id: job.id, ...job.task } as WorkerRequest);
+    // A kept pixel buffer goes to the worker (transferred: the same memory, detached here).
+    const into = job.task.task === 'preprocess' ? job.task.into : undefined;
+    slot.worker.postMessage({ id: job.id, ...job.task } as WorkerRequest, into ? [into] : []);
   }
 
   private spawn(): Slot {

@@ -56,7 +56,8 @@ export interface PreprocessedImage {
 
 /**
  * Decodes and preprocesses one image for the vision tower, on the calling thread (isolate.ts runs it
- * in a worker with a time budget).
+ * in a worker with a time budget). The resized pixels go into the start of `into` when it is large
+ * enough (a kept buffer, pixel-buffers.ts), else into a new buffer.
  * @throws ImageError 'empty', 'not-an-image', 'unsupported-format', 'too-large', 'corrupt' (decoding)
  *   or 'aspect-ratio' (smart_resize).
  */
@@ -64,6 +65,7 @@ export async function preprocessImage(
   bytes: Uint8Array,
   cfg: PreprocessConfig,
   options: PreprocessOptions = {},
+  into?: ArrayBuffer,
 ): Promise<PreprocessedImage> {
   const decoded = await decodeImage(bytes, { name: options.name, maxPixels: options.maxDecodedPixels, keepOpaqueAlpha: true });
   // Dropping alpha is the resize's own job; compositing is needed only where some pixel is not opaque
@@ -73,8 +75,9 @@ export async function preprocessImage(
   const plan = planResize(pixels, cfg, options);
   // NOTE: an image already at its target size still comes back as a copy (resizeBicubic's early return):
   // the decoded pixels may be sharp's external memory, which the worker cannot transfer to the calling
-  // thread (Node 22+ ends the worker), while the copy is an ordinary transferable buffer.
-  return preprocessed(pixels, cfg, plan, await resizeBicubicParallel(pixels, plan.width, plan.height));
+  // thread (Node 22+ ends the worker), while the copy is an ordinary transferable buffer (`into`, when
+  // the caller passed one large enough: pixel-buffers.ts).
+  return preprocessed(pixels, cfg, plan, await resizeBicubicParallel(pixels, plan.width, plan.height, undefined, { into }));
 }
 
 /**

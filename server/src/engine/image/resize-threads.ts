@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import { type BandJob, computeBand, planBands } from './resize-bands';
-import { type BicubicPasses, bicubicPasses, isTallFirst, resizeBicubic, type ResizeSource, sourceChannels } from './resize';
+import { type BicubicPasses, bicubicPasses, isTallFirst, resizeBicubic, type ResizeSource, resultBytes, sourceChannels } from './resize';
 import type { RgbImage } from './types';
 import { imageWorkerScript } from './worker-script';
 
@@ -65,6 +65,8 @@ const MAX_DEFAULT_THREADS = 16;
 export interface ParallelOptions {
   /** Cut into exactly this many bands (1 <= bands <= outHeight), and skip the size threshold. */
   readonly bands?: number;
+  /** Write the result into the start of this buffer when it is large enough (pixel-buffers.ts). */
+  readonly into?: ArrayBuffer;
 }
 
 /**
@@ -76,11 +78,11 @@ export async function resizeBicubicParallel(
   image: ResizeSource, outWidth: number, outHeight: number, threads: ResizeThreads = resizeThreads(), options: ParallelOptions = {},
 ): Promise<RgbImage> {
   if (options.bands === undefined ? threadsFor(image, outWidth, outHeight, threads) === 1 : !canCut(image, outWidth, outHeight, threads)) {
-    return resizeBicubic(image, outWidth, outHeight);
+    return resizeBicubic(image, outWidth, outHeight, options.into);
   }
   const nBands = options.bands ?? Math.max(1, Math.min(threads.size * BANDS_PER_THREAD, Math.floor(outHeight / MIN_BAND_ROWS)));
   const passes = bicubicPasses(image.width, image.height, outWidth, outHeight);
-  const data = await threads.resize(image.data, sourceChannels(image), passes, planBands(outHeight, nBands));
+  const data = await threads.resize(image.data, sourceChannels(image), passes, planBands(outHeight, nBands), options.into);
   return { width: outWidth, height: outHeight, data };
 }
 
@@ -145,12 +147,13 @@ export class ResizeThreads {
   }
 
   /**
-   * The resized image ([outHeight, outWidth, 3], a plain buffer): `src` ([inHeight, inWidth, channels])
+   * The resized image ([outHeight, outWidth, 3], a plain buffer: the start of `into` when it is large
+   * enough, else a new one): `src` ([inHeight, inWidth, channels])
    * is copied into shared memory, cut into `bands` and computed here and on the helpers. Calls made
    * while one runs (several images preprocessed at once on one thread) wait for it.
    * @throws Error when a helper fails or dies meanwhile.
    */
-  resize(src: Uint8Array, channels: 3 | 4, passes: BicubicPasses, bands: Int32Array): Promise<Uint8Array> {
+  resize(src: Uint8Array, channels: 3 | 4, passes: BicubicPasses, bands: Int32Array, into?: ArrayBuffer): Promise<Uint8Array> {
     const result = this.tail.then(async () => {
       const job: BandJob = {
         src: this.buffers.take('src', src.length), channels, passes, bands,
@@ -158,7 +161,10 @@ export class ResizeThreads {
       };
       new Uint8Array(job.src).set(src);
       await this.runNow(job);
-      return new Uint8Array(job.out, 0, passes.outWidth * passes.outHeight * 3).slice();
+      const n = passes.outWidth * passes.outHeight * 3;
+      const result = resultBytes(n, into);
+      result.set(new Uint8Array(job.out, 0, n));
+      return result;
     });
     this.tail = result.then(() => this.buffers.releaseLater(), () => this.buffers.releaseLater());
     return result;

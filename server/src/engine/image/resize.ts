@@ -44,16 +44,24 @@ export function sourceChannels(image: ResizeSource): 3 | 4 {
 
 /**
  * Resizes `image` ([height, width, 3], or [height, width, 4] whose alpha is ignored) to outWidth x
- * outHeight exactly as Pillow's BICUBIC on the RGB image. Precondition: outWidth and outHeight are
- * positive integers.
+ * outHeight exactly as Pillow's BICUBIC on the RGB image, into the start of `into` when it is large
+ * enough. Precondition: outWidth and outHeight are positive integers.
  */
-export function resizeBicubic(image: ResizeSource, outWidth: number, outHeight: number): RgbImage {
+export function resizeBicubic(image: ResizeSource, outWidth: number, outHeight: number, into?: ArrayBuffer): RgbImage {
   if (isTallFirst(image.width, image.height, outHeight)) {
     // Pillow >= 12.2: two separate resizes, vertical then horizontal.
     const tall = resizeAxes(image, image.width, outHeight);
-    return resizeAxes(tall, outWidth, outHeight);
+    return resizeAxes(tall, outWidth, outHeight, into);
   }
-  return resizeAxes(image, outWidth, outHeight);
+  return resizeAxes(image, outWidth, outHeight, into);
+}
+
+/**
+ * `bytes` bytes for a result: the start of `into` when it is large enough (a kept buffer whose pages
+ * are already touched, pixel-buffers.ts), else a new buffer.
+ */
+export function resultBytes(bytes: number, into?: ArrayBuffer): Uint8Array {
+  return into !== undefined && into.byteLength >= bytes ? new Uint8Array(into, 0, bytes) : new Uint8Array(bytes);
 }
 
 /** True when Pillow >= 12.2 resizes vertically first (an image more than 100x taller than wide, shrinking in height). */
@@ -62,9 +70,9 @@ export function isTallFirst(inWidth: number, inHeight: number, outHeight: number
 }
 
 /** One ImagingResample call: horizontal pass if the width changes, then vertical if the height does. */
-function resizeAxes(image: ResizeSource, outWidth: number, outHeight: number): RgbImage {
+function resizeAxes(image: ResizeSource, outWidth: number, outHeight: number, into?: ArrayBuffer): RgbImage {
   const passes = bicubicPasses(image.width, image.height, outWidth, outHeight);
-  const out = new Uint8Array(outHeight * outWidth * 3);
+  const out = resultBytes(outHeight * outWidth * 3, into);
   resizeRowsInto(image.data, sourceChannels(image), passes, 0, 0, outHeight, new Uint8ClampedArray(out.buffer));
   return { width: outWidth, height: outHeight, data: out };
 }

@@ -22,7 +22,7 @@ import type { PreprocessConfig } from '../config';
 /** A request from isolate.ts. */
 export type WorkerRequest =
   | { id: number; task: 'decode'; bytes: Uint8Array; options: DecodeOptions }
-  | { id: number; task: 'preprocess'; bytes: Uint8Array; cfg: PreprocessConfig; options: PreprocessOptions }
+  | { id: number; task: 'preprocess'; bytes: Uint8Array; cfg: PreprocessConfig; options: PreprocessOptions; into?: ArrayBuffer }
   | { id: number; task: 'thumbnail'; bytes: Uint8Array; name: string; side?: number };
 
 /** An error as it crosses the thread boundary. */
@@ -47,11 +47,17 @@ async function run(req: WorkerRequest): Promise<{ value: unknown; transfer: Arra
       // The resize helpers start with this worker's first image (their start overlaps its decoding), so
       // that a worker that only renders thumbnails never starts them.
       resizeThreads().warm();
-      const p = await preprocessImage(req.bytes, req.cfg, req.options);
-      // The resized pixels are a buffer allocated here (never sharp's external memory, see preprocess.ts),
-      // transferred whole; a view into a larger buffer is copied.
-      const data = ownsBuffer(p.resized.data) ? p.resized.data : p.resized.data.slice();
-      return { value: { ...p, resized: { ...p.resized, data } }, transfer: [data.buffer as ArrayBuffer] };
+      const p = await preprocessImage(req.bytes, req.cfg, req.options, req.into);
+      // The resized pixels are in the kept buffer `into` when they fit, else in a buffer allocated here
+      // (never sharp's external memory, see preprocess.ts); either is transferred whole. An `into` too
+      // small goes back unused as `spare`.
+      const inInto = req.into !== undefined && p.resized.data.buffer === req.into;
+      const data = inInto || ownsBuffer(p.resized.data) ? p.resized.data : p.resized.data.slice();
+      const spare = req.into !== undefined && !inInto ? req.into : undefined;
+      return {
+        value: { ...p, resized: { ...p.resized, data }, spare },
+        transfer: [data.buffer as ArrayBuffer, ...(spare ? [spare] : [])],
+      };
     }
     case 'thumbnail':
       return { value: await renderThumbnail(req.bytes, req.name, req.side), transfer: [] };
