@@ -34,6 +34,8 @@ const SAFETENSORS_DTYPE: Record<WeightRef['dtype'], DType> = { BF16: 'bfloat16',
 
 export class ModelGraph extends Graph {
   private weightCache = new Map<string, string>();
+  /** Values made by `reshape`, and the value each reshaped. */
+  private reshaped = new Map<string, string>();
 
   constructor(name: string, readonly lookup: WeightLookup, readonly opts: BuildOptions) {
     super(name);
@@ -150,8 +152,18 @@ export class ModelGraph extends Graph {
     });
   }
 
+  /**
+   * x reshaped to `shape`. A reshape of a value made here by `reshape` reshapes that value's source
+   * instead (the element order never changes, so one reshape does): each layer of the step graph had
+   * chains such as [nQ, H*D] -> [nQ, H, D] -> [1, nQ, H*D], and every node costs a launch per run. The
+   * inner node is dropped from the model when nothing else reads it (Graph.liveNodes). Shapes here
+   * never use 0 ("copy the input's dim"), which would read the source's dims instead.
+   */
   reshape(x: string, shape: number[]): string {
-    return this.op('Reshape', [x, this.i64(shape)]);
+    const src = shape.includes(0) ? x : this.reshaped.get(x) ?? x;
+    const out = this.op('Reshape', [src, this.i64(shape)]);
+    this.reshaped.set(out, src);
+    return out;
   }
 
   transpose(x: string, perm: number[]): string {

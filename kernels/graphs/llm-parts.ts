@@ -72,7 +72,8 @@ export function attention(g: ModelGraph, cfg: TextConfig, qr: string, kr: string
   const group = H / KV;
   if (g.opts.attention === 'mha') {
     // GQA by repetition (HF repeat_kv: query head j uses kv head j / group): [nT, KV, D] -> [1, nT, H*D].
-    const rep = (t: string) => g.reshape(g.op('Expand', [g.op('Unsqueeze', [t, g.i64([2])]), g.i64([1, 1, group, 1])]), [1, -1, H * D]);
+    // [nT, KV, D] -> [nT, KV, 1, D] as a reshape (not Unsqueeze), so that it joins the reshape before it.
+    const rep = (t: string) => g.reshape(g.op('Expand', [g.reshape(t, [-1, KV, 1, D]), g.i64([1, 1, group, 1])]), [1, -1, H * D]);
     return g.reshape(g.mha(g.reshape(qr, [1, -1, H * D]), rep(kr), rep(v), H, D, mask), [-1, H * D]);
   }
   const qg = g.reshape(g.transpose(qr, [1, 0, 2]), [KV, group, -1, D]); // [KV, group, nQ, D]

@@ -166,6 +166,23 @@ export class Graph {
     return this.node(op, inputs, attrs, { domain })[0];
   }
 
+  /**
+   * The nodes that some graph output depends on, in order. Nodes are added in topological order, so one
+   * backward pass finds them. Dead nodes appear when a builder folds a chain (ModelGraph.reshape
+   * reshapes the original of a reshape): ONNX Runtime would still run them.
+   */
+  private liveNodes(): NodeSpec[] {
+    const needed = new Set(this.outputs.map((o) => o.name));
+    const live: NodeSpec[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i];
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      live.push(n);
+      for (const input of n.inputs) needed.add(input);
+    }
+    return live.reverse();
+  }
+
   toModel(opts: { opset?: number; producer?: string } = {}): Uint8Array {
     const m = new ProtoWriter();
     m.int(1, 10); // ir_version 10 (ONNX 1.16+), read by ORT 1.30.
@@ -178,7 +195,7 @@ export class Graph {
 
   private encodeGraph(): ProtoWriter {
     const g = new ProtoWriter();
-    for (const n of this.nodes) g.message(1, encodeNode(n));
+    for (const n of this.liveNodes()) g.message(1, encodeNode(n));
     g.string(2, this.name);
     for (const i of this.inits) g.message(5, encodeInitializer(i));
     for (const v of this.inputs) g.message(11, encodeValueInfo(v));

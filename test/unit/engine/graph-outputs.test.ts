@@ -2,10 +2,12 @@
  * kernels/onnx/graph.ts `output`: a node's value becomes a graph output by renaming it in place, not
  * through an Identity node (on CUDA every Identity is a device copy and a kernel launch per run), and
  * uses of the old name, before and after, still read it. Inputs and a value output twice are copied.
+ * ModelGraph.reshape folds a reshape of a reshape into one, and nodes nothing reads are left out.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from '../../../kernels/onnx/graph';
+import { ModelGraph } from '../../../kernels/graphs/common';
 import { Session, f32 } from '../../../server/src/engine/ort';
 
 /** How many nodes of `op` the serialised model has (an op type is a length-prefixed string in the protobuf). */
@@ -35,6 +37,25 @@ describe('graph outputs', () => {
     assert.deepEqual([...out.twice.data as Float32Array], [0, 4, 6]);
     assert.deepEqual([...out.relu_again.data as Float32Array], [0, 2, 3]);
     assert.deepEqual([...out.x_copy.data as Float32Array], [-1, 2, 3]);
+    await s.dispose();
+  });
+});
+
+describe('reshape chains', () => {
+  it('a reshape of a reshape is one reshape of the original; the inner one stays only where it is read', async () => {
+    const g = new ModelGraph('r', () => undefined, { computeDtype: 'float32', attention: 'manual' });
+    const x = g.input('x', 'float32', [6]);
+    const a = g.reshape(x, [2, 3]); // read only by the next reshape: dropped from the model
+    g.output(g.reshape(a, [3, 2]), 'y', 'float32', [3, 2]);
+    const b = g.reshape(x, [1, 6]); // also read by a Neg: kept
+    g.output(g.op('Neg', [b]), 'neg', 'float32', [1, 6]);
+    g.output(g.reshape(b, [6, 1]), 'z', 'float32', [6, 1]);
+    const model = g.toModel({ opset: 21 });
+    assert.equal(count(model, 'Reshape'), 3, 'x->y, x->b, x->z');
+    const s = await Session.create(model, 'cpu');
+    const out = await s.run({ x: f32(Float32Array.from([1, 2, 3, 4, 5, 6]), [6]) });
+    assert.deepEqual([out.y.dims, [...out.y.data as Float32Array]], [[3, 2], [1, 2, 3, 4, 5, 6]]);
+    assert.deepEqual([out.z.dims, [...out.neg.data as Float32Array]], [[6, 1], [-1, -2, -3, -4, -5, -6]]);
     await s.dispose();
   });
 });
