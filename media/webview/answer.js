@@ -152,8 +152,9 @@
       }
       case 'busy':
         stop.disabled = !m.busy;
-        // The follow-up box takes the focus when an answer ends (keyboard users type the next question at once).
-        if (!m.busy) question.focus();
+        // The follow-up box takes the focus when an answer ends (keyboard users type the next question at once), but
+        // only while the view has it: a user who went to another editor or Quick Open keeps the focus there.
+        if (!m.busy && document.hasFocus()) question.focus();
         document.body.classList.toggle('busy', m.busy);
         break;
     }

@@ -371,6 +371,13 @@ async function keyboardOnlyAnswerView(page) {
   await page.locator('.editor-group-container.active .monaco-editor .selected-text').first().waitFor();
   const active = () => frame.evaluate(() => ({ focused: document.hasFocus(), id: document.activeElement?.id ?? '',
     action: document.activeElement instanceof HTMLElement ? document.activeElement.dataset.action ?? '' : '' }));
+  // An answer that ends while the user is in another editor leaves the focus there (the view posts 'busy: false' as
+  // an answer ends; the follow-up box takes the focus only when the view has it).
+  await frame.evaluate(() => window.dispatchEvent(new MessageEvent('message', { data: { type: 'busy', busy: false } })));
+  await page.waitForTimeout(300);
+  if ((await active()).focused || !(await page.locator('.editor-group-container.active .monaco-editor.focused').count())) {
+    throw new Error(`an answer's end took the focus from the editor (workbench focus: ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 160))})`);
+  }
   // To the answer view by keyboard: Quick Open's list of open editors, then View: Focus Active Editor Group (the
   // editor Quick Open shows is not always given the focus when it is a webview).
   const toAnswerView = async () => {
