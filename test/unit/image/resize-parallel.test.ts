@@ -15,8 +15,9 @@ import sharp from 'sharp';
 import type { PreprocessConfig } from '../../../server/src/engine/config';
 import { decodeImage } from '../../../server/src/engine/image/decode';
 import { preprocessImage, preprocessRgb } from '../../../server/src/engine/image/preprocess';
-import { bicubicPasses, inputRows, resizeBicubic, type ResizeSource, resizeRowsInto } from '../../../server/src/engine/image/resize';
-import { computeBand, planBands } from '../../../server/src/engine/image/resize-bands';
+import { resizeBicubic, type ResizeSource } from '../../../server/src/engine/image/resize';
+import { bicubicPasses, computeBand, layoutJob, planBands, prepareJob } from '../../../server/src/engine/image/resize-bands';
+import { jobMemory, kernelOn } from '../../../server/src/engine/image/resize-kernel';
 import { PARALLEL_MIN_PIXELS, resizeBicubicParallel, ResizeThreads } from '../../../server/src/engine/image/resize-threads';
 import { toRgb } from '../../../server/src/engine/image/rgb';
 import { firstDifference } from './fixtures';
@@ -124,31 +125,7 @@ describe('resize helpers when idle', () => {
   });
 });
 
-describe('band windows', () => {
-  it('are exact: a band given one input row fewer at either end of inputRows() computes different bytes', () => {
-    // What makes the tests above catch an off-by-one window: a band reads only its window (a view),
-    // so a missing row reads `undefined` instead of the right sample.
-    for (const [w, h, ow, oh] of [[97, 61, 41, 29], [31, 23, 88, 70], [130, 101, 127, 97]] as const) {
-      const src = noise(w, h, 3, 3);
-      const passes = bicubicPasses(w, h, ow, oh);
-      const serial = resizeBicubic(src, ow, oh).data;
-      const bands = planBands(oh, 4);
-      for (let b = 0; b < 4; b++) {
-        const y0 = bands[b * 2]!, y1 = bands[b * 2 + 1]!;
-        const [r0, r1] = inputRows(passes, y0, y1);
-        const band = (start: number, end: number) => {
-          const dst = new Uint8ClampedArray((y1 - y0) * ow * 3);
-          resizeRowsInto(src.data.subarray(start * w * 3, end * w * 3), 3, passes, start, y0, y1, dst);
-          return new Uint8Array(dst.buffer);
-        };
-        const want = serial.subarray(y0 * ow * 3, y1 * ow * 3);
-        assert.ok(same(band(r0, r1), want), `band ${b} with its window [${r0}, ${r1})`);
-        assert.ok(!same(band(r0 + 1, r1), want), `band ${b} without row ${r0}`);
-        assert.ok(!same(band(r0, r1 - 1), want), `band ${b} without row ${r1 - 1}`);
-      }
-    }
-  });
-
+describe('bands', () => {
   it('cover every output row once, in order, with sizes differing by at most one', () => {
     for (const [rows, n] of [[10, 1], [10, 3], [10, 10], [2156, 32]] as const) {
       const bands = planBands(rows, n);
@@ -163,20 +140,28 @@ describe('band windows', () => {
     assert.throws(() => planBands(5, 6), RangeError);
   });
 
-  it('computeBand writes only its own rows of the shared output', () => {
-    const src = noise(40, 30, 3, 9);
-    const passes = bicubicPasses(40, 30, 23, 17);
-    const shared = new SharedArrayBuffer(src.data.length);
-    new Uint8Array(shared).set(src.data);
-    const out = new SharedArrayBuffer(23 * 17 * 3);
-    new Uint8Array(out).fill(7);
-    const bands = planBands(17, 3);
-    computeBand({ src: shared, channels: 3, passes, bands, out }, 1);
-    const o = new Uint8Array(out);
-    const [y0, y1] = [bands[2]!, bands[3]!];
-    assert.ok(o.subarray(0, y0 * 69).every((v) => v === 7) && o.subarray(y1 * 69).every((v) => v === 7));
-    assert.ok(same(o.subarray(y0 * 69, y1 * 69), resizeBicubic(src, 23, 17).data.subarray(y0 * 69, y1 * 69)));
-  });
+  // Shrinking on both axes (ring), width only (the horizontal kernel writes output rows), height only from RGB (the
+  // vertical kernel reads source rows), height only from RGBA (alpha dropped by one-tap rows), and rows of 5 and 6
+  // pixels (15 bytes: the vertical kernel's byte loop; 18: a 16-byte block, then one overlapping it to the end).
+  for (const [w, h, ow, oh, channels] of [[40, 30, 23, 17, 3], [40, 30, 23, 30, 4], [23, 30, 23, 17, 3], [23, 30, 23, 17, 4],
+    [9, 30, 5, 17, 3], [9, 30, 6, 17, 4]] as const) {
+    it(`computeBand writes exactly its own rows of the shared output: ${w}x${h} -> ${ow}x${oh}, ${channels} channels`, () => {
+      const src = noise(w, h, channels, 9);
+      const passes = bicubicPasses(w, h, ow, oh);
+      const bands = planBands(oh, 3);
+      const layout = layoutJob(passes, channels, 3);
+      const memory = jobMemory(layout.bytes);
+      new Uint8Array(memory.buffer).fill(7);
+      const job = prepareJob(memory, layout, passes, channels, bands, src.data);
+      computeBand(job, 1, kernelOn(memory));
+      const stride = ow * 3;
+      const o = new Uint8Array(memory.buffer, layout.out, oh * stride);
+      const [y0, y1] = [bands[2]!, bands[3]!];
+      assert.ok(o.subarray(0, y0 * stride).every((v) => v === 7), 'rows above the band untouched');
+      assert.ok(o.subarray(y1 * stride).every((v) => v === 7), 'rows below the band untouched');
+      assert.ok(same(o.subarray(y0 * stride, y1 * stride), resizeBicubic(src, ow, oh).data.subarray(y0 * stride, y1 * stride)));
+    });
+  }
 });
 
 describe('preprocessImage on a large RGBA screenshot (alpha dropped inside the parallel resize)', () => {

@@ -7,6 +7,7 @@
 import type { MessagePort } from 'node:worker_threads';
 
 import { computeBand } from './resize-bands';
+import { kernelOn } from './resize-kernel';
 import { DONE, type HelperErrorMessage, type HelperJobMessage, NEXT } from './resize-threads';
 
 export function serveResizeBands(port: MessagePort): void {
@@ -15,8 +16,9 @@ export function serveResizeBands(port: MessagePort): void {
     const { job, control } = msg;
     const nBands = job.bands.length / 2;
     try {
+      const kernel = kernelOn(job.memory);
       for (let b = Atomics.add(control, NEXT, 1); b < nBands; b = Atomics.add(control, NEXT, 1)) {
-        computeBand(job, b);
+        computeBand(job, b, kernel);
         Atomics.add(control, DONE, 1);
         Atomics.notify(control, DONE);
       }

@@ -3,9 +3,10 @@
  * `size - 1` helper threads compute the bands of resize-bands.ts over one shared source and one
  * shared output. Bit-identical to resizeBicubic for any number of threads and bands.
  *
- * Protocol: the caller copies the source into a SharedArrayBuffer (kept for the next job a while,
- * SharedBuffers), posts the job to every helper
- * (`{ kind: 'job', id, job, control }`), and computes bands itself. Bands are claimed through
+ * Protocol: the caller lays the job out in a shared WebAssembly memory (the taps and a copy of the
+ * source; the memory is kept for the next job a while, KeptMemory), posts the job to every helper
+ * (`{ kind: 'job', id, job, control }`), and computes bands itself; each thread instantiates the
+ * kernels on the job's memory (resize-kernel.ts). Bands are claimed through
  * `control` ([NEXT, DONE], Int32 on a SharedArrayBuffer): `Atomics.add(NEXT)` hands out each band
  * once, whoever is free first; after a band, `DONE` is incremented and notified. The caller awaits
  * DONE = nBands (Atomics.waitAsync), so a helper that wakes late finds no band left and does
@@ -21,8 +22,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { type BandJob, computeBand, planBands } from './resize-bands';
-import { type BicubicPasses, bicubicPasses, isTallFirst, resizeBicubic, type ResizeSource, resultBytes, sourceChannels } from './resize';
+import { type BandJob, type BicubicPasses, bicubicPasses, computeBand, copyOutput, layoutJob, planBands, prepareJob } from './resize-bands';
+import { KeptMemory, kernelOn } from './resize-kernel';
+import { isTallFirst, resizeBicubic, type ResizeSource, sourceChannels } from './resize';
 import type { RgbImage } from './types';
 import { imageWorkerScript } from './worker-script';
 
@@ -48,11 +50,11 @@ export interface HelperErrorMessage {
 
 /**
  * Below this many pixels (of the input and of the output) a resize stays on one thread. Measured on
- * the 2-core machine (2026-12-05, warm threads, medians of 31): two threads cost ~0.2 ms more in
- * hand-over and copies and save 0.7 ms at 0.15 MP (2.0 -> 1.3 ms), 1.2 ms at 0.24 MP (3.0 -> 1.8),
- * 3 ms at 0.31 MP, 10 ms at 1 MP; below ~0.25 MP the saving is within a shared machine's noise.
+ * the 2-core machine (2026-12-05, WebAssembly kernels, warm threads, RGBA shrunk by 0.9, medians of 31):
+ * one thread / two: 0.81 / 0.99 ms at 0.20 MP, 1.30 / 1.20 at 0.35 MP, 2.47 / 2.09 at 0.70 MP, 5.99 / 3.78
+ * at 1.4 MP; below ~0.4 MP the hand-over costs what a second thread saves.
  */
-export const PARALLEL_MIN_PIXELS = 250_000;
+export const PARALLEL_MIN_PIXELS = 400_000;
 
 /** Output rows per band at least: each band recomputes the intermediate rows its taps share with the band above. */
 const MIN_BAND_ROWS = 32;
@@ -110,7 +112,7 @@ export class ResizeThreads {
   private running: Running | undefined;
   /** Settles when the last job handed to resize() has finished: jobs run one after another. */
   private tail: Promise<void> = Promise.resolve();
-  private readonly buffers = new SharedBuffers();
+  private readonly memory = new KeptMemory();
   private nextId = 1;
 
   /** Ends the helpers after `idleMs` without a job. */
@@ -155,18 +157,12 @@ export class ResizeThreads {
    */
   resize(src: Uint8Array, channels: 3 | 4, passes: BicubicPasses, bands: Int32Array, into?: ArrayBuffer): Promise<Uint8Array> {
     const result = this.tail.then(async () => {
-      const job: BandJob = {
-        src: this.buffers.take('src', src.length), channels, passes, bands,
-        out: this.buffers.take('out', passes.outWidth * passes.outHeight * 3),
-      };
-      new Uint8Array(job.src).set(src);
+      const layout = layoutJob(passes, channels, bands.length / 2);
+      const job = prepareJob(this.memory.take(layout.bytes), layout, passes, channels, bands, src);
       await this.runNow(job);
-      const n = passes.outWidth * passes.outHeight * 3;
-      const result = resultBytes(n, into);
-      result.set(new Uint8Array(job.out, 0, n));
-      return result;
+      return copyOutput(job, into);
     });
-    this.tail = result.then(() => this.buffers.releaseLater(), () => this.buffers.releaseLater());
+    this.tail = result.then(() => this.memory.releaseLater(), () => this.memory.releaseLater());
     return result;
   }
 
@@ -185,8 +181,9 @@ export class ResizeThreads {
         h.ref();
         h.postMessage({ kind: 'job', id, job, control } satisfies HelperJobMessage);
       }
+      const kernel = kernelOn(job.memory);
       for (let b = Atomics.add(control, NEXT, 1); b < nBands; b = Atomics.add(control, NEXT, 1)) {
-        computeBand(job, b);
+        computeBand(job, b, kernel);
         Atomics.add(control, DONE, 1);
       }
       for (let done = Atomics.load(control, DONE); done < nBands && failed === undefined; done = Atomics.load(control, DONE)) {
@@ -204,7 +201,7 @@ export class ResizeThreads {
   /** Ends the helpers. */
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
-    this.buffers.release();
+    this.memory.release();
     await Promise.all(this.helpers.splice(0).map((h) => h.terminate()));
   }
 
@@ -231,43 +228,6 @@ export class ResizeThreads {
   }
 }
 
-/**
- * The shared source and output of the last job, kept for the next one for a while: on this project's
- * 2-core test machine, first touching fresh memory costs about 10 µs per 4 KiB page (a 4K screenshot's
- * 58 MB: ~140 ms), far more than the resize it feeds. Buffers above POOLED_MAX_BYTES are never kept,
- * and kept ones are dropped after POOL_IDLE_MS without a job, so an idle daemon does not hold them.
- */
-class SharedBuffers {
-  private readonly kept = new Map<'src' | 'out', SharedArrayBuffer>();
-  private timer: NodeJS.Timeout | undefined;
-
-  /** A shared buffer of at least `bytes` bytes (contents undefined). */
-  take(kind: 'src' | 'out', bytes: number): SharedArrayBuffer {
-    clearTimeout(this.timer);
-    const b = this.kept.get(kind);
-    if (b !== undefined && b.byteLength >= bytes && b.byteLength <= 2 * bytes) return b;
-    const fresh = new SharedArrayBuffer(bytes);
-    if (bytes <= POOLED_MAX_BYTES) this.kept.set(kind, fresh);
-    else this.kept.delete(kind);
-    return fresh;
-  }
-
-  releaseLater(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.release(), POOL_IDLE_MS);
-    this.timer.unref();
-  }
-
-  release(): void {
-    clearTimeout(this.timer);
-    this.kept.clear();
-  }
-}
-
-/** Largest shared buffer kept between jobs: a 5120x2880 RGBA screenshot (59 MB). */
-const POOLED_MAX_BYTES = 64 * 2 ** 20;
-/** Kept shared buffers are dropped after this long without a job. */
-const POOL_IDLE_MS = 30_000;
 /** Resize helpers end after this long without a job (a new image starts them again, overlapping its decoding). */
 const HELPERS_IDLE_MS = 60_000;
 
