@@ -53,6 +53,12 @@ const kept = new KeptMemory();
 /** One ImagingResample call, as one band on this thread. */
 function resizeAxes(image: ResizeSource, outWidth: number, outHeight: number, into?: ArrayBuffer): RgbImage {
   const channels = sourceChannels(image);
+  if (channels === 3 && outWidth === image.width && outHeight === image.height) {
+    // Image.resize's early return: a copy, made directly (no job memory, so one copy instead of three).
+    const data = into !== undefined && into.byteLength >= image.data.length ? new Uint8Array(into, 0, image.data.length) : new Uint8Array(image.data.length);
+    data.set(image.data);
+    return { width: outWidth, height: outHeight, data };
+  }
   const passes = bicubicPasses(image.width, image.height, outWidth, outHeight);
   const layout = layoutJob(passes, channels, 1);
   const memory = kept.take(layout.bytes);
