@@ -87,15 +87,22 @@ if [[ " $STAGES " == *" mhaprobe "* ]]; then
   [ -f "$MODEL/config.json" ] || timeout 300 python3 test/bench/make_shaped_checkpoint.py --family qwen2_5_vl --out "$MODEL" \
       --tokenizer-from test/golden/fixtures/qwen2vl-tiny 2>&1 | tail -1
   python3 test/bench/make_image.py --size "${IMG_SIZE:-1344}" --out "$IMG"
-  for variant in "defaults" "use_ep_level_unified_stream=1" "CUDA_MODULE_LOADING=EAGER" "PROFILE_ATTENTION=manual" ${MHA_VARIANTS:-}; do
+  # ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO prints the kernel each attention node picks (SdpaKernel=...);
+  # ORT_DISABLE_MEMORY_EFFICIENT_ATTENTION=1 takes the cutlass kernel out of the choice.
+  for variant in "defaults" "ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1" "use_ep_level_unified_stream=1" "CUDA_MODULE_LOADING=EAGER" \
+      "ORT_DISABLE_MEMORY_EFFICIENT_ATTENTION=1" "PROFILE_ATTENTION=manual" ${MHA_VARIANTS:-}; do
     case "$variant" in
       defaults) opts=""; envs="" ;;
       [A-Z]*=*) opts=""; envs="$variant" ;;
       *) opts="$variant"; envs="" ;;
     esac
-    echo "== $variant"
+    echo "== $variant" | tee -a "$OUT/mhaprobe.txt"
     env $envs VLCACHE_CUDA_OPTIONS="$opts" PROFILE_SYNC=1 PROFILE_REPEAT=3 timeout ${PROFILE_TIMEOUT:-150} \
-      node --import tsx test/device/cuda-profile.ts "$MODEL" "$IMG" 2>&1 | grep -E "TTFT|vlcache-llm" | tee -a "$OUT/mhaprobe.txt"
+      node --import tsx test/device/cuda-profile.ts "$MODEL" "$IMG" > /tmp/mhaprobe.log 2>&1
+    grep -E "TTFT|vlcache-llm" /tmp/mhaprobe.log | tee -a "$OUT/mhaprobe.txt"
+    # Which kernel each attention node picked (node names dropped, counted), when the debug variable is set.
+    grep -aE "SdpaKernel|AttentionKernelOptions" /tmp/mhaprobe.log | sed -E 's/ Node=[^ ]+//; s/\x1B\[[0-9;]*m//g' | sort | uniq -c \
+      | tee -a "$OUT/mhaprobe.txt"
   done
 fi
 
