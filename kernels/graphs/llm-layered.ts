@@ -51,7 +51,7 @@
  * ids are int64, as the operator requires.
  */
 import type { TextConfig } from './config';
-import { MASKED, ModelGraph, WeightLookup } from './common';
+import { graphOpset, MASKED, ModelGraph, WeightLookup } from './common';
 import { StepGraphOptions, attention, embedRows, finishLayer, givenThenFresh, lmHead, mropeAngles } from './llm-parts';
 
 export function buildLayeredStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: StepGraphOptions): Uint8Array {
@@ -72,9 +72,10 @@ export function buildLayeredStepGraph(cfg: TextConfig, lookup: WeightLookup, opt
   // Rotary cos/sin [nAll, D/2] (compute dtype) of every table row, shared by all layers.
   const rope = g.rotaryCache(mropeAngles(g, cfg, allPos));
 
-  // Mask values in the dtype the attention adds them in: MultiHeadAttention's bias is in
-  // the compute dtype (the Cast of a constant folds at load), the manual scores are float32.
-  const mhaMask = opts.attention === 'mha';
+  // Mask values in the dtype the attention adds them in: MultiHeadAttention's bias and ONNX
+  // Attention's attn_mask are in the compute dtype (the Cast of a constant folds at load), the
+  // manual scores are float32.
+  const mhaMask = opts.attention !== 'manual';
   const open = mhaMask ? g.toCompute(g.f32(0)) : g.f32(0);
   const closed = mhaMask ? g.toCompute(g.f32(MASKED)) : g.f32(MASKED);
 
@@ -122,5 +123,5 @@ export function buildLayeredStepGraph(cfg: TextConfig, lookup: WeightLookup, opt
 
   // The last layer already reduced x to the logit rows [nL, Hd].
   if (withLogits) lmHead(g, cfg, x);
-  return g.toModel({ opset: 21 });
+  return g.toModel({ opset: graphOpset(opts) });
 }

@@ -64,12 +64,19 @@ export function mropeAngles(g: ModelGraph, cfg: TextConfig, pos: string): string
 /**
  * Attention of rotated queries qr [nQ, H, D] over rotated keys kr [nT, KV, D] and values
  * v [nT, KV, D], all in the compute dtype; returns [nQ, H*D]. `mask` is additive: for
- * `mha` MultiHeadAttention's bias [1, 1, nQ, nT] in the compute dtype, for `manual` float32
- * broadcastable to [KV, group, nQ, nT].
+ * `mha` and `onnx` [1, 1, nQ, nT] in the compute dtype, for `manual` float32 broadcastable to
+ * [KV, group, nQ, nT].
  */
 export function attention(g: ModelGraph, cfg: TextConfig, qr: string, kr: string, v: string, mask: string): string {
   const { numHeads: H, numKvHeads: KV, headDim: D } = cfg;
   const group = H / KV;
+  if (g.opts.attention === 'onnx') {
+    // ONNX Attention (opset 23) on [1, n, heads*D]: query head j reads key/value head j / group, as HF's repeat_kv.
+    const flat = (t: string, heads: number) => g.reshape(t, [1, -1, heads * D]);
+    const o = g.op('Attention', [flat(qr, H), flat(kr, KV), flat(v, KV), mask],
+      { q_num_heads: H, kv_num_heads: KV, scale: { f: 1 / Math.sqrt(D) } });
+    return g.reshape(o, [-1, H * D]);
+  }
   if (g.opts.attention === 'mha') {
     // GQA by repetition (HF repeat_kv: query head j uses kv head j / group): [nT, KV, D] -> [1, nT, H*D].
     // [nT, KV, D] -> [nT, KV, 1, D] as a reshape (not Unsqueeze), so that it joins the reshape before it.

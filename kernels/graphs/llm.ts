@@ -38,7 +38,7 @@
  * computes its own nested subset of rows and is given its own rows.
  */
 import type { TextConfig } from './config';
-import { MASKED, ModelGraph, WeightLookup } from './common';
+import { graphOpset, MASKED, ModelGraph, WeightLookup } from './common';
 import { buildLayeredStepGraph } from './llm-layered';
 import { StepGraphOptions, attention, embedRows, finishLayer, givenThenFresh, lmHead, mropeAngles } from './llm-parts';
 
@@ -77,8 +77,9 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
   ]);
   const mask = g.op('Where', [allowed, g.f32(0), g.f32(MASKED)]); // [nQ, nT]
 
-  // The mask as MultiHeadAttention's bias [1, 1, nQ, nT] in the compute dtype, shared by all layers.
-  const mhaBias = opts.attention === 'mha' ? g.toCompute(g.op('Unsqueeze', [mask, g.i64([0, 1])])) : '';
+  // The mask as MultiHeadAttention's bias (or ONNX Attention's attn_mask) [1, 1, nQ, nT] in the compute dtype,
+  // shared by all layers.
+  const mhaBias = opts.attention !== 'manual' ? g.toCompute(g.op('Unsqueeze', [mask, g.i64([0, 1])])) : '';
 
   // M-RoPE tables (compute dtype), shared by all layers.
   const qRot = g.rotaryTables(mropeAngles(g, cfg, qPos));
@@ -102,17 +103,17 @@ export function buildStepGraph(cfg: TextConfig, lookup: WeightLookup, opts: Step
 
       const qr = g.reshape(g.rotate(g.reshape(q, [1, -1, H * D]), qRot, H), [-1, H, D]); // [nQ, H, D]
       const kr = g.reshape(g.rotate(g.reshape(kAll, [1, -1, KV * D]), kRot, KV), [-1, KV, D]); // [nT, KV, D]
-      const o = attention(g, cfg, qr, kr, vAll, opts.attention === 'mha' ? mhaBias : mask); // [nQ, H*D]
+      const o = attention(g, cfg, qr, kr, vAll, opts.attention !== 'manual' ? mhaBias : mask); // [nQ, H*D]
       const next = finishLayer(g, cfg, l, x, o, l + 1 < nLayers ? l + 1 : undefined);
       x = next.x;
       if (next.h) h = next.h;
     });
   }
 
-  if (!withLogits) return g.toModel({ opset: 21 });
+  if (!withLogits) return g.toModel({ opset: graphOpset(opts) });
   // Final norm and LM head for the requested rows only.
   lmHead(g, cfg, g.op('Gather', [x, logitRows], { axis: 0 })); // [nL, Hd] -> logits [nL, vocab]
-  return g.toModel({ opset: 21 });
+  return g.toModel({ opset: graphOpset(opts) });
 }
 
 /**

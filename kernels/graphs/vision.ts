@@ -46,7 +46,7 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
   // MultiHeadAttention over windows: the [nWin, W, E] shape and the key mask as a bias
   // [nWin, 1, W, W] in the compute dtype, built once for all windowed blocks.
   let winMha: { shape: string; bias: string } | undefined;
-  if (windowed && opts.attention === 'mha') {
+  if (windowed && opts.attention !== 'manual') {
     const ms = g.op('Shape', [winMask]); // [nWin, 1, 1, W]
     const nWin = g.op('Slice', [ms, g.i64([0]), g.i64([1])]);
     const w = g.op('Slice', [ms, g.i64([3]), g.i64([4])]);
@@ -79,7 +79,7 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
         // Padded windows: gather slots [nWin*W, H, D]; attention per window; scatter back.
         const slots = (t: string) => g.op('Gather', [t, winGather], { axis: 0 });
         let ow: string; // [nWin*W, E]
-        if (opts.attention === 'mha') {
+        if (opts.attention !== 'manual') {
           const win = (t: string) => g.op('Reshape', [slots(t), winMha!.shape]);
           ow = g.reshape(g.mha(win(q), win(k), win(v), H, D, winMha!.bias), [-1, E]);
         } else {
@@ -87,7 +87,7 @@ export function buildVisionGraph(cfg: VisionConfig, lookup: WeightLookup, opts: 
           ow = g.reshape(g.transpose(g.attend(win(q), win(k), win(v), D, winMask), [0, 2, 1, 3]), [-1, E]);
         }
         o = g.op('Gather', [ow, winScatter], { axis: 0 });
-      } else if (opts.attention === 'mha') {
+      } else if (opts.attention !== 'manual') {
         const flat = (t: string) => g.reshape(t, [1, -1, E]);
         o = g.reshape(g.mha(flat(q), flat(k), flat(v), H, D), [-1, E]);
       } else {

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   process.env.VLCACHE_PROFILE = '1';
   const model = await VlModel.load(loadCheckpoint(dir), {
     device: (process.env.PROFILE_DEVICE ?? 'cuda') as 'cuda' | 'cpu', kvArena: {},
-    ...(process.env.PROFILE_ATTENTION ? { attention: process.env.PROFILE_ATTENTION as 'mha' | 'manual' } : {}),
+    ...(process.env.PROFILE_ATTENTION ? { attention: process.env.PROFILE_ATTENTION as 'mha' | 'manual' | 'onnx' } : {}),
   });
   const image = { name: imagePath, bytes: readFileSync(imagePath) };
   const deviceKv = new DeviceKv(model.device, modelShape(model));

@@ -4,7 +4,7 @@
 # Usage on the GPU machine, from the repo root, after ../shared/device/pack.sh here:
 #   run(carry [".device"]): source .device/prelude.sh && bash test/device/gpu-run.sh
 # Stages: golden, preprocess, roofline, bench, profile, ortprof, mhaprobe, nsys, cachebench.
-# Knobs: STAGES ("golden bench"), VARIANTS ("fp16:mha fp32:mha ..."), IMG_SIZE (1344),
+# Knobs: STAGES ("golden bench"), VARIANTS ("fp16:mha fp32:mha ..."), IMG_SIZE (1344), GOLDEN_ATTENTION (onnx, ...),
 #   GOLDEN_DEVICES ("webgpu"; add cuda), BENCH_DEVICE (webgpu | cuda) for bench and cachebench.
 # CUDA: a previous call carrying only .device-cuda ran `bash .device-cuda/install.sh /tmp/ortcuda`
 #   (../shared/device/cuda-pack.sh); this script puts the provider beside onnxruntime-node's runtime.
@@ -24,7 +24,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if [[ " $STAGES " == *" golden "* ]]; then
   for dev in ${GOLDEN_DEVICES:-webgpu}; do
     for prec in ${GOLDEN_PRECISIONS:-fp16 fp32}; do
-      VLCACHE_TEST_DEVICE=$dev VLCACHE_TEST_PRECISION=$prec VLCACHE_GOLDEN_REPORT="$OUT/golden-$dev-$prec.json" \
+      VLCACHE_TEST_DEVICE=$dev VLCACHE_TEST_PRECISION=$prec VLCACHE_GOLDEN_REPORT="$OUT/golden-$dev-$prec${GOLDEN_ATTENTION:+-$GOLDEN_ATTENTION}.json" \
+        VLCACHE_TEST_ATTENTION=${GOLDEN_ATTENTION:-} \
         timeout 240 node --import tsx --test test/golden/golden.test.ts > /tmp/golden-$dev-$prec.log 2>&1
       echo "golden $dev $prec: exit $? $(grep -E '^# (pass|fail)' /tmp/golden-$dev-$prec.log | tr '\n' ' ')"
       grep -E "error: '" /tmp/golden-$dev-$prec.log | head -5
@@ -90,7 +91,7 @@ if [[ " $STAGES " == *" mhaprobe "* ]]; then
   # ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO prints the kernel each attention node picks (SdpaKernel=...);
   # ORT_DISABLE_MEMORY_EFFICIENT_ATTENTION=1 takes the cutlass kernel out of the choice.
   for variant in "defaults" "ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1" "use_ep_level_unified_stream=1" "CUDA_MODULE_LOADING=EAGER" \
-      "ORT_DISABLE_MEMORY_EFFICIENT_ATTENTION=1" "PROFILE_ATTENTION=manual" ${MHA_VARIANTS:-}; do
+      "ORT_DISABLE_MEMORY_EFFICIENT_ATTENTION=1" "PROFILE_ATTENTION=manual" "PROFILE_ATTENTION=onnx" ${MHA_VARIANTS:-}; do
     case "$variant" in
       defaults) opts=""; envs="" ;;
       [A-Z]*=*) opts=""; envs="$variant" ;;

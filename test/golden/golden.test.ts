@@ -14,6 +14,7 @@
  *     and fp16 rounding accumulates. Greedy tokens are reported, not asserted, because the tiny
  *     models' top-1/top-2 margins go down to 0.003, below fp16's error; the first one must agree.
  * Environment: VLCACHE_TEST_DEVICE (cpu | webgpu | cuda), VLCACHE_TEST_PRECISION (fp32 | fp16),
+ * VLCACHE_TEST_ATTENTION (manual | mha | onnx; the device's default when unset),
  * VLCACHE_GOLDEN_REPORT=path writes every measured difference as JSON (for the README table).
  */
 import { after, before, describe, it } from 'node:test';
@@ -27,7 +28,7 @@ import { ChatTemplate, buildPrompt, userTurn } from '../../server/src/engine/cha
 import { Generator } from '../../server/src/ask/generate';
 import { toPixelValues } from '../../server/src/engine/image/patches';
 import { preprocessImage } from '../../server/src/engine/image/preprocess';
-import { VlModel } from '../../server/src/engine/model';
+import { type AttentionKind, VlModel } from '../../server/src/engine/model';
 import type { Device } from '../../server/src/engine/ort';
 import { ropePositions } from '../../server/src/engine/positions';
 import { readSafetensorsHeader, readTensor, TensorEntry } from '../../server/src/engine/safetensors';
@@ -37,10 +38,11 @@ import { visionInputs } from '../../server/src/engine/vision-inputs';
 const FIX = join(__dirname, 'fixtures');
 const device = (process.env.VLCACHE_TEST_DEVICE ?? 'cpu') as Device;
 const precision = (process.env.VLCACHE_TEST_PRECISION ?? (device === 'cpu' ? 'fp32' : 'fp16')) as 'fp32' | 'fp16';
+const attention = (process.env.VLCACHE_TEST_ATTENTION || undefined) as AttentionKind | undefined;
 const TOL = 1e-3;
 const LOGIT_TOL = 1e-4;
 const REL_TOL = { vision: 0.03, logits_last: 0.04, gen_logits: 0.08 };
-const report: Record<string, unknown> = { device, precision, tolerance: precision === 'fp32' ? { vision: TOL, logits: LOGIT_TOL } : REL_TOL };
+const report: Record<string, unknown> = { device, precision, attention: attention ?? 'default', tolerance: precision === 'fp32' ? { vision: TOL, logits: LOGIT_TOL } : REL_TOL };
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   assert.equal(a.length, b.length, 'length');
@@ -101,7 +103,7 @@ for (const name of ['qwen2vl-tiny', 'qwen25vl-tiny']) {
     before(async () => {
       process.env.VLCACHE_HOME ??= mkdtempSync(join(tmpdir(), 'vlcache-golden-'));
       ckpt = loadCheckpoint(dir);
-      model = await VlModel.load(ckpt, { device, precision });
+      model = await VlModel.load(ckpt, { device, precision, attention });
       gen = new Generator(model);
       ref = new Map(readSafetensorsHeader(join(dir, 'reference.safetensors')).tensors.map((t) => [t.name, t]));
     });
@@ -179,7 +181,7 @@ describe('built-in model demo vs transformers', () => {
     const demo = json(demoFile);
     const root = join(__dirname, '..', '..');
     const ckpt = loadCheckpoint(join(root, demo.model_dir));
-    const model = await VlModel.load(ckpt, { device, precision });
+    const model = await VlModel.load(ckpt, { device, precision, attention });
     try {
       const res = await new Generator(model).ask({
         images: [{ name: 'diagram.png', bytes: readFileSync(join(root, demo.image)) }], question: demo.question,

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../engine/checkpoint';
 import { benchPreprocess, preprocessTable } from './bench-preprocess';
-import { VlModel } from '../engine/model';
+import { type AttentionKind, VlModel } from '../engine/model';
 import { cudaMemoryInUse, type DeviceRequest } from '../engine/ort';
 import { AskRequest, AskResult, Generator, ImageInput } from '../ask/generate';
 import { MapStore } from '../cache/map-store';
@@ -64,6 +64,10 @@ export async function runBench(argv: string[]): Promise<number> {
       'disk-child': { type: 'string' },
     },
   });
+  if (values.attention !== undefined && !['manual', 'mha', 'onnx'].includes(values.attention)) {
+    console.error(`vlcache bench: --attention must be manual, mha or onnx, not "${values.attention}"`);
+    return 2;
+  }
   const modelDir = values.model ?? builtinModelDir();
   const imagePath = values.image ?? demoImage();
   const runs = Number(values.runs ?? 3);
@@ -82,7 +86,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const model = await VlModel.load(ckpt, {
     device: (values.device ?? 'auto') as DeviceRequest,
     precision: (values.precision ?? 'auto') as 'auto' | 'fp32' | 'fp16',
-    attention: values.attention as 'manual' | 'mha' | undefined,
+    attention: values.attention as AttentionKind | undefined,
   });
   const loadMs = performance.now() - t0;
   const image: ImageInput = { name: imagePath, bytes: readImage(imagePath) };

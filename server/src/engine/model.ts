@@ -9,6 +9,7 @@
 import { buildArenaFillGraph, buildArenaGrowGraph, buildDecodeArenaGraph } from '../../../kernels/graphs/decode-arena';
 import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
+import type { AttentionKind } from '../../../kernels/graphs/common';
 import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
 import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
@@ -23,12 +24,13 @@ export type { LayeredPast, LayeredStepInput, LayeredStepOutput } from './layered
 export type { Past, StepInput, StepOutput } from './step-io';
 
 export type Precision = 'auto' | 'fp32' | 'fp16';
+export type { AttentionKind };
 
 export interface LoadOptions {
   readonly device?: DeviceRequest;
   readonly precision?: Precision;
   /** Attention implementation in the graphs (see kernels/graphs/common.ts). */
-  readonly attention?: 'manual' | 'mha';
+  readonly attention?: AttentionKind;
   /**
    * Build the layered step graph (kernels/graphs/llm-layered.ts) as the one LM session:
    * `stepLayered` then runs per-layer row subsets and given rows (VLCache's layer-aware

@@ -58,4 +58,18 @@ describe('reshape chains', () => {
     assert.deepEqual([out.z.dims, [...out.neg.data as Float32Array]], [[6, 1], [-1, -2, -3, -4, -5, -6]]);
     await s.dispose();
   });
+
+  it('a reshape to the target that already gave a value its shape (kept through rotary) is that value: no node', () => {
+    const g = new ModelGraph('s', () => undefined, { computeDtype: 'float32', attention: 'manual' });
+    const x = g.input('x', 'float32', [2, 8]); // [rows, heads * D], 2 heads of D = 4
+    const cache = { cos: g.input('cos', 'float32', [2, 2]), sin: g.input('sin', 'float32', [2, 2]) };
+    const flat = g.reshape(x, [1, -1, 8]);
+    assert.equal(g.reshape(flat, [1, -1, 8]), flat, 'the same target again');
+    const rotated = g.rotateAt(flat, cache, g.input('pos', 'int64', [1, 2]), 2); // [1, rows, 8], as flat
+    // The step graph's queries: rotated, viewed as [rows, heads, D], then flat again for attention.
+    const again = g.reshape(g.reshape(rotated, [-1, 2, 4]), [1, -1, 8]);
+    assert.equal(again, rotated);
+    g.output(g.op('Neg', [again]), 'y', 'float32', [1, 2, 8]);
+    assert.equal(count(g.toModel({ opset: 21 }), 'Reshape'), 1, 'only x -> [1, -1, 8]');
+  });
 });

@@ -38,7 +38,7 @@ function pick(t: Tensor, idx: readonly number[]): Tensor {
 const shuffle = (xs: readonly number[], seed: number) =>
   xs.map((x, i) => ({ x, k: Math.sin((i + 1) * 12.9898 + seed * 78.233) })).sort((a, b) => a.k - b.k).map((e) => e.x);
 
-for (const [family, attention] of [['qwen2_5_vl', 'manual'], ['qwen2_vl', 'mha']] as const) {
+for (const [family, attention] of [['qwen2_5_vl', 'manual'], ['qwen2_vl', 'mha'], ['qwen2_5_vl', 'onnx']] as const) {
   describe(`layered step graph (${family}, ${attention} attention, ${LAYERS} layers, random weights, CPU)`, () => {
     let tmp: string;
     let uniform: VlModel;

@@ -18,7 +18,7 @@ import { writeRandomCheckpoint } from '../../support/random-checkpoint';
 import { maxAbsDiff } from '../../support/images';
 
 
-for (const [family, attention] of [['qwen2_vl', 'manual'], ['qwen2_5_vl', 'manual'], ['qwen2_5_vl', 'mha']] as const) {
+for (const [family, attention] of [['qwen2_vl', 'manual'], ['qwen2_5_vl', 'manual'], ['qwen2_5_vl', 'mha'], ['qwen2_vl', 'onnx']] as const) {
   describe(`selective prefill (${family}, ${attention} attention, random weights, CPU)`, () => {
     let tmp: string;
     let model: VlModel;
