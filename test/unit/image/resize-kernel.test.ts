@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { jobMemory, kernelOn, MAX_JOB_BYTES } from '../../../server/src/engine/image/resize-kernel';
+import { jobMemory, KeptMemory, kernelOn, MAX_JOB_BYTES } from '../../../server/src/engine/image/resize-kernel';
 
 const root = join(__dirname, '..', '..', '..');
 
@@ -88,6 +88,24 @@ describe('resize kernels (WebAssembly)', () => {
             `${ps}-byte pixels, ${n} taps, width ${outW}: wrote outside its row`);
         }
       }
+    }
+  });
+
+  it('a kept job memory serves every job it fits; a new one is a power of two of at least 1 MiB; huge ones are not kept', () => {
+    const kept = new KeptMemory();
+    try {
+      const a = kept.take(100);
+      assert.equal(a.buffer.byteLength, 2 ** 20);
+      assert.equal(kept.take(900_000), a, 'fits: the same memory');
+      const b = kept.take(3 * 2 ** 20);
+      assert.notEqual(b, a);
+      assert.equal(b.buffer.byteLength, 4 * 2 ** 20);
+      assert.equal(kept.take(1000), b, 'a small job reuses the larger memory');
+      const huge = kept.take(129 * 2 ** 20);
+      assert.equal(huge.buffer.byteLength, 129 * 2 ** 20, 'above 128 MiB: exactly the size needed');
+      assert.notEqual(kept.take(1000), huge, 'and not kept');
+    } finally {
+      kept.release();
     }
   });
 

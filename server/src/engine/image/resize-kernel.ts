@@ -72,9 +72,10 @@ export function jobMemory(bytes: number): JobMemory {
 
 /**
  * One job memory kept for the next job a while: first touching fresh memory costs about 10 µs per 4 KiB page on
- * the machines measured (a 4K screenshot's job: ~60 MB, ~150 ms), far more than the resize. A memory is reused
- * when it fits and is at most twice the size needed; none above MAX_KEPT_BYTES is kept, and the kept one is
- * dropped after IDLE_MS without a job, so an idle daemon holds none.
+ * the machines measured (a 4K screenshot's job: ~60 MB, ~150 ms), far more than the resize. The kept memory is
+ * reused by every job it fits; a new one is made a power of two of at least MIN_BYTES large, so that images of
+ * varying sizes make few memories (each reserves address space until the garbage collector frees it). None above
+ * MAX_KEPT_BYTES is kept, and the kept one is dropped after IDLE_MS without a job, so an idle daemon holds none.
  */
 export class KeptMemory {
   private kept: JobMemory | undefined;
@@ -84,9 +85,10 @@ export class KeptMemory {
   take(bytes: number): JobMemory {
     clearTimeout(this.timer);
     const m = this.kept;
-    if (m !== undefined && m.buffer.byteLength >= bytes && m.buffer.byteLength <= 2 * bytes + PAGE_BYTES) return m;
-    const fresh = jobMemory(bytes);
-    this.kept = bytes <= MAX_KEPT_BYTES ? fresh : undefined;
+    if (m !== undefined && m.buffer.byteLength >= bytes) return m;
+    const rounded = Math.max(MIN_BYTES, 2 ** Math.ceil(Math.log2(bytes)));
+    const fresh = jobMemory(rounded <= MAX_KEPT_BYTES ? rounded : bytes);
+    this.kept = rounded <= MAX_KEPT_BYTES ? fresh : undefined;
     return fresh;
   }
 
@@ -102,6 +104,8 @@ export class KeptMemory {
   }
 }
 
+/** Smallest job memory made: small images (thumbnails, icons) share one. */
+const MIN_BYTES = 2 ** 20;
 /** Largest job memory kept between jobs: a 5120x2880 RGBA screenshot's (59 MB source, 44 MB output). */
 const MAX_KEPT_BYTES = 128 * 2 ** 20;
 const IDLE_MS = 30_000;
