@@ -280,12 +280,22 @@ async function runCommand(page, title) {
   await row.click();
 }
 
-/** Opens a workspace file with Quick Open (Ctrl+P). */
-async function openFile(page, name) {
-  await page.keyboard.press('Control+P');
+/**
+ * Quick Open by keyboard, with `text` typed into it. F1 and the typed text replacing its '>' (not Ctrl+P): Ctrl+P
+ * with Ctrl released at once now and then accepted the first recently used editor in code-server 4.100.3 (quick
+ * navigation), closing the picker under the test.
+ */
+async function quickOpen(page, text) {
+  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
-  await input.fill(name);
+  await input.fill(text);
+  return input;
+}
+
+/** Opens a workspace file with Quick Open. */
+async function openFile(page, name) {
+  await quickOpen(page, name);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
   await page.keyboard.press('Enter');
   await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor();
@@ -381,10 +391,7 @@ async function keyboardOnlyAnswerView(page) {
   // To the answer view by keyboard: Quick Open's list of open editors, then View: Focus Active Editor Group (the
   // editor Quick Open shows is not always given the focus when it is a webview).
   const toAnswerView = async () => {
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill('edt VLCache: diagram.png');
+    const input = await quickOpen(page, 'edt VLCache: diagram.png');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'VLCache: diagram.png' }).first().waitFor();
     await page.keyboard.press('Enter');
     await input.waitFor({ state: 'hidden' });
