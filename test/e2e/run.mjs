@@ -269,8 +269,10 @@ async function runCommand(page, title) {
   for (let attempt = 1; ; attempt++) {
     await page.keyboard.press('F1');
     await input.waitFor({ state: 'visible' });
-    await input.fill(`>${title}`);
-    const listed = await row.waitFor({ timeout: 5000 }).then(() => true, () => false);
+    // The palette closes when something takes the focus from it (a webview focused late, code-server 4.100.3):
+    // then it is opened again.
+    const typed = await input.fill(`>${title}`, { timeout: 5000 }).then(() => true, () => false);
+    const listed = typed && await row.waitFor({ timeout: 5000 }).then(() => true, () => false);
     if (listed) break;
     if (attempt === 6) throw new Error(`the command palette never listed "${title}"`);
     await page.keyboard.press('Escape');
@@ -281,16 +283,22 @@ async function runCommand(page, title) {
 }
 
 /**
- * Quick Open by keyboard, with `text` typed into it. F1 and the typed text replacing its '>' (not Ctrl+P): Ctrl+P
- * with Ctrl released at once now and then accepted the first recently used editor in code-server 4.100.3 (quick
- * navigation), closing the picker under the test.
+ * Quick Open by keyboard, with `text` typed into it: F1, and the typed text replacing its '>' (the file picker for a
+ * plain name, the open editors for 'edt '). In code-server 4.100.3 a picker opened right after a webview editor was
+ * activated now and then closed at once, when the webview took the focus late (the keyboard test's failure in CI):
+ * it is opened again then.
  */
 async function quickOpen(page, text) {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(text);
-  return input;
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible' });
+    // Like the command palette (runCommand), Quick Open closes when something takes the focus from it: again.
+    if (await input.fill(text, { timeout: 5000 }).then(() => true, () => false)) return input;
+    const focus = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120));
+    log(`    Quick Open closed before "${text}" was typed (focus: ${focus}); attempt ${attempt}`);
+    if (attempt === 3) throw new Error(`Quick Open closed before "${text}" could be typed, 3 times`);
+  }
 }
 
 /** Opens a workspace file with Quick Open. */
@@ -755,6 +763,14 @@ const uiTests = [
           const frame = await frameWith(page, selector);
           // The page takes the theme's colours when VS Code posts them: wait until its body says the theme's kind.
           await frame.waitForFunction((k) => document.body.classList.contains(k), theme.kind, { timeout: 10_000 });
+          // ... and its colours: in code-server 4.100.3 the page's background now and then still was the last
+          // theme's (or none) when the class had changed.
+          const dark = theme.kind === 'vscode-dark' || theme.kind === 'vscode-high-contrast';
+          await frame.waitForFunction((d) => {
+            const [r, g, b, a = 1] = (getComputedStyle(document.body).backgroundColor.match(/[\d.]+/g) ?? []).map(Number);
+            const light = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+            return a > 0 && (d ? light < 0.35 : light > 0.5);
+          }, dark, { timeout: 10_000 });
           const report = await frame.evaluate(contrastOfEveryText);
           log(`    ${theme.name}, ${tab}: ${report.checked} texts, lowest ${report.lowest.toFixed(2)}:1 (${report.lowestText})`);
           for (const f of report.failures) failures.push(`${theme.name}, ${tab}: "${f.text}" ${f.fg} on ${f.bg} = ${f.ratio.toFixed(2)}:1 < ${f.needed}`);
