@@ -32,7 +32,8 @@ export interface BuildOptions {
   readonly attention: AttentionKind;
 }
 
-export type AttentionKind = 'manual' | 'mha' | 'onnx';
+export const ATTENTION_KINDS = ['manual', 'mha', 'onnx'] as const;
+export type AttentionKind = (typeof ATTENTION_KINDS)[number];
 
 /** The opset a model graph declares: ONNX's Attention needs 23. */
 export function graphOpset(opts: BuildOptions): number {
@@ -172,8 +173,8 @@ export class ModelGraph extends Graph {
    * returned. Shapes here never use 0 ("copy the input's dim"), which would read the source's dims instead.
    */
   reshape(x: string, shape: number[]): string {
-    const spec = shape.join(',');
     if (shape.includes(0)) return this.op('Reshape', [x, this.i64(shape)]);
+    const spec = shape.join(',');
     if (this.shapeSpecs.get(x) === spec) return x;
     const src = this.reshaped.get(x) ?? x;
     if (this.shapeSpecs.get(src) === spec) return src;

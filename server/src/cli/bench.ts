@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../engine/checkpoint';
 import { benchPreprocess, preprocessTable } from './bench-preprocess';
-import { type AttentionKind, VlModel } from '../engine/model';
+import { ATTENTION_KINDS, type AttentionKind, VlModel } from '../engine/model';
 import { cudaMemoryInUse, type DeviceRequest } from '../engine/ort';
 import { AskRequest, AskResult, Generator, ImageInput } from '../ask/generate';
 import { MapStore } from '../cache/map-store';
@@ -64,8 +64,8 @@ export async function runBench(argv: string[]): Promise<number> {
       'disk-child': { type: 'string' },
     },
   });
-  if (values.attention !== undefined && !['manual', 'mha', 'onnx'].includes(values.attention)) {
-    console.error(`vlcache bench: --attention must be manual, mha or onnx, not "${values.attention}"`);
+  if (values.attention !== undefined && !(ATTENTION_KINDS as readonly string[]).includes(values.attention)) {
+    console.error(`vlcache bench: --attention must be one of ${ATTENTION_KINDS.join(', ')}, not "${values.attention}"`);
     return 2;
   }
   const modelDir = values.model ?? builtinModelDir();

@@ -9,7 +9,7 @@
 import { buildArenaFillGraph, buildArenaGrowGraph, buildDecodeArenaGraph } from '../../../kernels/graphs/decode-arena';
 import { StepGraphOptions, buildStepGraph } from '../../../kernels/graphs/llm';
 import { buildVisionGraph } from '../../../kernels/graphs/vision';
-import type { AttentionKind } from '../../../kernels/graphs/common';
+import { ATTENTION_KINDS, type AttentionKind } from '../../../kernels/graphs/common';
 import type { Checkpoint } from './checkpoint';
 import { GraphFolder } from './graph-files';
 import { DUMMY_ROW, LayeredPast, LayeredRun, LayeredStepInput, LayeredStepOutput, layeredIndexFeeds, planLayered, planUniform } from './layered';
@@ -24,7 +24,7 @@ export type { LayeredPast, LayeredStepInput, LayeredStepOutput } from './layered
 export type { Past, StepInput, StepOutput } from './step-io';
 
 export type Precision = 'auto' | 'fp32' | 'fp16';
-export type { AttentionKind };
+export { ATTENTION_KINDS, type AttentionKind };
 
 export interface LoadOptions {
   readonly device?: DeviceRequest;

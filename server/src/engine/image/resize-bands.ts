@@ -95,7 +95,7 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 /** Where everything of a resize cut into `nBands` bands goes in its memory. */
 export function layoutJob(passes: BicubicPasses, channels: 3 | 4, nBands: number): JobLayout {
   const { inWidth, inHeight, outWidth, outHeight, v } = passes;
-  const hTaps = horizontalTaps(passes, channels)?.n ?? 0;
+  const hTaps = passes.h?.n ?? (channels === 4 ? 1 : 0); // horizontalTaps' count, without building its tables
   const kSize = v?.kSize ?? 0;
   const outStride = outWidth * 3;
   let top = 0;
@@ -176,7 +176,15 @@ export function computeBand(job: BandJob, b: number, kernel: ResizeKernel): void
 /** The job's output ([outHeight, outWidth, 3]) copied into the start of `into` when it is large enough, else a new buffer. */
 export function copyOutput(job: BandJob, into?: ArrayBuffer): Uint8Array {
   const n = job.passes.outWidth * job.passes.outHeight * 3;
-  const result = into !== undefined && into.byteLength >= n ? new Uint8Array(into, 0, n) : new Uint8Array(n);
+  const result = resultBytes(n, into);
   result.set(new Uint8Array(job.memory.buffer, job.layout.out, n));
   return result;
+}
+
+/**
+ * `bytes` bytes for a result: the start of `into` when it is large enough (a kept buffer whose pages are already
+ * touched, pixel-buffers.ts), else a new buffer.
+ */
+export function resultBytes(bytes: number, into?: ArrayBuffer): Uint8Array {
+  return into !== undefined && into.byteLength >= bytes ? new Uint8Array(into, 0, bytes) : new Uint8Array(bytes);
 }

@@ -14,7 +14,7 @@
  *   Older Pillow always goes horizontal first; the two can differ by one level on such images.
  */
 
-import { bicubicPasses, copyOutput, computeBand, layoutJob, planBands, prepareJob } from './resize-bands';
+import { bicubicPasses, copyOutput, computeBand, layoutJob, planBands, prepareJob, resultBytes } from './resize-bands';
 import { KeptMemory, kernelOn } from './resize-kernel';
 import type { DecodedPixels, RgbImage } from './types';
 
@@ -55,7 +55,7 @@ function resizeAxes(image: ResizeSource, outWidth: number, outHeight: number, in
   const channels = sourceChannels(image);
   if (channels === 3 && outWidth === image.width && outHeight === image.height) {
     // Image.resize's early return: a copy, made directly (no job memory, so one copy instead of three).
-    const data = into !== undefined && into.byteLength >= image.data.length ? new Uint8Array(into, 0, image.data.length) : new Uint8Array(image.data.length);
+    const data = resultBytes(image.data.length, into);
     data.set(image.data);
     return { width: outWidth, height: outHeight, data };
   }
